@@ -1,0 +1,54 @@
+"""queuecore: an asyncio job queue on MongoDB or SQLite — a port of fire/axe.
+
+store = await queuecore.connect("sqlite:///jobs.db")   # or "mongodb://host/db"
+queue = queuecore.Queue(store)
+queue.add(queuecore.Task("send-email", handler))
+async with queue:
+    await queue.enqueue(queuecore.Blueprint("send-email", data={"to": "a@b.c"}))
+"""
+
+from __future__ import annotations
+
+from .backoff import backoff
+from .errors import ConnectError, E, Error, MissingJobError, QueueError, TransitionError
+from .job import ACTIVE, FINISHED, Blueprint, Change, Event, Job, Status
+from .ops import cancel, cancel_job, complete, dequeue, enqueue, ensure_indexes, fail, requeue
+from .queue import LifetimeExceeded, MalformedJob, Queue, TaskStats
+from .store import Store, connect
+from .task import Context, Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVE",
+    "FINISHED",
+    "Blueprint",
+    "Change",
+    "ConnectError",
+    "Context",
+    "E",
+    "Error",
+    "Event",
+    "Job",
+    "LifetimeExceeded",
+    "MalformedJob",
+    "MissingJobError",
+    "Queue",
+    "QueueError",
+    "Status",
+    "Store",
+    "Task",
+    "TaskStats",
+    "TransitionError",
+    "__version__",
+    "backoff",
+    "cancel",
+    "cancel_job",
+    "complete",
+    "connect",
+    "dequeue",
+    "enqueue",
+    "ensure_indexes",
+    "fail",
+    "requeue",
+]

@@ -1,0 +1,155 @@
+"""The in-memory board: which jobs of each task are available, and when.
+
+A queue loads its board from the store at start and keeps it current from the
+store's change feed, so workers never poll the database for work. As in the
+original, each job's availability gets a random lag (up to ``max_lag``) so
+processes competing for the same job don't all try at once, and a picked job is
+held back locally for ``hold`` seconds so a lost race isn't retried at once.
+Unlike the original, idle workers sleep until their board changes or the next
+job becomes due, instead of polling on a fixed interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bson import ObjectId
+
+from .job import ACTIVE, Job
+
+#: An idle worker re-checks its board at least this often (a safety net only).
+MAX_IDLE = 60.0
+
+
+@dataclass
+class _Entry:
+    name: str
+    available: float  # wall-clock seconds, lag included
+    lag: float
+    held_until: float = 0.0
+
+
+class Board:
+    """Available jobs per task name (only the names it was made for)."""
+
+    def __init__(self, names: Iterable[str], max_lag: float = 0.1, hold: float = 2.0) -> None:
+        self.max_lag = max(0.0, max_lag)
+        self.hold = max(0.0, hold)
+        self._entries: dict[str, dict[ObjectId, _Entry]] = {n: {} for n in names}
+        self._index: dict[ObjectId, _Entry] = {}
+        self._versions: dict[str, int] = dict.fromkeys(self._entries, 0)
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def size(self, name: str) -> int:
+        """How many active jobs of ``name`` the board holds."""
+        return len(self._entries.get(name, {}))
+
+    def apply(self, job: Job, *, lag: bool = True) -> None:
+        """Take a job's current state: track it while active, forget it otherwise.
+
+        ``lag=False`` (jobs this process enqueued itself) makes it available here
+        without lag: the enqueuing process takes its own jobs first.
+        """
+        bucket = self._entries.get(job.name)
+        if bucket is None or job.malformed is not None:
+            self.remove(job.id)
+            return
+        if job.status not in ACTIVE:
+            self.remove(job.id)
+            self._bump(job.name)
+            return
+        entry = self._index.get(job.id)
+        if entry is None:
+            jitter = random.uniform(0, self.max_lag) if lag and self.max_lag else 0.0
+            entry = _Entry(job.name, 0.0, jitter)
+            bucket[job.id] = entry
+            self._index[job.id] = entry
+        entry.available = job.available.timestamp() + entry.lag
+        self._bump(job.name)
+
+    def remove(self, id: ObjectId | None) -> None:
+        """Forget a job (deleted, finished, or not one of ours)."""
+        if id is None:
+            return
+        entry = self._index.pop(id, None)
+        if entry is not None:
+            self._entries[entry.name].pop(id, None)
+
+    def load(self, jobs: Iterable[Job]) -> None:
+        """Replace the board with a snapshot (at start and after every ``reset``)."""
+        old = self._index
+        self._index = {}
+        for bucket in self._entries.values():
+            bucket.clear()
+        for job in jobs:
+            if job.malformed is None and job.name in self._entries and job.status in ACTIVE:
+                previous = old.get(job.id)
+                entry = _Entry(
+                    job.name,
+                    0.0,
+                    previous.lag if previous else random.uniform(0, self.max_lag),
+                    previous.held_until if previous else 0.0,
+                )
+                entry.available = job.available.timestamp() + entry.lag
+                self._entries[job.name][job.id] = entry
+                self._index[job.id] = entry
+        for name in self._entries:
+            self._bump(name)
+
+    def pick(self, name: str) -> tuple[ObjectId | None, float]:
+        """A random available job of ``name`` (held back from now on), or None and
+        how many seconds until the next one becomes available."""
+        now = time.time()
+        ready: list[ObjectId] = []
+        soonest = MAX_IDLE
+        for id, entry in self._entries.get(name, {}).items():
+            due = max(entry.available, entry.held_until)
+            if due <= now:
+                ready.append(id)
+            else:
+                soonest = min(soonest, due - now)
+        if not ready:
+            return None, soonest
+        chosen = random.choice(ready)
+        self._index[chosen].held_until = now + self.hold
+        return chosen, 0.0
+
+    def version(self, name: str) -> int:
+        """A counter that changes whenever ``name``'s part of the board changes."""
+        return self._versions.get(name, 0)
+
+    async def wait(self, name: str, version: int, timeout: float) -> None:
+        """Sleep until ``name``'s part of the board changed since ``version``, or ``timeout``."""
+        if self._versions.get(name, 0) != version:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(name, [])
+        waiters.append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, max(0.0, timeout))
+        finally:
+            with contextlib.suppress(ValueError):
+                waiters.remove(waiter)
+
+    def wake_all(self) -> None:
+        """Wake every waiting worker (used when the queue stops or a task is resumed)."""
+        for name in self._entries:
+            self._bump(name)
+
+    def _bump(self, name: str) -> None:
+        self._versions[name] = self._versions.get(name, 0) + 1
+        for waiter in self._waiters.pop(name, ()):
+            if not waiter.done():
+                waiter.set_result(None)

@@ -1,0 +1,46 @@
+"""Exceptions raised by queuecore and by task handlers."""
+
+from __future__ import annotations
+
+
+class QueueError(Exception):
+    """Base class of every error queuecore raises itself."""
+
+
+class ConnectError(QueueError):
+    """The store could not be opened: invalid URI or unreachable database.
+
+    The message names the problem and never contains a password.
+    """
+
+
+class MissingJobError(QueueError):
+    """Complete, fail or cancel found no dequeued job with that id (the original's "missing job")."""
+
+    def __init__(self, message: str = "missing job") -> None:
+        super().__init__(message)
+
+
+class TransitionError(QueueError):
+    """An operator action that the job's current status does not allow."""
+
+
+class Error(Exception):
+    """Raised by a handler to end an attempt with a reason.
+
+    ``retry=True`` fails the job so it is retried after a backoff delay;
+    ``retry=False`` (the default) cancels it for good.
+    """
+
+    def __init__(self, reason: str, retry: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+
+    def __repr__(self) -> str:
+        return f"Error({self.reason!r}, retry={self.retry})"
+
+
+def E(reason: str, retry: bool = False) -> Error:
+    """Short-hand for :class:`Error`, as in the original ``axe.E``."""
+    return Error(reason, retry)

@@ -1,0 +1,264 @@
+"""The job model, its statuses, blueprints and change events.
+
+A job is stored with the keys the Go original writes (``_id, name, label, data,
+status, created_at, available_at, started_at, ended_at, finished_at, attempts,
+result, reason``) so an existing fire/axe collection can be read as is; the
+additions (``events``, ``worker``, ``progress``, ``note``, ``cancel_reason``,
+``heartbeat_at``, ``trace``) are optional on read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from bson import ObjectId
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
+
+from ._time import Duration, as_utc
+
+#: At most this many entries are kept in ``Job.events`` (the oldest are dropped).
+MAX_EVENTS = 20
+
+#: Encoded job data larger than this is refused at enqueue (MongoDB's hard limit is 16 MiB).
+MAX_DATA_BYTES = 4 * 1024 * 1024
+
+
+class Status(StrEnum):
+    """The statuses of a job, exactly the original's values."""
+
+    ENQUEUED = "enqueued"
+    DEQUEUED = "dequeued"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: Statuses in which a job still waits for (or is in) execution.
+ACTIVE = (Status.ENQUEUED, Status.DEQUEUED, Status.FAILED)
+#: Statuses after which a job never runs again (unless re-enqueued by an operator).
+FINISHED = (Status.COMPLETED, Status.CANCELLED)
+
+
+def _object_id(value: Any) -> ObjectId:
+    if isinstance(value, ObjectId):
+        return value
+    if isinstance(value, str) and ObjectId.is_valid(value):
+        return ObjectId(value)
+    raise ValueError(f"not an ObjectId: {value!r}")
+
+
+def _none_to_empty_dict(value: Any) -> Any:
+    return {} if value is None else value
+
+
+def _none_to_empty_str(value: Any) -> Any:
+    return "" if value is None else value
+
+
+OID = Annotated[ObjectId, BeforeValidator(_object_id), PlainSerializer(lambda v: v)]
+UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
+Text = Annotated[str, BeforeValidator(_none_to_empty_str)]
+
+
+class Event(BaseModel):
+    """One entry of a job's history: when, which status it moved to, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: UTCDateTime
+    status: str
+    reason: Text = ""
+
+
+class Job(BaseModel):
+    """A single job as stored (read-only snapshot; change it through the module functions)."""
+
+    model_config = ConfigDict(
+        populate_by_name=True, arbitrary_types_allowed=True, frozen=True, extra="ignore"
+    )
+
+    id: OID = Field(alias="_id")
+    name: str
+    label: Text = ""
+    data: Annotated[dict[str, Any], BeforeValidator(_none_to_empty_dict)] = Field(default_factory=dict)
+    status: Status
+    created: UTCDateTime = Field(alias="created_at")
+    available: UTCDateTime = Field(alias="available_at")
+    started: UTCDateTime | None = Field(default=None, alias="started_at")
+    ended: UTCDateTime | None = Field(default=None, alias="ended_at")
+    finished: UTCDateTime | None = Field(default=None, alias="finished_at")
+    attempts: int = 0
+    result: dict[str, Any] | None = None
+    reason: Text = ""
+    # additions of this port
+    events: list[Event] = Field(default_factory=list)
+    worker: Text = ""
+    progress: float | None = None
+    note: Text = ""
+    cancel_reason: str | None = None
+    heartbeat: UTCDateTime | None = Field(default=None, alias="heartbeat_at")
+    trace: str | None = None
+    #: Set (with the problem) when the stored document is not a valid job; such
+    #: jobs are shown by dashboards and skipped by workers.
+    malformed: str | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Job:
+        """Parse a stored document; a malformed one comes back salvaged with ``malformed`` set."""
+        try:
+            return cls.model_validate(doc)
+        except ValidationError as exc:
+            return cls.salvage(doc, _describe(exc))
+
+    @classmethod
+    def salvage(cls, doc: Any, problem: str) -> Job:
+        """Best-effort view of a document that is not a valid job, for display only."""
+        doc = doc if isinstance(doc, dict) else {"_id": None, "value": doc}
+        raw_id = doc.get("_id")
+        status = doc.get("status")
+        values: dict[str, Any] = {
+            "id": raw_id if isinstance(raw_id, ObjectId) else _salvage_id(raw_id),
+            "name": doc.get("name") if isinstance(doc.get("name"), str) else "?",
+            "label": doc.get("label") if isinstance(doc.get("label"), str) else "",
+            "data": doc.get("data") if isinstance(doc.get("data"), dict) else {},
+            "status": Status(status) if status in Status._value2member_map_ else str(status),
+            "attempts": doc.get("attempts") if type(doc.get("attempts")) is int else 0,
+            "reason": doc.get("reason") if isinstance(doc.get("reason"), str) else "",
+            "result": None,
+            "events": [],
+            "worker": "",
+            "progress": None,
+            "note": "",
+            "cancel_reason": None,
+            "heartbeat": None,
+            "trace": None,
+            "malformed": problem,
+        }
+        for attr, key in (
+            ("created", "created_at"),
+            ("available", "available_at"),
+            ("started", "started_at"),
+            ("ended", "ended_at"),
+            ("finished", "finished_at"),
+        ):
+            value = doc.get(key)
+            values[attr] = as_utc(value) if isinstance(value, datetime) else None
+        return cls.model_construct(**values)
+
+    def to_doc(self) -> dict[str, Any]:
+        """The stored (MongoDB) form of the job, keyed like the original."""
+        doc = self.model_dump(by_alias=True)
+        doc["status"] = str(self.status)
+        doc["events"] = [e.model_dump() for e in self.events]
+        return doc
+
+    @property
+    def short_id(self) -> str:
+        """The last 8 hex digits of the id (the part that differs between close ObjectIds)."""
+        return str(self.id)[-8:]
+
+
+def _salvage_id(value: Any) -> ObjectId:
+    if isinstance(value, str) and ObjectId.is_valid(value):
+        return ObjectId(value)
+    # A stable placeholder so a foreign document can still be keyed in a table.
+    digest = (repr(value).encode() * 12)[:12]
+    return ObjectId(digest)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "document"
+        parts.append(f"{where}: {err['msg']}")
+    return "malformed job: " + "; ".join(parts)
+
+
+@dataclass
+class Blueprint:
+    """Describes a job to enqueue (the original's ``axe.Blueprint``)."""
+
+    #: The task name.
+    name: str
+    #: The job label. If given, the job is only enqueued if no other job with the
+    #: same name and label is enqueued, dequeued or failed. Default: "".
+    label: str = ""
+    #: A pydantic model instance (or dataclass); if given it replaces ``data``. Default: None.
+    model: Any = None
+    #: The job data (JSON-compatible). Default: {}.
+    data: dict[str, Any] | None = None
+    #: Initial delay before the job may be dequeued. Default: 0.
+    delay: Duration = 0
+    #: With a label: only enqueue if no job with this name and label finished
+    #: within this period. Default: 0.
+    period: Duration = 0
+
+    def payload(self) -> dict[str, Any]:
+        """The job data: the serialised model if one is given, else ``data``."""
+        if self.model is not None:
+            return encode_model(self.model)
+        return dict(self.data or {})
+
+
+def encode_model(model: Any) -> dict[str, Any]:
+    """Serialise a pydantic model or dataclass instance into JSON-compatible data."""
+    if isinstance(model, BaseModel):
+        return model.model_dump(mode="json")
+    if dataclasses.is_dataclass(model) and not isinstance(model, type):
+        return json.loads(json.dumps(dataclasses.asdict(model), default=str))
+    if isinstance(model, dict):
+        return dict(model)
+    raise TypeError(f"a job model must be a pydantic model or a dataclass, not {type(model)!r}")
+
+
+def check_data(data: dict[str, Any]) -> None:
+    """Refuse data that cannot be stored: not JSON-compatible, or larger than MAX_DATA_BYTES."""
+    if not isinstance(data, dict):
+        raise TypeError(f"job data must be a dict, not {type(data).__name__}")
+    try:
+        size = len(json.dumps(data, default=_bson_default).encode())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"job data is not JSON-compatible: {exc}") from None
+    if size > MAX_DATA_BYTES:
+        raise ValueError(
+            f"job data is {size / 1048576:.1f} MiB; the limit is "
+            f"{MAX_DATA_BYTES / 1048576:.0f} MiB (store large payloads elsewhere and pass a reference)"
+        )
+
+
+def _bson_default(value: Any) -> Any:
+    if isinstance(value, ObjectId | datetime):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+ChangeKind = Literal["insert", "update", "delete", "reset"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event of ``store.watch()``.
+
+    ``insert``/``update`` carry the job as it is now (``job.malformed`` set for a
+    document that is not a valid job); ``delete`` carries only the id; ``reset``
+    means events may have been missed (reconnect, history lost, polling tick):
+    the consumer must reload what it shows.
+    """
+
+    kind: ChangeKind
+    id: ObjectId | None = None
+    job: Job | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,248 @@
+"""The basic operations of the original (Enqueue, Dequeue, Complete, Fail, Cancel,
+AddJobIndexes) and the operator actions the dashboard needs (cancel_job, requeue).
+
+Each is one guarded, atomic store update; the guard (which statuses a job may
+move from) is written here once, for every engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+
+from ._time import Duration, delta, seconds, utcnow
+from .errors import MissingJobError, TransitionError
+from .job import ACTIVE, FINISHED, Blueprint, Event, Job, Status, check_data
+from .store.base import LockConflict, Store, parse_id
+
+
+def _oid(id: ObjectId | str) -> ObjectId:
+    oid = parse_id(id)
+    if oid is None:
+        raise ValueError(f"not a job id: {id!r} (expected 24 hex digits)")
+    return oid
+
+
+async def enqueue(store: Store, blueprint: Blueprint, *, trace: str | None = None) -> Job | None:
+    """Insert a job for ``blueprint``; returns it, or None when a label de-duplicated it.
+
+    Unlabeled jobs are always inserted. A labeled job is skipped while another
+    job with the same name and label is enqueued, dequeued or failed (enforced by
+    a unique lock in the store, so it holds across processes); with a ``period``
+    it is also skipped when such a job finished within the period.
+    """
+    if not blueprint.name:
+        raise ValueError("a blueprint needs a task name")
+    data = blueprint.payload()
+    check_data(data)
+    now = utcnow()
+    job = Job(
+        id=ObjectId(),
+        name=blueprint.name,
+        label=blueprint.label or "",
+        data=data,
+        status=Status.ENQUEUED,
+        created=now,
+        available=now + delta(blueprint.delay),
+        events=[Event(at=now, status=Status.ENQUEUED, reason="")],
+        trace=trace,
+    )
+    if not job.label:
+        await store.insert(job, lock=False)
+        return job
+    period = seconds(blueprint.period)
+    if period > 0 and await store.finished_since(job.name, job.label, now - delta(period)):
+        return None
+    if not await store.insert(job, lock=True):
+        return None
+    return job
+
+
+async def dequeue(store: Store, id: ObjectId | str, timeout: Duration, *, worker: str = "") -> Job | None:
+    """Claim the job: only if enqueued, failed, or dequeued with its timeout passed,
+    and available. It stays claimed for ``timeout``. None when another worker won."""
+    return await store.claim(_oid(id), utcnow(), delta(timeout), worker)
+
+
+async def complete(
+    store: Store,
+    id: ObjectId | str,
+    result: dict[str, Any] | None = None,
+    *,
+    attempt: int | None = None,
+) -> Job:
+    """Complete a dequeued job with ``result``. ``attempt`` (optional) guards against
+    finishing an attempt that was already superseded by a newer one."""
+    now = utcnow()
+    job = await store.update(
+        _oid(id),
+        statuses=[Status.DEQUEUED],
+        attempts=attempt,
+        set={
+            "status": Status.COMPLETED.value,
+            "result": dict(result or {}),
+            "ended_at": now,
+            "finished_at": now,
+            "cancel_reason": None,
+        },
+        event=Event(at=now, status=Status.COMPLETED),
+        lock=False,
+    )
+    if job is None:
+        raise MissingJobError()
+    return job
+
+
+async def fail(
+    store: Store,
+    id: ObjectId | str,
+    reason: str,
+    delay: Duration = 0,
+    *,
+    attempt: int | None = None,
+) -> Job:
+    """Fail a dequeued job: it becomes available again after ``delay``."""
+    now = utcnow()
+    job = await store.update(
+        _oid(id),
+        statuses=[Status.DEQUEUED],
+        attempts=attempt,
+        set={
+            "status": Status.FAILED.value,
+            "reason": reason,
+            "ended_at": now,
+            "available_at": now + delta(delay),
+        },
+        event=Event(at=now, status=Status.FAILED, reason=reason),
+    )
+    if job is None:
+        raise MissingJobError()
+    return job
+
+
+async def cancel(
+    store: Store,
+    id: ObjectId | str,
+    reason: str,
+    *,
+    attempt: int | None = None,
+) -> Job:
+    """Cancel a dequeued job for good (the worker's cancel; see :func:`cancel_job` for operators)."""
+    now = utcnow()
+    job = await store.update(
+        _oid(id),
+        statuses=[Status.DEQUEUED],
+        attempts=attempt,
+        set=_cancelled(now, reason),
+        event=Event(at=now, status=Status.CANCELLED, reason=reason),
+        lock=False,
+    )
+    if job is None:
+        raise MissingJobError()
+    return job
+
+
+def _cancelled(now: Any, reason: str) -> dict[str, Any]:
+    return {
+        "status": Status.CANCELLED.value,
+        "reason": reason,
+        "ended_at": now,
+        "finished_at": now,
+        "cancel_reason": None,
+    }
+
+
+async def cancel_job(store: Store, id: ObjectId | str, reason: str = "cancelled by operator") -> Job:
+    """Operator cancel, from any process.
+
+    An enqueued or failed job (or a stalled one: dequeued, its timeout passed) is
+    cancelled at once. A running job gets a cancellation request: the worker
+    running it cancels its handler within a second and ends the job cancelled
+    with ``reason``. Returns the job as it is after the call.
+    Raises :class:`TransitionError` for a completed or cancelled job and
+    :class:`MissingJobError` when there is no such job.
+    """
+    oid = _oid(id)
+    now = utcnow()
+    job = await store.update(
+        oid,
+        statuses=[Status.ENQUEUED, Status.FAILED],
+        stalled_before=now,
+        set=_cancelled(now, reason),
+        event=Event(at=now, status=Status.CANCELLED, reason=reason),
+        lock=False,
+    )
+    if job is not None:
+        return job
+    job = await store.update(
+        oid,
+        statuses=[Status.DEQUEUED],
+        set={"cancel_reason": reason},
+        event=Event(at=now, status="cancel-requested", reason=reason),
+    )
+    if job is not None:
+        return job
+    current = await store.get(oid)
+    if current is None:
+        raise MissingJobError(f"no job {oid}")
+    raise TransitionError(f"cannot cancel job {oid}: it is {current.status}")
+
+
+async def requeue(store: Store, id: ObjectId | str, delay: Duration = 0) -> Job:
+    """Put a failed, cancelled or completed job back to enqueued (after ``delay``).
+
+    Attempts start again from zero (the events keep the history). A labeled job
+    is refused while another job with its name and label is active.
+    """
+    oid = _oid(id)
+    now = utcnow()
+    reason = "re-enqueued by operator"
+    try:
+        job = await store.update(
+            oid,
+            statuses=[Status.FAILED, *FINISHED],
+            set={
+                "status": Status.ENQUEUED.value,
+                "available_at": now + delta(delay),
+                "finished_at": None,
+                "attempts": 0,
+                "cancel_reason": None,
+                "progress": None,
+                "note": "",
+            },
+            event=Event(at=now, status=Status.ENQUEUED, reason=reason),
+            lock=True,
+        )
+    except LockConflict:
+        current = await store.get(oid)
+        name = current.name if current else "?"
+        label = current.label if current else "?"
+        raise TransitionError(
+            f"cannot re-enqueue job {oid}: another job {name!r} with label {label!r} is active"
+        ) from None
+    if job is not None:
+        return job
+    current = await store.get(oid)
+    if current is None:
+        raise MissingJobError(f"no job {oid}")
+    raise TransitionError(f"cannot re-enqueue job {oid}: it is {current.status}")
+
+
+async def ensure_indexes(store: Store, remove_after: Duration | None = None) -> None:
+    """Create the job indexes; with ``remove_after``, completed and cancelled jobs are
+    removed once their ``finished`` time is older than that (the original's AddJobIndexes)."""
+    await store.ensure_indexes(delta(remove_after) if remove_after else None)
+
+
+__all__ = [
+    "ACTIVE",
+    "cancel",
+    "cancel_job",
+    "complete",
+    "dequeue",
+    "enqueue",
+    "ensure_indexes",
+    "fail",
+    "requeue",
+]

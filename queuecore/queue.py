@@ -1,0 +1,446 @@
+"""The queue: a board, workers per task and periodic enqueuers in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from bson import ObjectId
+from pydantic import ValidationError
+
+from ._time import seconds
+from .backoff import backoff
+from .board import Board
+from .errors import Error, MissingJobError, QueueError
+from .job import Blueprint, Job, Status
+from .ops import cancel, complete, dequeue, enqueue, fail
+from .store.base import Store
+from .task import Context, Task
+
+log = logging.getLogger("queuecore")
+
+Reporter = Callable[[BaseException], Awaitable[None] | None]
+
+
+class LifetimeExceeded(QueueError):
+    """A handler ran longer than its task's lifetime and was cancelled."""
+
+
+class MalformedJob(QueueError):
+    """A document in the jobs collection is not a valid job; it is skipped."""
+
+
+def _default_reporter(exc: BaseException) -> None:
+    log.error("queuecore: %s", exc, exc_info=exc if exc.__traceback__ else None)
+
+
+@dataclass
+class TaskStats:
+    """What one task's workers are doing in this process (for dashboards)."""
+
+    name: str
+    workers: int
+    busy: int = 0
+    paused: bool = False
+    current: list[ObjectId] = field(default_factory=list)
+    processed: int = 0
+    failed: int = 0
+    last_error: str = ""
+
+
+@dataclass(eq=False)
+class _Running:
+    job: Job
+    ctx: Context
+    task: asyncio.Task[Any] | None = None
+    why: str | None = None  # "cancel", "lifetime" or "shutdown"
+    reason: str = ""
+
+    def interrupt(self, why: str, reason: str = "") -> None:
+        if self.why is None and self.task is not None and not self.task.done():
+            self.why, self.reason = why, reason
+            self.task.cancel()
+
+
+class _Runner:
+    """The workers of one task."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.target = task.workers
+        self.workers: dict[int, asyncio.Task[None]] = {}
+        self.stats = TaskStats(task.name, task.workers)
+        self.resumed = asyncio.Event()
+        self.resumed.set()
+
+
+class Queue:
+    """Runs tasks for the jobs in a store (the original's ``axe.Queue``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        reporter: Reporter | None = None,
+        max_lag: float = 0.1,
+        dequeue_interval: float = 2,
+        *,
+        grace: float = 10.0,
+    ) -> None:
+        """``max_lag``: up to this much random lag (seconds) is added to each job's
+        availability so competing processes don't stampede (default 100 ms).
+        ``dequeue_interval``: a picked job is not tried again by this process for
+        that long (default 2 s). ``grace``: on close, running handlers get this
+        long to finish before they are cancelled and their jobs failed for retry
+        (default 10 s)."""
+        self.store = store
+        self.reporter: Reporter = reporter or _default_reporter
+        self.max_lag = seconds(max_lag)
+        self.dequeue_interval = seconds(dequeue_interval)
+        self.grace = seconds(grace)
+        self.tasks: dict[str, Task] = {}
+        self._runners: dict[str, _Runner] = {}
+        self._running: dict[ObjectId, _Running] = {}
+        self._board: Board | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._ready = asyncio.Event()
+        self._stopping = False
+        self._started = False
+        self._malformed_seen: set[Any] = set()
+        self._reports: set[asyncio.Task[None]] = set()
+        self._host = f"{socket.gethostname()}:{os.getpid()}"
+
+    # -- set-up ---------------------------------------------------------------
+
+    def add(self, task: Task) -> None:
+        """Add a task; a second task with the same name raises ValueError."""
+        if task.name in self.tasks:
+            raise ValueError(f"a task named {task.name!r} was already added")
+        if self._started:
+            raise RuntimeError("tasks must be added before the queue runs")
+        self.tasks[task.name] = task
+
+    async def enqueue(self, blueprint: Blueprint) -> Job | None:
+        """Enqueue a job (see :func:`queuecore.enqueue`). A job for one of this queue's
+        own tasks goes straight onto its board, so this process starts it at once."""
+        job = await enqueue(self.store, blueprint)
+        if job is not None and self._board is not None:
+            self._board.apply(job, lag=False)
+        return job
+
+    # -- running --------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Start the board, the workers and the periodic enqueuers; returns once running."""
+        if self._started:
+            return
+        self._started = True
+        self._board = Board(self.tasks, self.max_lag, self.dequeue_interval)
+        feed = asyncio.create_task(self._feed(), name="queuecore-board")
+        self._background.append(feed)
+        ready = asyncio.create_task(self._ready.wait())
+        await asyncio.wait({feed, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if not self._ready.is_set():
+            ready.cancel()
+            feed.result()  # re-raise why the board could not start
+        for runner_task in self.tasks.values():
+            runner = _Runner(runner_task)
+            self._runners[runner_task.name] = runner
+            self._spawn(runner)
+            if seconds(runner_task.periodically) > 0:
+                self._background.append(
+                    asyncio.create_task(self._periodic(runner_task), name=f"periodic-{runner_task.name}")
+                )
+
+    async def __aenter__(self) -> Self:
+        await self.run()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self, grace: float | None = None) -> None:
+        """Stop taking jobs; let running handlers finish within ``grace`` seconds
+        (default: the queue's), then cancel them so their jobs fail for retry."""
+        if self._stopping:
+            return
+        self._stopping = True
+        grace = self.grace if grace is None else grace
+        if self._board is not None:
+            self._board.wake_all()
+        for runner in self._runners.values():
+            runner.resumed.set()
+        workers = [w for r in self._runners.values() for w in r.workers.values()]
+        if workers:
+            _, pending = await asyncio.wait(workers, timeout=grace)
+            if pending:
+                for run in list(self._running.values()):
+                    run.interrupt("shutdown", "queue closed while the job was running")
+                await asyncio.wait(pending, timeout=max(5.0, grace))
+        for bg in self._background:
+            bg.cancel()
+        for bg in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await bg
+
+    # -- introspection and control (the dashboard's workers panel) -----------
+
+    @property
+    def ready(self) -> bool:
+        """Whether the board is loaded and workers run."""
+        return self._ready.is_set() and not self._stopping
+
+    def stats(self) -> list[TaskStats]:
+        """Per task: workers, busy, paused, current jobs, processed and failed counters."""
+        out = []
+        for runner in self._runners.values():
+            runner.stats.workers = runner.target
+            runner.stats.paused = not runner.resumed.is_set()
+            runner.stats.current = [j for j, r in self._running.items() if r.ctx.task is runner.task]
+            runner.stats.busy = len(runner.stats.current)
+            out.append(runner.stats)
+        return out
+
+    def pause(self, name: str) -> None:
+        """Stop starting jobs of task ``name`` (running ones finish)."""
+        self._runner(name).resumed.clear()
+
+    def resume(self, name: str) -> None:
+        """Start jobs of task ``name`` again."""
+        self._runner(name).resumed.set()
+        if self._board is not None:
+            self._board.wake_all()
+
+    def scale(self, name: str, workers: int) -> int:
+        """Run ``workers`` (≥ 1) workers for task ``name``; returns the new count."""
+        runner = self._runner(name)
+        runner.target = max(1, int(workers))
+        self._spawn(runner)
+        if self._board is not None:
+            self._board.wake_all()  # surplus workers notice and retire
+        return runner.target
+
+    def _runner(self, name: str) -> _Runner:
+        try:
+            return self._runners[name]
+        except KeyError:
+            raise KeyError(f"no task named {name!r} runs in this queue") from None
+
+    def _spawn(self, runner: _Runner) -> None:
+        for index in range(runner.target):
+            if index not in runner.workers or runner.workers[index].done():
+                runner.workers[index] = asyncio.create_task(
+                    self._worker(runner, index), name=f"worker-{runner.task.name}-{index}"
+                )
+
+    # -- the board feed -------------------------------------------------------
+
+    async def _feed(self) -> None:
+        board = self._board
+        assert board is not None
+        names = list(self.tasks)
+        failures = 0
+        while not self._stopping:
+            try:
+                async for change in self.store.watch():
+                    if change.kind == "reset":
+                        jobs = await self.store.active(names)
+                        board.load(jobs)
+                        for job in jobs:
+                            self._check(job)
+                        self._ready.set()
+                    elif change.kind == "delete":
+                        board.remove(change.id)
+                    elif change.job is not None:
+                        self._check(change.job)
+                        board.apply(change.job)
+                    failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not self._ready.is_set() and failures >= 2:
+                    raise
+                await self._report(exc)
+                await asyncio.sleep(backoff(0.1, 10, 2, failures).total_seconds())
+                failures += 1
+
+    def _check(self, job: Job) -> None:
+        """React to a job's new state: report malformed ones, pass on cancel requests."""
+        if job.malformed is not None:
+            if job.name in self.tasks and job.id not in self._malformed_seen:
+                if len(self._malformed_seen) < 10_000:
+                    self._malformed_seen.add(job.id)
+                self._spawn_report(MalformedJob(f"job {job.id}: {job.malformed}"))
+            return
+        run = self._running.get(job.id)
+        if (
+            run is not None
+            and job.cancel_reason is not None
+            and job.status == Status.DEQUEUED
+            and job.attempts == run.job.attempts
+        ):
+            run.interrupt("cancel", job.cancel_reason)
+
+    # -- workers --------------------------------------------------------------
+
+    async def _worker(self, runner: _Runner, index: int) -> None:
+        board = self._board
+        assert board is not None
+        task = runner.task
+        name = task.name
+        worker_id = f"{self._host}:{name}"
+        while not self._stopping and index < runner.target:
+            if not runner.resumed.is_set():
+                await runner.resumed.wait()
+                continue
+            version = board.version(name)
+            id, wait = board.pick(name)
+            if id is None:
+                await board.wait(name, version, wait)
+                continue
+            try:
+                job = await dequeue(self.store, id, task.timeout, worker=worker_id)
+            except Exception as exc:
+                await self._report(exc)
+                await asyncio.sleep(max(seconds(task.interval), 0.5))
+                continue
+            if job is None:
+                await asyncio.sleep(seconds(task.interval))
+                continue
+            await self._execute(runner, job)
+        if index >= runner.target:
+            runner.workers.pop(index, None)
+
+    async def _execute(self, runner: _Runner, job: Job) -> None:
+        task = runner.task
+        stats = runner.stats
+        attempt = job.attempts
+        if job.cancel_reason is not None:
+            await self._settle(cancel(self.store, job.id, job.cancel_reason, attempt=attempt))
+            return
+        try:
+            model = task.parse(job.data)
+        except ValidationError as exc:
+            reason = f"invalid data for task {task.name!r}: {_validation_message(exc)}"
+            await self._settle(cancel(self.store, job.id, reason, attempt=attempt))
+            stats.failed += 1
+            stats.last_error = reason
+            await self._report(Error(reason))
+            return
+        ctx = Context(model=model, job=job, task=task, queue=self, store=self.store)
+        run = _Running(job, ctx)
+        self._running[job.id] = run
+        loop = asyncio.get_running_loop()
+        run.task = loop.create_task(self._call(task, ctx), name=f"job-{job.id}")
+        lifetime = loop.call_later(seconds(task.lifetime), run.interrupt, "lifetime")
+        heartbeat = loop.create_task(self._heartbeat(ctx))
+        try:
+            await asyncio.wait({run.task})
+        finally:
+            lifetime.cancel()
+            heartbeat.cancel()
+            self._running.pop(job.id, None)
+        await self._conclude(runner, run)
+
+    async def _conclude(self, runner: _Runner, run: _Running) -> None:
+        """Turn a finished handler into the job's next status."""
+        task, job, stats = runner.task, run.job, runner.stats
+        assert run.task is not None
+        attempt = job.attempts
+        if run.task.cancelled():
+            if run.why == "cancel":
+                await self._settle(cancel(self.store, job.id, run.reason, attempt=attempt))
+            elif run.why == "lifetime":
+                stats.failed += 1
+                stats.last_error = f"lifetime of {seconds(task.lifetime):g}s exceeded"
+                await self._report(LifetimeExceeded(f"job {job.id} ({task.name}): {stats.last_error}"))
+            else:
+                await self._settle(fail(self.store, job.id, run.reason or "cancelled", 0, attempt=attempt))
+            return
+        exc = run.task.exception()
+        if exc is None:
+            await self._settle(complete(self.store, job.id, run.ctx.result, attempt=attempt))
+            stats.processed += 1
+            return
+        stats.failed += 1
+        delay = backoff(task.min_delay, task.max_delay, task.delay_factor, attempt)
+        if isinstance(exc, Error):
+            stats.last_error = exc.reason
+            if exc.retry:
+                await self._settle(fail(self.store, job.id, exc.reason, delay, attempt=attempt))
+            else:
+                await self._settle(cancel(self.store, job.id, exc.reason, attempt=attempt))
+            return
+        reason = str(exc) or type(exc).__name__
+        stats.last_error = reason
+        await self._report(exc)
+        if task.max_attempts == 0 or attempt < task.max_attempts:
+            await self._settle(fail(self.store, job.id, reason, delay, attempt=attempt))
+        else:
+            await self._settle(cancel(self.store, job.id, reason, attempt=attempt))
+
+    @staticmethod
+    async def _call(task: Task, ctx: Context) -> None:
+        if inspect.iscoroutinefunction(task.handler):
+            await task.handler(ctx)
+            return
+        outcome = await asyncio.to_thread(task.handler, ctx)
+        if inspect.isawaitable(outcome):
+            await outcome
+
+    async def _heartbeat(self, ctx: Context) -> None:
+        """While the handler runs, extend the claim every half timeout."""
+        period = seconds(ctx.task.timeout) / 2
+        while True:
+            await asyncio.sleep(period)
+            try:
+                if not await ctx.extend():
+                    return
+            except Exception as exc:
+                await self._report(exc)
+
+    async def _settle(self, op: Awaitable[Job]) -> None:
+        """Write a job's outcome; a job that moved on meanwhile is reported, not fatal."""
+        try:
+            await op
+        except MissingJobError as exc:
+            await self._report(MissingJobError(f"{exc}: the attempt was superseded"))
+        except Exception as exc:
+            await self._report(exc)
+
+    async def _periodic(self, task: Task) -> None:
+        blueprint = task.periodic_job or Blueprint(name=task.name)
+        interval = seconds(task.periodically)
+        while not self._stopping:
+            try:
+                await self.enqueue(blueprint)
+            except Exception as exc:
+                await self._report(exc)
+            await asyncio.sleep(interval)
+
+    async def _report(self, exc: BaseException) -> None:
+        try:
+            outcome = self.reporter(exc)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:
+            log.exception("queuecore: the reporter failed")
+
+    def _spawn_report(self, exc: BaseException) -> None:
+        task = asyncio.get_running_loop().create_task(self._report(exc))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "data"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

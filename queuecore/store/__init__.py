@@ -1,0 +1,45 @@
+"""Storage engines and :func:`connect`, which picks one from the URI."""
+
+from __future__ import annotations
+
+from ..uri import is_mongo, sqlite_path
+from .base import MODE_CHANGE_FEED, MODE_CHANGE_STREAM, MODE_POLLING, MODE_RECONNECTING, Store
+
+__all__ = [
+    "MODE_CHANGE_FEED",
+    "MODE_CHANGE_STREAM",
+    "MODE_POLLING",
+    "MODE_RECONNECTING",
+    "Store",
+    "connect",
+]
+
+
+async def connect(uri: str, *, collection: str = "jobs", timeout: float = 5.0) -> Store:
+    """Open a store: ``mongodb://…``/``mongodb+srv://…`` select MongoDB (database from
+    the URI path, default ``queuecore``); ``sqlite:///relative.db``,
+    ``sqlite:////absolute.db`` or a plain path select the embedded SQLite engine.
+
+    Raises :class:`queuecore.ConnectError` with a clear message (password masked)
+    for an invalid URI or an unreachable database (after ``timeout`` seconds).
+    """
+    from ..errors import ConnectError
+
+    if not isinstance(uri, str) or not uri.strip():
+        raise ConnectError("no store URI given")
+    if is_mongo(uri):
+        from .mongo import connect_mongo
+
+        return await connect_mongo(uri, collection, timeout=timeout)
+    try:
+        path = sqlite_path(uri)
+    except ValueError as exc:
+        raise ConnectError(str(exc)) from None
+    from .sqlite import SQLiteStore
+
+    try:
+        store = SQLiteStore(path, collection)
+    except ValueError as exc:
+        raise ConnectError(str(exc)) from None
+    await store.open()
+    return store

@@ -1,0 +1,190 @@
+"""The storage protocol every engine implements.
+
+Like saq's ``Queue`` base class, the engines only provide job-level primitives
+(insert, claim, guarded update, reads and a change feed); the queue semantics
+(what may move from which status to which) live once in :mod:`queuecore.ops`.
+Every guard is evaluated inside the store, atomically, so two processes can
+never both win the same transition.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Self
+
+from bson import ObjectId
+
+from ..job import Change, Event, Job, Status
+
+#: What ``watch()`` is doing right now (shown by dashboards).
+MODE_CHANGE_STREAM = "change-stream"
+MODE_CHANGE_FEED = "change-feed"
+MODE_POLLING = "polling"
+MODE_RECONNECTING = "reconnecting"
+
+
+class LockConflict(Exception):
+    """Another active job holds the name+label lock."""
+
+
+def lock_key(name: str, label: str) -> str:
+    """The value of the unique ``lock`` field an active labeled job holds."""
+    return f"{name}\x00{label}"
+
+
+class Store(abc.ABC):
+    """A job store. Use :func:`queuecore.connect` to open one; close it with ``await store.close()``."""
+
+    #: ``"mongodb"`` or ``"sqlite"``.
+    engine: ClassVar[str]
+
+    def __init__(self, display_uri: str, collection: str) -> None:
+        #: The URI with any password masked: safe to print.
+        self.display_uri = display_uri
+        #: The collection (MongoDB) or table (SQLite) that holds the jobs.
+        self.collection = collection
+        #: How long finished jobs are kept (``ensure_indexes(remove_after=…)``), if set.
+        self.retention: timedelta | None = None
+        self._mode = MODE_CHANGE_FEED
+
+    @property
+    def mode(self) -> str:
+        """How ``watch()`` receives changes: change-stream, change-feed, polling or reconnecting."""
+        return self._mode
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.display_uri} {self.collection}>"
+
+    # -- writes ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def insert(self, job: Job, *, lock: bool) -> bool:
+        """Insert a new job; with ``lock`` it also takes the name+label lock.
+
+        Returns False (and inserts nothing) when another active job holds the lock.
+        """
+
+    @abc.abstractmethod
+    async def finished_since(self, name: str, label: str, since: datetime) -> bool:
+        """Whether a job with this name and label finished after ``since``."""
+
+    @abc.abstractmethod
+    async def claim(self, id: ObjectId, now: datetime, timeout: timedelta, worker: str) -> Job | None:
+        """Atomically dequeue one job (the original's find-and-modify).
+
+        Matches an enqueued, failed or dequeued job whose ``available`` <= ``now``;
+        sets status dequeued, started = now, available = now + timeout,
+        attempts + 1, ``worker``, clears progress/note, and appends an event.
+        Returns None when the job is not available (another worker won).
+        """
+
+    @abc.abstractmethod
+    async def update(
+        self,
+        id: ObjectId,
+        *,
+        statuses: Collection[Status] | None,
+        set: dict[str, Any],
+        event: Event | None = None,
+        attempts: int | None = None,
+        stalled_before: datetime | None = None,
+        lock: bool | None = None,
+    ) -> Job | None:
+        """Apply ``set`` (stored keys) to the job if it matches the guard, atomically.
+
+        Guard: status in ``statuses`` (any when None), or — with ``stalled_before`` —
+        dequeued with ``available`` <= ``stalled_before``; and ``attempts`` equal
+        when given. ``event`` is appended to the bounded history. ``lock=True``
+        takes the name+label lock (raises :class:`LockConflict`), ``False``
+        releases it. Returns the updated job, or None when the guard failed.
+        """
+
+    @abc.abstractmethod
+    async def delete(self, ids: Sequence[ObjectId]) -> int:
+        """Delete jobs by id; returns how many were removed."""
+
+    # -- reads ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get(self, id: ObjectId | str) -> Job | None:
+        """The job with this id (an ObjectId or its hex string), or None."""
+
+    @abc.abstractmethod
+    async def find(
+        self,
+        status: Status | str | Collection[Status | str] | None = None,
+        name: str | None = None,
+        text: str | None = None,
+        limit: int = 100,
+        skip: int = 0,
+    ) -> list[Job]:
+        """Jobs newest first, filtered by status (one or several), name and text.
+
+        ``text`` matches (case-insensitively) the id, name, label or reason.
+        """
+
+    @abc.abstractmethod
+    async def counts(self) -> dict[str, int]:
+        """How many jobs there are per status (every status present, zero included)."""
+
+    @abc.abstractmethod
+    async def active(self, names: Collection[str]) -> list[Job]:
+        """Every enqueued, dequeued or failed job of these task names (a board's snapshot)."""
+
+    # -- changes --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def watch(self) -> AsyncIterator[Change]:
+        """Change events of the collection.
+
+        The first event is always ``reset`` once the feed is open: the consumer
+        loads its snapshot then, so nothing between snapshot and feed is missed.
+        Later ``reset`` events (reconnect, lost history, each polling tick) mean
+        the same: reload.
+        """
+
+    # -- maintenance ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def ensure_indexes(self, remove_after: timedelta | None = None) -> None:
+        """Create the indexes on name, status and finished; with ``remove_after``,
+        completed and cancelled jobs are deleted once finished longer ago than that."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections and background tasks. Idempotent."""
+
+
+def normalise_statuses(
+    status: Status | str | Collection[Status | str] | None,
+) -> list[str] | None:
+    """Turn the ``status`` argument of ``find`` into a list of valid values (or None)."""
+    if status is None:
+        return None
+    values = [status] if isinstance(status, str) else list(status)
+    out = []
+    for value in values:
+        try:
+            out.append(Status(value).value)
+        except ValueError:
+            raise ValueError(
+                f"unknown status {value!r}; expected one of {', '.join(s.value for s in Status)}"
+            ) from None
+    return out
+
+
+def parse_id(id: ObjectId | str) -> ObjectId | None:
+    """An ObjectId from an ObjectId or a 24-digit hex string; None for anything else."""
+    if isinstance(id, ObjectId):
+        return id
+    if isinstance(id, str) and ObjectId.is_valid(id.strip()):
+        return ObjectId(id.strip())
+    return None

@@ -1,0 +1,409 @@
+"""The MongoDB engine, on PyMongo's native asyncio API (``pymongo.AsyncMongoClient``).
+
+Documents use the keys the Go original writes, so an existing fire/axe
+collection can be watched and worked. Additions of this port:
+
+- Labeled de-duplication across processes: an active labeled job carries
+  ``lock = name + "\\0" + label`` under a unique *sparse* index, and drops it
+  when it finishes. Two concurrent enqueues cannot both insert: the second gets
+  a duplicate-key error. (An upsert keyed on name+label+status is not enough:
+  two upserts racing on a filter that matches nothing both insert.)
+- ``watch()``: change streams with ``fullDocument: updateLookup`` and resume
+  tokens; after a reconnect it resumes from the last token and emits ``reset``
+  so consumers reconcile. A server without change streams (error 40573,
+  standalone mongod) switches the store to polling for the session; lost
+  history (error 286) or an ``invalidate`` reopens the stream from scratch.
+  Reconnects back off exponentially with jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import AsyncIterator, Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import (
+    ConfigurationError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    InvalidURI,
+    OperationFailure,
+    PyMongoError,
+)
+
+from ..backoff import backoff
+from ..errors import ConnectError
+from ..job import ACTIVE, FINISHED, MAX_EVENTS, Change, Event, Job, Status
+from ..uri import mask
+from .base import (
+    MODE_CHANGE_STREAM,
+    MODE_POLLING,
+    MODE_RECONNECTING,
+    LockConflict,
+    Store,
+    lock_key,
+    normalise_statuses,
+    parse_id,
+)
+
+#: Error codes of the server that decide how ``watch()`` goes on.
+NO_CHANGE_STREAMS = 40573  # "$changeStream stage is only supported on replica sets"
+HISTORY_LOST = 286  # ChangeStreamHistoryLost: the resume token fell off the oplog
+LOCK_INDEX = "queuecore_lock"
+
+
+def _no_change_streams(exc: OperationFailure) -> bool:
+    return exc.code == NO_CHANGE_STREAMS or "only supported on replica sets" in str(exc)
+
+
+def _event_doc(event: Event) -> dict[str, Any]:
+    return {"at": event.at, "status": str(event.status), "reason": event.reason}
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Status) else value
+
+
+class MongoStore(Store):
+    """Jobs in a MongoDB collection. Open with ``queuecore.connect("mongodb://…")``."""
+
+    engine = "mongodb"
+
+    def __init__(
+        self,
+        client: AsyncMongoClient[dict[str, Any]],
+        database: str,
+        collection: str,
+        display_uri: str,
+        *,
+        poll_interval: float = 1.0,
+    ) -> None:
+        super().__init__(display_uri, collection)
+        self.client = client
+        self.database = database
+        self.coll: AsyncCollection[dict[str, Any]] = client[database][collection]
+        #: Seconds between snapshots when the server has no change streams.
+        self.poll_interval = poll_interval
+        self._mode = MODE_CHANGE_STREAM
+        self._polling = False
+        #: How many times ``watch()`` had to reopen its stream (for tests and the dashboard).
+        self.reconnects = 0
+
+    async def open(self) -> None:
+        """Check the server answers and create the lock index the label guarantee needs."""
+        try:
+            await self.client.admin.command("ping")
+            await self.coll.create_index([("lock", ASCENDING)], name=LOCK_INDEX, unique=True, sparse=True)
+            await self._read_retention()
+        except PyMongoError as exc:
+            raise ConnectError(f"cannot reach MongoDB at {self.display_uri}: {_scrub(exc)}") from None
+
+    async def _read_retention(self) -> None:
+        info = await self.coll.index_information()
+        for spec in info.values():
+            keys = [k for k, _ in spec.get("key", [])]
+            if keys == ["finished_at"] and "expireAfterSeconds" in spec:
+                self.retention = timedelta(seconds=float(spec["expireAfterSeconds"]))
+                return
+        self.retention = None
+
+    # -- writes ---------------------------------------------------------------
+
+    async def insert(self, job: Job, *, lock: bool) -> bool:
+        doc = job.to_doc()
+        doc["events"] = [_event_doc(e) for e in job.events]
+        if lock:
+            doc["lock"] = lock_key(job.name, job.label)
+        try:
+            await self.coll.insert_one(doc)
+        except DuplicateKeyError as exc:
+            if _is_lock_conflict(exc):
+                return False
+            raise
+        return True
+
+    async def finished_since(self, name: str, label: str, since: datetime) -> bool:
+        found = await self.coll.find_one(
+            {"name": name, "label": label, "finished_at": {"$gt": since}}, {"_id": 1}
+        )
+        return found is not None
+
+    async def claim(self, id: ObjectId, now: datetime, timeout: timedelta, worker: str) -> Job | None:
+        event = Event(at=now, status=Status.DEQUEUED, reason="")
+        doc = await self.coll.find_one_and_update(
+            {
+                "_id": id,
+                "status": {"$in": [s.value for s in ACTIVE]},
+                "available_at": {"$lte": now},
+            },
+            {
+                "$set": {
+                    "status": Status.DEQUEUED.value,
+                    "started_at": now,
+                    "available_at": now + timeout,
+                    "worker": worker,
+                    "progress": None,
+                    "note": "",
+                    "heartbeat_at": None,
+                },
+                "$inc": {"attempts": 1},
+                "$push": {"events": {"$each": [_event_doc(event)], "$slice": -MAX_EVENTS}},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return Job.from_doc(doc) if doc is not None else None
+
+    async def update(
+        self,
+        id: ObjectId,
+        *,
+        statuses: Collection[Status] | None,
+        set: dict[str, Any],
+        event: Event | None = None,
+        attempts: int | None = None,
+        stalled_before: datetime | None = None,
+        lock: bool | None = None,
+    ) -> Job | None:
+        query: dict[str, Any] = {"_id": id}
+        guards: list[dict[str, Any]] = []
+        if statuses is not None:
+            guards.append({"status": {"$in": [Status(s).value for s in statuses]}})
+        if stalled_before is not None:
+            guards.append({"status": Status.DEQUEUED.value, "available_at": {"$lte": stalled_before}})
+        if len(guards) == 1:
+            query.update(guards[0])
+        elif guards:
+            query["$or"] = guards
+        if attempts is not None:
+            query["attempts"] = attempts
+        change: dict[str, Any] = {"$set": {k: _plain(v) for k, v in set.items()}}
+        if event is not None:
+            change["$push"] = {"events": {"$each": [_event_doc(event)], "$slice": -MAX_EVENTS}}
+        if lock is True:
+            # name and label never change, so reading them first is safe; the
+            # status guard above still makes the update itself atomic.
+            current = await self.coll.find_one({"_id": id}, {"name": 1, "label": 1})
+            if current is None:
+                return None
+            if current.get("label"):
+                change["$set"]["lock"] = lock_key(current["name"], current["label"])
+        elif lock is False:
+            change["$unset"] = {"lock": ""}
+        try:
+            doc = await self.coll.find_one_and_update(query, change, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError as exc:
+            if _is_lock_conflict(exc):
+                raise LockConflict(str(exc)) from None
+            raise
+        return Job.from_doc(doc) if doc is not None else None
+
+    async def delete(self, ids: Sequence[ObjectId]) -> int:
+        if not ids:
+            return 0
+        result = await self.coll.delete_many({"_id": {"$in": list(ids)}})
+        return result.deleted_count
+
+    # -- reads ----------------------------------------------------------------
+
+    async def get(self, id: ObjectId | str) -> Job | None:
+        oid = parse_id(id)
+        if oid is None:
+            return None
+        doc = await self.coll.find_one({"_id": oid})
+        return Job.from_doc(doc) if doc is not None else None
+
+    async def find(
+        self,
+        status: Status | str | Collection[Status | str] | None = None,
+        name: str | None = None,
+        text: str | None = None,
+        limit: int = 100,
+        skip: int = 0,
+    ) -> list[Job]:
+        query: dict[str, Any] = {}
+        statuses = normalise_statuses(status)
+        if statuses is not None:
+            query["status"] = {"$in": statuses}
+        if name:
+            query["name"] = name
+        if text:
+            pattern = {"$regex": re.escape(text), "$options": "i"}
+            ors: list[dict[str, Any]] = [{"name": pattern}, {"label": pattern}, {"reason": pattern}]
+            oid = parse_id(text)
+            if oid is not None:
+                ors.append({"_id": oid})
+            query["$or"] = ors
+        cursor = self.coll.find(query).sort("_id", DESCENDING).skip(max(0, int(skip)))
+        docs = await cursor.limit(max(0, int(limit))).to_list(None) if limit > 0 else []
+        return [Job.from_doc(d) for d in docs]
+
+    async def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Status}
+        pipeline = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+        async for row in await self.coll.aggregate(pipeline):
+            out[str(row["_id"])] = int(row["n"])
+        return out
+
+    async def active(self, names: Collection[str]) -> list[Job]:
+        names = list(names)
+        if not names:
+            return []
+        query = {"status": {"$in": [s.value for s in ACTIVE]}, "name": {"$in": names}}
+        return [Job.from_doc(d) async for d in self.coll.find(query)]
+
+    # -- changes --------------------------------------------------------------
+
+    async def watch(self) -> AsyncIterator[Change]:  # type: ignore[override]
+        """Change events (see the module docstring); the first is ``reset``."""
+        token: Any = None
+        failures = 0
+        while True:
+            if self._polling:
+                self._mode = MODE_POLLING
+                yield Change("reset")
+                await asyncio.sleep(self.poll_interval)
+                continue
+            try:
+                stream = await self.coll.watch(full_document="updateLookup", resume_after=token)
+            except OperationFailure as exc:
+                if _no_change_streams(exc):
+                    self._polling = True
+                    continue
+                if exc.code == HISTORY_LOST or token is not None:
+                    token = None  # the token is useless now: start afresh and reload
+                    continue
+                failures = await self._pause(failures)
+                continue
+            except PyMongoError:
+                failures = await self._pause(failures)
+                continue
+            async with stream:
+                self._mode = MODE_CHANGE_STREAM
+                failures = 0
+                yield Change("reset")
+                try:
+                    async for event in stream:
+                        token = stream.resume_token
+                        op = event.get("operationType")
+                        if op == "invalidate":
+                            token = None
+                            break
+                        change = _convert(event)
+                        if change is not None:
+                            yield change
+                except OperationFailure as exc:
+                    if _no_change_streams(exc):
+                        self._polling = True
+                    elif exc.code == HISTORY_LOST:
+                        token = None
+                    else:
+                        failures = await self._pause(failures)
+                except PyMongoError:
+                    failures = await self._pause(failures)
+
+    async def _pause(self, failures: int) -> int:
+        """Back off before reopening the stream: exponential, with jitter, capped at 10 s."""
+        self._mode = MODE_RECONNECTING
+        self.reconnects += 1
+        delay = backoff(0.1, 10, 2, failures).total_seconds()
+        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+        return failures + 1
+
+    # -- maintenance ----------------------------------------------------------
+
+    async def ensure_indexes(self, remove_after: timedelta | None = None) -> None:
+        await self.coll.create_index([("name", ASCENDING)])
+        await self.coll.create_index([("status", ASCENDING)])
+        info = await self.coll.index_information()
+        existing = info.get("finished_at_1")
+        wanted = int(remove_after.total_seconds()) if remove_after else None
+        if existing is not None and existing.get("expireAfterSeconds") != wanted:
+            await self.coll.drop_index("finished_at_1")
+        if remove_after:
+            await self.coll.create_index(
+                [("finished_at", ASCENDING)],
+                expireAfterSeconds=wanted,
+                partialFilterExpression={"status": {"$in": [s.value for s in FINISHED]}},
+            )
+        else:
+            await self.coll.create_index([("finished_at", ASCENDING)])
+        self.retention = remove_after
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def _is_lock_conflict(exc: DuplicateKeyError) -> bool:
+    details = exc.details or {}
+    pattern = details.get("keyPattern") or {}
+    return "lock" in pattern or LOCK_INDEX in str(exc) or "lock" in str(details.get("keyValue", {}))
+
+
+def _convert(event: dict[str, Any]) -> Change | None:
+    op = event.get("operationType")
+    key = (event.get("documentKey") or {}).get("_id")
+    oid = key if isinstance(key, ObjectId) else parse_id(key) if isinstance(key, str) else None
+    if op in ("insert", "update", "replace"):
+        doc = event.get("fullDocument")
+        if doc is None:  # deleted before the lookup
+            return Change("delete", oid)
+        return Change("insert" if op == "insert" else "update", oid, Job.from_doc(doc))
+    if op == "delete":
+        return Change("delete", oid)
+    if op in ("drop", "rename", "dropDatabase"):
+        return Change("reset")
+    return None
+
+
+def _scrub(exc: BaseException) -> str:
+    """An exception's message, without anything that looks like a password."""
+    return mask(str(exc))
+
+
+async def connect_mongo(
+    uri: str, collection: str, *, timeout: float = 5.0, poll_interval: float = 1.0
+) -> MongoStore:
+    """Open the MongoDB engine; raises ConnectError naming the problem (password masked)."""
+    shown = mask(uri)
+    password = _password(uri)
+    options: dict[str, Any] = {"tz_aware": True}
+    if "serverselectiontimeoutms" not in uri.lower():
+        options["serverSelectionTimeoutMS"] = int(timeout * 1000)
+    if "connecttimeoutms" not in uri.lower():
+        options["connectTimeoutMS"] = int(timeout * 1000)
+    try:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, **options)
+    except (InvalidURI, ConfigurationError, ValueError, TypeError) as exc:
+        message = str(exc).replace(password, "***") if password else str(exc)
+        raise ConnectError(f"invalid MongoDB URI {shown}: {mask(message)}") from None
+    try:
+        database = client.get_default_database(default="queuecore").name
+    except ConfigurationError as exc:
+        await client.close()
+        raise ConnectError(f"invalid MongoDB URI {shown}: {exc}") from None
+    store = MongoStore(client, database, collection, shown, poll_interval=poll_interval)
+    try:
+        await store.open()
+    except ConnectError as exc:
+        await client.close()
+        message = str(exc).replace(password, "***") if password else str(exc)
+        raise ConnectError(message) from None
+    except (TimeoutError, ConnectionFailure) as exc:
+        await client.close()
+        raise ConnectError(f"cannot reach MongoDB at {shown}: {_scrub(exc)}") from None
+    return store
+
+
+def _password(uri: str) -> str:
+    masked = mask(uri)
+    if masked == uri:
+        return ""
+    head = uri.split("?", 1)[0]
+    userinfo = head.split("://", 1)[1].rsplit("@", 1)[0]
+    return userinfo.partition(":")[2]

@@ -1,0 +1,149 @@
+"""Tasks (what runs a job) and the context a handler receives."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, TypeAdapter
+
+from ._time import Duration, delta, seconds, utcnow
+from .job import Blueprint, Event, Job, Status
+
+if TYPE_CHECKING:
+    from .queue import Queue
+    from .store.base import Store
+
+Handler = Callable[["Context"], Awaitable[None] | None]
+
+
+@dataclass(eq=False)
+class Task:
+    """Work that is done for jobs of one name (the original's ``axe.Task``).
+
+    Durations are seconds (int/float) or ``timedelta``.
+    """
+
+    #: The unique name of the task; jobs with this name are processed by it.
+    name: str
+    #: ``async def handler(ctx)`` (or a plain ``def``, run in a thread pool). Raise
+    #: :class:`queuecore.Error` to fail (``retry=True``) or cancel the job;
+    #: fill ``ctx.result`` to attach a result.
+    handler: Handler
+    #: A pydantic model class (or dataclass) the job data is validated into
+    #: (``ctx.model``); data that does not fit cancels the job. Default: None.
+    model: type[Any] | None = None
+    #: How many jobs of this task run at once in this process. Default: 2.
+    workers: int = 2
+    #: Attempts before an ordinary exception cancels the job; 0 retries forever.
+    #: ``Error(retry=True)`` retries regardless. Default: 0.
+    max_attempts: int = 0
+    #: Pause of a worker after losing a dequeue race to another worker. Default: 100 ms.
+    interval: Duration = 0.1
+    #: Shortest delay before a failed job is retried. Default: 1 s.
+    min_delay: Duration = 1
+    #: Longest delay before a failed job is retried. Default: 10 min.
+    max_delay: Duration = 600
+    #: Exponential growth of the retry delay per attempt. Default: 2.
+    delay_factor: float = 2
+    #: A dequeued job becomes available again after this, in case its worker died.
+    #: Extended by heartbeats while the worker is alive. Default: 10 min.
+    timeout: Duration = 600
+    #: The handler is cancelled after this; must not exceed ``timeout``. Default: 5 min.
+    lifetime: Duration = 300
+    #: Enqueue ``periodic_job`` when the queue starts and then every interval. Default: 0 (off).
+    periodically: Duration = 0
+    #: The periodically enqueued job. Default: ``Blueprint(name=task.name)``.
+    periodic_job: Blueprint | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("a task needs a name")
+        if not callable(self.handler):
+            raise TypeError(f"task {self.name!r}: handler must be callable")
+        if self.workers < 1:
+            raise ValueError(f"task {self.name!r}: workers must be at least 1")
+        for attr in ("interval", "min_delay", "max_delay", "timeout", "lifetime", "periodically"):
+            if seconds(getattr(self, attr)) < 0:
+                raise ValueError(f"task {self.name!r}: {attr} must not be negative")
+        if seconds(self.timeout) <= 0:
+            raise ValueError(f"task {self.name!r}: timeout must be positive")
+        if seconds(self.lifetime) <= 0:
+            raise ValueError(f"task {self.name!r}: lifetime must be positive")
+        if seconds(self.lifetime) > seconds(self.timeout):
+            raise ValueError(
+                f"task {self.name!r}: lifetime ({seconds(self.lifetime):g}s) must not exceed "
+                f"timeout ({seconds(self.timeout):g}s), or a job could run twice"
+            )
+        if self.periodic_job is None and seconds(self.periodically) > 0:
+            self.periodic_job = Blueprint(name=self.name)
+        self._adapter: TypeAdapter[Any] | None = None
+        if self.model is not None:
+            if not (
+                (isinstance(self.model, type) and issubclass(self.model, BaseModel))
+                or dataclasses.is_dataclass(self.model)
+            ):
+                raise TypeError(f"task {self.name!r}: model must be a pydantic model or dataclass")
+            self._adapter = TypeAdapter(self.model)
+
+    def parse(self, data: dict[str, Any]) -> Any:
+        """Validate job data into the task's model (raises pydantic's ValidationError)."""
+        if self._adapter is None:
+            return None
+        return self._adapter.validate_python(data)
+
+
+@dataclass(eq=False)
+class Context:
+    """What a handler gets: the job, its validated model and a result to fill.
+
+    ``update`` and ``extend`` write to the store at once, so dashboards show the
+    progress live and a long job keeps its claim.
+    """
+
+    #: The job's data validated into the task's model (None without a model).
+    model: Any
+    #: The job as dequeued (read-only).
+    job: Job
+    #: The task processing the job (read-only).
+    task: Task
+    #: The queue the job was dequeued from (read-only).
+    queue: Queue | None
+    #: The store the job lives in (read-only).
+    store: Store
+    #: The custom result attached to the job on completion.
+    result: dict[str, Any] = field(default_factory=dict)
+    #: The tracing span of this attempt when tracing is enabled, else None.
+    trace: Any = None
+
+    async def update(self, progress: float | None = None, note: str | None = None) -> None:
+        """Record progress (0–1) and/or a short note on the running job."""
+        values: dict[str, Any] = {}
+        if progress is not None:
+            values["progress"] = min(1.0, max(0.0, float(progress)))
+        if note is not None:
+            values["note"] = str(note)[:200]
+        if values:
+            await self.store.update(
+                self.job.id, statuses=[Status.DEQUEUED], attempts=self.job.attempts, set=values
+            )
+
+    async def extend(self, duration: Duration | None = None) -> bool:
+        """Keep the job claimed for ``duration`` more (default: the task's timeout).
+
+        Returns False when the attempt is no longer ours (the job moved on)."""
+        now = utcnow()
+        extension: timedelta = delta(duration) if duration is not None else delta(self.task.timeout)
+        job = await self.store.update(
+            self.job.id,
+            statuses=[Status.DEQUEUED],
+            attempts=self.job.attempts,
+            set={"available_at": now + extension, "heartbeat_at": now},
+        )
+        return job is not None
+
+
+__all__ = ["Context", "Event", "Handler", "Task"]
