@@ -1,0 +1,94 @@
+"""Fixtures: every store-level test runs on both engines.
+
+The MongoDB half runs against ``QUEUECORE_TEST_MONGO_URI`` when it is set (a
+real MongoDB, replica set for change streams), otherwise against an nx-27017
+server started here in a subprocess (see ``mongo_server.py`` for its known
+defects and the workarounds applied inside that process).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import queuecore
+
+ENGINES = ["sqlite", "mongodb"]
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The nx-27017 test server (None when QUEUECORE_TEST_MONGO_URI is set)."""
+    if os.environ.get("QUEUECORE_TEST_MONGO_URI"):
+        yield None
+        return
+    from mongo_server import start_server
+
+    server = start_server(tmp_path_factory.mktemp("nx27017"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(mongo_server: Any) -> str:
+    """A MongoDB URI for tests: the real server from the environment, or nx-27017."""
+    env = os.environ.get("QUEUECORE_TEST_MONGO_URI")
+    if env:
+        return env
+    assert mongo_server is not None
+    return mongo_server.uri
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """Where a test's store lives: an engine, a URI and a collection of its own."""
+
+    engine: str
+    uri: str
+    collection: str
+
+
+@pytest.fixture(params=ENGINES)
+def target(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> StoreTarget:
+    """A fresh, empty place for jobs on each engine (a new file / a new collection)."""
+    if request.param == "sqlite":
+        return StoreTarget("sqlite", f"sqlite:///{tmp_path}/jobs.db", "jobs")
+    uri = request.getfixturevalue("mongo_uri")
+    return StoreTarget("mongodb", uri, f"jobs_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+async def store(target: StoreTarget) -> AsyncIterator[queuecore.Store]:
+    """An open store on ``target``; MongoDB collections are dropped afterwards."""
+    opened = await queuecore.connect(target.uri, collection=target.collection)
+    try:
+        yield opened
+    finally:
+        if target.engine == "mongodb":
+            from queuecore.store.mongo import MongoStore
+
+            assert isinstance(opened, MongoStore)
+            await opened.coll.drop()
+        await opened.close()
+
+
+@pytest.fixture
+async def open_store(target: StoreTarget) -> AsyncIterator:
+    """A factory for more stores on the same target (a second process's view)."""
+    opened: list[queuecore.Store] = []
+
+    async def factory() -> queuecore.Store:
+        s = await queuecore.connect(target.uri, collection=target.collection)
+        opened.append(s)
+        return s
+
+    yield factory
+    for s in opened:
+        await s.close()
