@@ -491,8 +491,8 @@ class SQLiteStore(Store):
             self._purger.cancel()
             self._purger = None
         if remove_after:
-            await self.purge()
             self._start_purger(remove_after)
+            await self.purge()
         else:
             self.retention = None
 

@@ -1,0 +1,315 @@
+"""Reads, operator actions, the change feed, indexes and bad input — on both engines."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bson import ObjectId
+
+import queuecore
+from queuecore import Blueprint, Status
+from util import insert_raw
+
+
+async def make(store: queuecore.Store, status: Status, name: str = "work", **kw) -> queuecore.Job:
+    """A job brought into ``status`` through the public operations."""
+    job = await queuecore.enqueue(store, Blueprint(name, **kw))
+    assert job is not None
+    if status is Status.ENQUEUED:
+        return job
+    await queuecore.dequeue(store, job.id, 30)
+    if status is Status.DEQUEUED:
+        return (await store.get(job.id)) or job
+    if status is Status.COMPLETED:
+        return await queuecore.complete(store, job.id, {"ok": True})
+    if status is Status.FAILED:
+        return await queuecore.fail(store, job.id, "boom", delay=60)
+    return await queuecore.cancel(store, job.id, "stop")
+
+
+# -- reads --------------------------------------------------------------------
+
+
+async def test_find_filters_and_orders_newest_first(store: queuecore.Store) -> None:
+    a = await make(store, Status.ENQUEUED, "mail", label="alice")
+    b = await make(store, Status.FAILED, "mail")
+    c = await make(store, Status.COMPLETED, "report")
+    d = await make(store, Status.CANCELLED, "report", label="Quarterly")
+
+    assert [j.id for j in await store.find()] == [d.id, c.id, b.id, a.id]
+    assert [j.id for j in await store.find(status="failed")] == [b.id]
+    assert [j.id for j in await store.find(status=["completed", Status.CANCELLED])] == [d.id, c.id]
+    assert [j.id for j in await store.find(name="mail")] == [b.id, a.id]
+    assert [j.id for j in await store.find(name="mail", status="enqueued")] == [a.id]
+    # text matches name, label, reason (case-insensitively) and id
+    assert [j.id for j in await store.find(text="quarter")] == [d.id]
+    assert [j.id for j in await store.find(text="BOOM")] == [b.id]
+    assert [j.id for j in await store.find(text="alic")] == [a.id]
+    assert [j.id for j in await store.find(text=str(c.id))] == [c.id]
+    assert [j.id for j in await store.find(text="%")] == []  # no wildcard leaks
+    assert [j.id for j in await store.find(text=".*")] == []
+    # paging
+    assert [j.id for j in await store.find(limit=2)] == [d.id, c.id]
+    assert [j.id for j in await store.find(limit=2, skip=2)] == [b.id, a.id]
+    with pytest.raises(ValueError, match="unknown status 'running'"):
+        await store.find(status="running")
+
+
+async def test_counts_per_status(store: queuecore.Store) -> None:
+    assert await store.counts() == {s.value: 0 for s in Status}
+    for status in (Status.ENQUEUED, Status.ENQUEUED, Status.FAILED, Status.COMPLETED):
+        await make(store, status)
+    assert await store.counts() == {
+        "enqueued": 2,
+        "dequeued": 0,
+        "completed": 1,
+        "failed": 1,
+        "cancelled": 0,
+    }
+
+
+async def test_get_accepts_hex_ids_and_rejects_garbage(store: queuecore.Store) -> None:
+    job = await make(store, Status.ENQUEUED)
+    assert await store.get(str(job.id)) == job
+    assert await store.get("not-an-id") is None
+    assert await store.get(ObjectId()) is None
+
+
+# -- operator actions ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [Status.ENQUEUED, Status.FAILED])
+async def test_cancel_job_cancels_waiting_jobs_at_once(
+    store: queuecore.Store, status: Status
+) -> None:
+    job = await make(store, status, label="only")
+    cancelled = await queuecore.cancel_job(store, job.id, "operator said so")
+    assert cancelled.status is Status.CANCELLED
+    assert cancelled.reason == "operator said so"
+    assert cancelled.finished is not None
+    assert await queuecore.enqueue(store, Blueprint("work", label="only")) is not None
+
+
+async def test_cancel_job_requests_cancellation_of_a_running_job(store: queuecore.Store) -> None:
+    job = await make(store, Status.DEQUEUED)
+    requested = await queuecore.cancel_job(store, job.id, "too slow")
+    assert requested.status is Status.DEQUEUED
+    assert requested.cancel_reason == "too slow"
+    assert requested.events[-1].status == "cancel-requested"
+    # the worker then cancels it for good, which clears the request
+    done = await queuecore.cancel(store, job.id, requested.cancel_reason)
+    assert done.status is Status.CANCELLED and done.cancel_reason is None
+
+
+async def test_cancel_job_cancels_a_stalled_job_at_once(store: queuecore.Store) -> None:
+    job = await queuecore.enqueue(store, Blueprint("work"))
+    assert job is not None
+    await queuecore.dequeue(store, job.id, 0.1)
+    await asyncio.sleep(0.2)  # its worker died: the claim ran out
+    cancelled = await queuecore.cancel_job(store, job.id)
+    assert cancelled.status is Status.CANCELLED
+
+
+@pytest.mark.parametrize("status", [Status.COMPLETED, Status.CANCELLED])
+async def test_cancel_job_refuses_finished_jobs(store: queuecore.Store, status: Status) -> None:
+    job = await make(store, status)
+    with pytest.raises(queuecore.TransitionError, match=f"it is {status.value}"):
+        await queuecore.cancel_job(store, job.id)
+    assert await store.get(job.id) == job
+    with pytest.raises(queuecore.MissingJobError, match="no job"):
+        await queuecore.cancel_job(store, ObjectId())
+
+
+@pytest.mark.parametrize("status", [Status.FAILED, Status.CANCELLED, Status.COMPLETED])
+async def test_requeue_puts_a_job_back(store: queuecore.Store, status: Status) -> None:
+    job = await make(store, status)
+    now = datetime.now(UTC)
+    again = await queuecore.requeue(store, job.id)
+    assert again.status is Status.ENQUEUED
+    assert again.attempts == 0
+    assert again.finished is None
+    assert abs((again.available - now).total_seconds()) < 2
+    assert again.events[-1].status == "enqueued"
+    assert await queuecore.dequeue(store, job.id, 30) is not None
+
+
+async def test_requeue_with_delay_and_refusals(store: queuecore.Store) -> None:
+    job = await make(store, Status.COMPLETED)
+    again = await queuecore.requeue(store, job.id, delay=120)
+    assert again.available > datetime.now(UTC) + timedelta(seconds=100)
+    with pytest.raises(queuecore.TransitionError, match="it is enqueued"):
+        await queuecore.requeue(store, job.id)
+    running = await make(store, Status.DEQUEUED)
+    with pytest.raises(queuecore.TransitionError, match="it is dequeued"):
+        await queuecore.requeue(store, running.id)
+    with pytest.raises(queuecore.MissingJobError):
+        await queuecore.requeue(store, ObjectId())
+
+
+async def test_requeue_respects_the_label(store: queuecore.Store) -> None:
+    old = await make(store, Status.CANCELLED, label="acct-7")
+    await make(store, Status.ENQUEUED, label="acct-7")
+    with pytest.raises(queuecore.TransitionError, match="another job 'work' with label 'acct-7'"):
+        await queuecore.requeue(store, old.id)
+    assert (await store.get(old.id)).status is Status.CANCELLED  # type: ignore[union-attr]
+
+
+# -- change feed --------------------------------------------------------------
+
+
+async def next_change(it, kind: str | None = None, timeout: float = 10) -> queuecore.Change:
+    async with asyncio.timeout(timeout):
+        while True:
+            change = await anext(it)
+            if kind is None or change.kind == kind:
+                return change
+
+
+async def test_watch_starts_with_reset_then_streams_changes(
+    store: queuecore.Store, open_store
+) -> None:
+    other = await open_store()  # changes made by "another process"
+    feed = store.watch()
+    try:
+        first = await next_change(feed)
+        assert first.kind == "reset"
+        job = await queuecore.enqueue(other, Blueprint("work", data={"n": 1}))
+        assert job is not None
+        inserted = await next_change(feed, "insert")
+        assert inserted.id == job.id and inserted.job == job
+
+        await queuecore.dequeue(other, job.id, 30)
+        updated = await next_change(feed, "update")
+        assert updated.id == job.id and updated.job is not None
+        assert updated.job.status is Status.DEQUEUED
+
+        await other.delete([job.id])
+        deleted = await next_change(feed, "delete")
+        assert deleted.id == job.id and deleted.job is None
+    finally:
+        await feed.aclose()
+
+
+async def test_watch_sees_every_transition_in_order(store: queuecore.Store) -> None:
+    feed = store.watch()
+    try:
+        await next_change(feed, "reset")
+        job = await queuecore.enqueue(store, Blueprint("work"))
+        assert job is not None
+        await queuecore.dequeue(store, job.id, 30)
+        await queuecore.fail(store, job.id, "x")
+        await queuecore.dequeue(store, job.id, 30)
+        await queuecore.complete(store, job.id)
+        seen = []
+        while len(seen) < 5:
+            change = await next_change(feed)
+            if change.id == job.id and change.job is not None:
+                seen.append((change.kind, change.job.status.value))
+        # one event per write, in order; like MongoDB's updateLookup each carries the
+        # job as it is when the event is read, so the last one shows it completed
+        assert [kind for kind, _ in seen] == ["insert", "update", "update", "update", "update"]
+        assert seen[-1][1] == "completed"
+    finally:
+        await feed.aclose()
+
+
+# -- malformed documents ------------------------------------------------------
+
+
+async def test_malformed_documents_are_salvaged_not_raised(store: queuecore.Store) -> None:
+    good = await make(store, Status.ENQUEUED)
+    now = datetime.now(UTC)
+    bad_id = ObjectId()
+    await insert_raw(
+        store,
+        {
+            "_id": bad_id,
+            "name": "work",
+            "status": "exploded",
+            "created_at": now,
+            "available_at": now,
+            "data": "{not json" if store.engine == "sqlite" else "a string",
+        },
+    )
+    jobs = await store.find()
+    assert [j.id for j in jobs] == [bad_id, good.id]
+    bad = jobs[0]
+    assert bad.malformed is not None and "status" in bad.malformed
+    assert bad.status == "exploded" and bad.name == "work"
+    assert jobs[1].malformed is None
+    assert (await store.get(bad_id)).malformed  # type: ignore[union-attr]
+    counts = await store.counts()
+    assert counts["exploded"] == 1 and counts["enqueued"] == 1
+
+
+# -- connect and indexes ------------------------------------------------------
+
+
+async def test_ensure_indexes_with_retention(store: queuecore.Store) -> None:
+    await queuecore.ensure_indexes(store)
+    assert store.retention is None
+    await queuecore.ensure_indexes(store, remove_after=timedelta(hours=1))
+    assert store.retention == timedelta(hours=1)
+    if store.engine == "mongodb":
+        info = await store.coll.index_information()  # type: ignore[attr-defined]
+        keys = {tuple(k for k, _ in spec["key"]): spec for spec in info.values()}
+        assert ("name",) in keys and ("status",) in keys
+        assert keys[("finished_at",)]["expireAfterSeconds"] == 3600
+
+
+async def test_sqlite_purges_finished_jobs_after_retention(tmp_path) -> None:
+    store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
+    try:
+        done = await make(store, Status.COMPLETED)
+        gone = await make(store, Status.CANCELLED)
+        kept = await make(store, Status.FAILED)
+        waiting = await make(store, Status.ENQUEUED)
+        await asyncio.sleep(0.3)  # let them age past the retention
+        await queuecore.ensure_indexes(store, remove_after=0.2)
+        left = {j.id for j in await store.find()}
+        assert left == {kept.id, waiting.id}
+        assert done.id not in left and gone.id not in left
+        # a new store on the same file knows the retention (dashboards show it)
+        again = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
+        assert again.retention == timedelta(seconds=0.2)
+        await again.close()
+    finally:
+        await store.close()
+
+
+async def test_connect_uri_forms(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for uri, path in [
+        ("sqlite:///rel/a.db", tmp_path / "rel" / "a.db"),
+        (f"sqlite:///{tmp_path}/abs.db", tmp_path / "abs.db"),
+        ("plain.db", tmp_path / "plain.db"),
+    ]:
+        store = await queuecore.connect(uri)
+        await queuecore.enqueue(store, Blueprint("x"))
+        await store.close()
+        assert path.exists(), uri
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("ftp://user:hunter2@host/db", "unsupported URI scheme 'ftp'"),
+        ("mongodb://user:hunter2@", "invalid MongoDB URI"),
+        ("mongodb://user:hunter2@127.0.0.1:1/db?serverSelectionTimeoutMS=300", "cannot reach MongoDB"),
+        ("sqlite://relative.db", "invalid SQLite URI"),
+        ("", "no store URI"),
+    ],
+)
+async def test_connect_errors_are_clear_and_hide_the_password(uri: str, message: str) -> None:
+    with pytest.raises(queuecore.ConnectError) as info:
+        await queuecore.connect(uri)
+    assert message in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+async def test_connect_to_an_unopenable_sqlite_file(tmp_path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(queuecore.ConnectError, match="cannot open SQLite database"):
+        await queuecore.connect(str(tmp_path / "dir.db"))
