@@ -138,7 +138,8 @@ class Board:
         waiters.append(waiter)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter, max(0.0, timeout))
+                async with asyncio.timeout(max(0.0, timeout)):
+                    await waiter
         finally:
             with contextlib.suppress(ValueError):
                 waiters.remove(waiter)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import os
@@ -100,7 +99,7 @@ class Queue:
         long to finish before they are cancelled and their jobs failed for retry
         (default 10 s)."""
         self.store = store
-        self.reporter: Reporter = reporter or _default_reporter
+        self.reporter: Reporter = reporter if reporter is not None else _default_reporter
         self.max_lag = seconds(max_lag)
         self.dequeue_interval = seconds(dequeue_interval)
         self.grace = seconds(grace)
@@ -185,9 +184,8 @@ class Queue:
                 await asyncio.wait(pending, timeout=max(5.0, grace))
         for bg in self._background:
             bg.cancel()
-        for bg in self._background:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await bg
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
 
     # -- introspection and control (the dashboard's workers panel) -----------
 

@@ -457,8 +457,11 @@ class SQLiteStore(Store):
                     continue
                 # Wait for a write of this process, or poll for other processes' writes.
                 while not waker.is_set():
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                    # cancellation that races with the waker, and close() would hang.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(waker.wait(), self.feed_interval)
+                        async with asyncio.timeout(self.feed_interval):
+                            await waker.wait()
                     if waker.is_set():
                         break
                     current = await loop.run_in_executor(executor, data_version, conn)
