@@ -1,0 +1,129 @@
+"""Framework-neutral enqueue factories, in the spirit of the original's
+``Queue.Action`` and ``Queue.Callback``.
+
+- :func:`endpoint` builds a plain ASGI application: for each request (of the
+  allowed methods) it builds a blueprint with your function, enqueues it and
+  answers ``{}`` — mount it in Starlette, FastAPI, Litestar, or any ASGI server.
+- :func:`hook` builds an async callable to use inside any request pipeline
+  (middleware, a view, a signal handler): it builds and enqueues a blueprint
+  from whatever object your framework passes.
+
+Both accept a :class:`~queuecore.Queue` (jobs for its own tasks then start in
+this process at once) or a bare :class:`~queuecore.Store`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .job import Blueprint, Job
+from .ops import enqueue
+from .queue import Queue
+from .store.base import Store
+
+Target = Queue | Store
+Built = Blueprint | None | Awaitable[Blueprint | None]
+
+
+@dataclass(frozen=True)
+class Request:
+    """The parts of an ASGI HTTP request a blueprint builder usually needs."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes = b""
+    scope: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def json(self) -> Any:
+        """The body parsed as JSON (``{}`` for an empty body); raises ValueError."""
+        return json.loads(self.body) if self.body.strip() else {}
+
+
+async def _enqueue(target: Target, blueprint: Blueprint) -> Job | None:
+    if isinstance(target, Queue):
+        return await target.enqueue(blueprint)
+    return await enqueue(target, blueprint)
+
+
+async def _build(build: Callable[..., Built], arg: Any) -> Blueprint | None:
+    built = build(arg)
+    if inspect.isawaitable(built):
+        built = await built
+    return built
+
+
+def endpoint(
+    target: Target,
+    build: Callable[[Request], Built],
+    methods: Iterable[str] = ("POST",),
+) -> Callable[[dict[str, Any], Any, Any], Awaitable[None]]:
+    """An ASGI app that enqueues ``build(request)`` and answers ``{}`` (HTTP 200).
+
+    ``build`` may return None to enqueue nothing (still ``{}``). A method not in
+    ``methods`` gets 405; a ``ValueError`` from ``build`` (e.g. invalid JSON)
+    gets 400 with ``{"error": message}``.
+    """
+    allowed = {m.upper() for m in methods}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError(f"queuecore.web.endpoint serves HTTP only, not {scope['type']!r}")
+        if scope["method"].upper() not in allowed:
+            await _respond(send, 405, {"error": "method not allowed"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        request = Request(
+            method=scope["method"].upper(),
+            path=scope.get("path", ""),
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])},
+            body=body,
+            scope=scope,
+        )
+        try:
+            blueprint = await _build(build, request)
+            if blueprint is not None:
+                await _enqueue(target, blueprint)
+        except ValueError as exc:
+            await _respond(send, 400, {"error": str(exc)})
+            return
+        await _respond(send, 200, {})
+
+    return app
+
+
+def hook(target: Target, build: Callable[[Any], Built]) -> Callable[[Any], Awaitable[Job | None]]:
+    """An async callable that enqueues ``build(obj)`` for any object your framework
+    passes (request, event, context); returns the job, or None when nothing (or a
+    de-duplicated labeled job) was enqueued."""
+
+    async def run(obj: Any) -> Job | None:
+        blueprint = await _build(build, obj)
+        if blueprint is None:
+            return None
+        return await _enqueue(target, blueprint)
+
+    return run
+
+
+async def _respond(send: Any, status: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,37 @@
+"""The core never depends on the dashboard: queuecore imports no Textual and no jobtui."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import queuecore
+
+CORE = Path(queuecore.__file__).parent
+
+
+def test_queuecore_sources_import_no_ui() -> None:
+    offenders = []
+    for path in CORE.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                if name.split(".")[0] in {"textual", "rich", "typer", "jobtui"}:
+                    offenders.append(f"{path.relative_to(CORE)}: {name}")
+    assert offenders == []
+
+
+def test_importing_queuecore_loads_no_ui_module() -> None:
+    code = (
+        "import sys, queuecore, queuecore.web, queuecore.store.sqlite, queuecore.store.mongo;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'rich', 'typer', 'jobtui'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
