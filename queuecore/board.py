@@ -32,6 +32,7 @@ class _Entry:
     available: float  # wall-clock seconds, lag included
     lag: float
     held_until: float = 0.0
+    trace: str | None = None
 
 
 class Board:
@@ -76,6 +77,7 @@ class Board:
             bucket[job.id] = entry
             self._index[job.id] = entry
         entry.available = job.available.timestamp() + entry.lag
+        entry.trace = job.trace
         self._bump(job.name)
 
     def remove(self, id: ObjectId | None) -> None:
@@ -100,6 +102,7 @@ class Board:
                     0.0,
                     previous.lag if previous else random.uniform(0, self.max_lag),
                     previous.held_until if previous else 0.0,
+                    job.trace,
                 )
                 entry.available = job.available.timestamp() + entry.lag
                 self._entries[job.name][job.id] = entry
@@ -124,6 +127,13 @@ class Board:
         chosen = random.choice(ready)
         self._index[chosen].held_until = now + self.hold
         return chosen, 0.0
+
+    def describe(self, id: ObjectId) -> tuple[str | None, float | None]:
+        """A tracked job's stored trace context and when it became available (no lag)."""
+        entry = self._index.get(id)
+        if entry is None:
+            return None, None
+        return entry.trace, entry.available - entry.lag
 
     def version(self, name: str) -> int:
         """A counter that changes whenever ``name``'s part of the board changes."""

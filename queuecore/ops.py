@@ -11,6 +11,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from . import tracing
 from ._time import Duration, delta, seconds, utcnow
 from .errors import MissingJobError, TransitionError
 from .job import ACTIVE, FINISHED, Blueprint, Event, Job, Status, check_data
@@ -34,6 +35,20 @@ async def enqueue(store: Store, blueprint: Blueprint, *, trace: str | None = Non
     """
     if not blueprint.name:
         raise ValueError("a blueprint needs a task name")
+    with tracing.span(
+        "queuecore/Enqueue",
+        name=blueprint.name,
+        label=blueprint.label or None,
+        delay=seconds(blueprint.delay) or None,
+    ) as span:
+        job = await _enqueue(store, blueprint, trace or tracing.inject())
+        tracing.annotate(span, id=str(job.id) if job else None, skipped=job is None)
+    if job is not None:
+        tracing.count("enqueued", job.name)
+    return job
+
+
+async def _enqueue(store: Store, blueprint: Blueprint, trace: str | None) -> Job | None:
     data = blueprint.payload()
     check_data(data)
     now = utcnow()
@@ -62,7 +77,11 @@ async def enqueue(store: Store, blueprint: Blueprint, *, trace: str | None = Non
 async def dequeue(store: Store, id: ObjectId | str, timeout: Duration, *, worker: str = "") -> Job | None:
     """Claim the job: only if enqueued, failed, or dequeued with its timeout passed,
     and available. It stays claimed for ``timeout``. None when another worker won."""
-    return await store.claim(_oid(id), utcnow(), delta(timeout), worker)
+    with tracing.span("queuecore/Dequeue", id=str(id), timeout=seconds(timeout)) as span:
+        job = await store.claim(_oid(id), utcnow(), delta(timeout), worker)
+        if job is not None:
+            tracing.annotate(span, name=job.name, label=job.label or None, attempts=job.attempts)
+        return job
 
 
 async def complete(
@@ -75,23 +94,21 @@ async def complete(
     """Complete a dequeued job with ``result``. ``attempt`` (optional) guards against
     finishing an attempt that was already superseded by a newer one."""
     now = utcnow()
-    job = await store.update(
-        _oid(id),
-        statuses=[Status.DEQUEUED],
-        attempts=attempt,
-        set={
+    return await _finish(
+        store,
+        id,
+        "Complete",
+        attempt,
+        {
             "status": Status.COMPLETED.value,
             "result": dict(result or {}),
             "ended_at": now,
             "finished_at": now,
             "cancel_reason": None,
         },
-        event=Event(at=now, status=Status.COMPLETED),
+        Event(at=now, status=Status.COMPLETED),
         lock=False,
     )
-    if job is None:
-        raise MissingJobError()
-    return job
 
 
 async def fail(
@@ -104,21 +121,20 @@ async def fail(
 ) -> Job:
     """Fail a dequeued job: it becomes available again after ``delay``."""
     now = utcnow()
-    job = await store.update(
-        _oid(id),
-        statuses=[Status.DEQUEUED],
-        attempts=attempt,
-        set={
+    return await _finish(
+        store,
+        id,
+        "Fail",
+        attempt,
+        {
             "status": Status.FAILED.value,
             "reason": reason,
             "ended_at": now,
             "available_at": now + delta(delay),
         },
-        event=Event(at=now, status=Status.FAILED, reason=reason),
+        Event(at=now, status=Status.FAILED, reason=reason),
+        delay=seconds(delay),
     )
-    if job is None:
-        raise MissingJobError()
-    return job
 
 
 async def cancel(
@@ -128,18 +144,43 @@ async def cancel(
     *,
     attempt: int | None = None,
 ) -> Job:
-    """Cancel a dequeued job for good (the worker's cancel; see :func:`cancel_job` for operators)."""
+    """Cancel a dequeued job for good (the worker's cancel; operators use :func:`cancel_job`)."""
     now = utcnow()
-    job = await store.update(
-        _oid(id),
-        statuses=[Status.DEQUEUED],
-        attempts=attempt,
-        set=_cancelled(now, reason),
-        event=Event(at=now, status=Status.CANCELLED, reason=reason),
+    return await _finish(
+        store,
+        id,
+        "Cancel",
+        attempt,
+        _cancelled(now, reason),
+        Event(at=now, status=Status.CANCELLED, reason=reason),
         lock=False,
     )
-    if job is None:
-        raise MissingJobError()
+
+
+_COUNTED = {"Complete": "completed", "Fail": "failed", "Cancel": "cancelled"}
+
+
+async def _finish(
+    store: Store,
+    id: ObjectId | str,
+    op: str,
+    attempt: int | None,
+    values: dict[str, Any],
+    event: Event,
+    *,
+    lock: bool | None = None,
+    delay: float | None = None,
+) -> Job:
+    """End an attempt of a dequeued job (complete, fail or cancel), traced and counted."""
+    reason = event.reason or None
+    with tracing.span(f"queuecore/{op}", id=str(id), reason=reason, delay=delay) as span:
+        job = await store.update(
+            _oid(id), statuses=[Status.DEQUEUED], attempts=attempt, set=values, event=event, lock=lock
+        )
+        if job is None:
+            raise MissingJobError()
+        tracing.annotate(span, name=job.name, label=job.label or None, attempts=job.attempts)
+    tracing.count(_COUNTED[op], job.name)
     return job
 
 
@@ -163,7 +204,14 @@ async def cancel_job(store: Store, id: ObjectId | str, reason: str = "cancelled 
     Raises :class:`TransitionError` for a completed or cancelled job and
     :class:`MissingJobError` when there is no such job.
     """
-    oid = _oid(id)
+    with tracing.span("queuecore/CancelJob", id=str(id), reason=reason):
+        job = await _cancel_job(store, _oid(id), reason)
+    if job.status is Status.CANCELLED:
+        tracing.count("cancelled", job.name)
+    return job
+
+
+async def _cancel_job(store: Store, oid: ObjectId, reason: str) -> Job:
     now = utcnow()
     job = await store.update(
         oid,
@@ -195,7 +243,11 @@ async def requeue(store: Store, id: ObjectId | str, delay: Duration = 0) -> Job:
     Attempts start again from zero (the events keep the history). A labeled job
     is refused while another job with its name and label is active.
     """
-    oid = _oid(id)
+    with tracing.span("queuecore/Requeue", id=str(id), delay=seconds(delay) or None):
+        return await _requeue(store, _oid(id), delay)
+
+
+async def _requeue(store: Store, oid: ObjectId, delay: Duration) -> Job:
     now = utcnow()
     reason = "re-enqueued by operator"
     try:

@@ -14,6 +14,7 @@ from typing import Any, Self
 from bson import ObjectId
 from pydantic import ValidationError
 
+from . import tracing
 from ._time import seconds
 from .backoff import backoff
 from .board import Board
@@ -302,16 +303,20 @@ class Queue:
             if id is None:
                 await board.wait(name, version, wait)
                 continue
-            try:
-                job = await dequeue(self.store, id, task.timeout, worker=worker_id)
-            except Exception as exc:
-                await self._report(exc)
-                await asyncio.sleep(max(seconds(task.interval), 0.5))
-                continue
-            if job is None:
-                await asyncio.sleep(seconds(task.interval))
-                continue
-            await self._execute(runner, job)
+            trace, available = board.describe(id)
+            with tracing.resume(trace):  # the attempt continues the enqueuer's trace
+                try:
+                    job = await dequeue(self.store, id, task.timeout, worker=worker_id)
+                except Exception as exc:
+                    await self._report(exc)
+                    await asyncio.sleep(max(seconds(task.interval), 0.5))
+                    continue
+                if job is None:
+                    await asyncio.sleep(seconds(task.interval))
+                    continue
+                if available is not None and job.started is not None:
+                    tracing.record("latency", job.started.timestamp() - available, name)
+                await self._execute(runner, job)
         if index >= runner.target:
             runner.workers.pop(index, None)
 
@@ -331,20 +336,29 @@ class Queue:
             stats.last_error = reason
             await self._report(Error(reason))
             return
-        ctx = Context(model=model, job=job, task=task, queue=self, store=self.store)
-        run = _Running(job, ctx)
-        self._running[job.id] = run
-        loop = asyncio.get_running_loop()
-        run.task = loop.create_task(self._call(task, ctx), name=f"job-{job.id}")
-        lifetime = loop.call_later(seconds(task.lifetime), run.interrupt, "lifetime")
-        heartbeat = loop.create_task(self._heartbeat(ctx))
-        try:
-            await asyncio.wait({run.task})
-        finally:
-            lifetime.cancel()
-            heartbeat.cancel()
-            self._running.pop(job.id, None)
-        await self._conclude(runner, run)
+        with tracing.span(
+            "queuecore/Execute",
+            id=str(job.id),
+            name=task.name,
+            label=job.label or None,
+            attempts=job.attempts,
+        ) as span:
+            ctx = Context(model=model, job=job, task=task, queue=self, store=self.store, trace=span)
+            run = _Running(job, ctx)
+            self._running[job.id] = run
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            run.task = loop.create_task(self._call(task, ctx), name=f"job-{job.id}")
+            lifetime = loop.call_later(seconds(task.lifetime), run.interrupt, "lifetime")
+            heartbeat = loop.create_task(self._heartbeat(ctx))
+            try:
+                await asyncio.wait({run.task})
+            finally:
+                lifetime.cancel()
+                heartbeat.cancel()
+                self._running.pop(job.id, None)
+            tracing.record("duration", loop.time() - began, task.name)
+            await self._conclude(runner, run)
 
     async def _conclude(self, runner: _Runner, run: _Running) -> None:
         """Turn a finished handler into the job's next status."""
@@ -367,6 +381,7 @@ class Queue:
             stats.processed += 1
             return
         stats.failed += 1
+        tracing.failed(run.ctx.trace, exc)
         delay = backoff(task.min_delay, task.max_delay, task.delay_factor, attempt)
         if isinstance(exc, Error):
             stats.last_error = exc.reason

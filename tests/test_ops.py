@@ -179,9 +179,7 @@ async def test_failed_job_is_dequeued_after_its_delay(store: queuecore.Store) ->
     assert again is not None and again.attempts == 2 and again.reason == "flaky"
 
 
-async def test_concurrent_dequeues_have_exactly_one_winner(
-    store: queuecore.Store, open_store
-) -> None:
+async def test_concurrent_dequeues_have_exactly_one_winner(store: queuecore.Store, open_store) -> None:
     others = [await open_store() for _ in range(3)]
     job = await queuecore.enqueue(store, Blueprint("work"))
     assert job is not None

@@ -12,10 +12,10 @@ from datetime import timedelta
 
 import pytest
 from pydantic import BaseModel
+from util import insert_raw, wait_all, wait_job
 
 import queuecore
 from queuecore import Blueprint, Context, Queue, Status, Task
-from util import insert_raw, wait_all, wait_job
 
 
 def finished(job: queuecore.Job) -> bool:

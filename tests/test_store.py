@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bson import ObjectId
+from util import insert_raw
 
 import queuecore
 from queuecore import Blueprint, Status
-from util import insert_raw
 
 
 async def make(store: queuecore.Store, status: Status, name: str = "work", **kw) -> queuecore.Job:
@@ -81,9 +81,7 @@ async def test_get_accepts_hex_ids_and_rejects_garbage(store: queuecore.Store) -
 
 
 @pytest.mark.parametrize("status", [Status.ENQUEUED, Status.FAILED])
-async def test_cancel_job_cancels_waiting_jobs_at_once(
-    store: queuecore.Store, status: Status
-) -> None:
+async def test_cancel_job_cancels_waiting_jobs_at_once(store: queuecore.Store, status: Status) -> None:
     job = await make(store, status, label="only")
     cancelled = await queuecore.cancel_job(store, job.id, "operator said so")
     assert cancelled.status is Status.CANCELLED
@@ -167,9 +165,7 @@ async def next_change(it, kind: str | None = None, timeout: float = 10) -> queue
                 return change
 
 
-async def test_watch_starts_with_reset_then_streams_changes(
-    store: queuecore.Store, open_store
-) -> None:
+async def test_watch_starts_with_reset_then_streams_changes(store: queuecore.Store, open_store) -> None:
     other = await open_store()  # changes made by "another process"
     feed = store.watch()
     try:

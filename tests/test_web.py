@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from util import wait_job
+
 import queuecore
 from queuecore import Blueprint, Queue, Task
 from queuecore.web import Request, endpoint, hook
-from util import wait_job
 
 
 async def call(app: Any, method: str, body: bytes = b"") -> tuple[int, Any]:

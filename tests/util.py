@@ -13,9 +13,7 @@ import queuecore
 from queuecore import Job, Store
 
 
-async def wait_job(
-    store: Store, id: ObjectId, predicate: Callable[[Job], bool], timeout: float = 15
-) -> Job:
+async def wait_job(store: Store, id: ObjectId, predicate: Callable[[Job], bool], timeout: float = 15) -> Job:
     """Wait, on the store's change feed, until the job satisfies ``predicate``."""
     async with asyncio.timeout(timeout):
         async for change in store.watch():

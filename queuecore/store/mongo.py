@@ -286,6 +286,7 @@ class MongoStore(Store):
             async with stream:
                 self._mode = MODE_CHANGE_STREAM
                 failures = 0
+                token = stream.resume_token or token  # postBatchResumeToken before any event
                 yield Change("reset")
                 try:
                     async for event in stream:

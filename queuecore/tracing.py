@@ -1,0 +1,158 @@
+"""Optional OpenTelemetry tracing and metrics (``pip install 'jobtui[otel]'``).
+
+Like the original, every queue operation is traced; on top of that the trace
+context travels with the job (W3C ``traceparent`` in ``job.trace``), so one trace
+shows the request that enqueued a job, the enqueue, and every attempt that ran
+it — across processes and engines.
+
+Spans: ``queuecore/Enqueue``, ``queuecore/Dequeue``, ``queuecore/Complete``,
+``queuecore/Fail``, ``queuecore/Cancel``, ``queuecore/Requeue``,
+``queuecore/CancelJob``, and ``queuecore/Execute`` around each handler attempt
+(``ctx.trace`` is that span: spans the handler opens nest under it).
+Attributes: ``queuecore.job.id``, ``.name``, ``.label``, ``.attempts``,
+``.delay``, ``.timeout``, ``.reason``.
+
+Metrics (OpenTelemetry metrics API): ``queuecore.jobs.enqueued``,
+``queuecore.jobs.completed``, ``queuecore.jobs.failed``,
+``queuecore.jobs.cancelled`` (counters, attribute ``queuecore.job.name``),
+``queuecore.attempt.duration`` and ``queuecore.queue.latency`` (histograms, s).
+
+Without opentelemetry-api installed (or with ``QUEUECORE_TRACING=0``) every
+function here is a no-op and opentelemetry is never imported. The application
+brings its own SDK and exporter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from collections.abc import Iterator
+from typing import Any
+
+_NULL = contextlib.nullcontext()
+_state: Any = None  # None: not resolved yet; False: tracing off; else an _Otel
+
+
+class _Otel:
+    def __init__(self) -> None:
+        from opentelemetry import context, metrics, propagate, trace
+
+        from . import __version__
+
+        self.trace = trace
+        self.context = context
+        self.propagate = propagate
+        self.tracer = trace.get_tracer("queuecore", __version__)
+        meter = metrics.get_meter("queuecore", __version__)
+        self.counters = {
+            kind: meter.create_counter(f"queuecore.jobs.{kind}", unit="{job}", description=f"jobs {kind}")
+            for kind in ("enqueued", "completed", "failed", "cancelled")
+        }
+        self.duration = meter.create_histogram(
+            "queuecore.attempt.duration", unit="s", description="how long a handler attempt ran"
+        )
+        self.latency = meter.create_histogram(
+            "queuecore.queue.latency", unit="s", description="from available to started"
+        )
+
+
+def _otel() -> _Otel | None:
+    global _state
+    if _state is None:
+        enabled = os.environ.get("QUEUECORE_TRACING", "1") not in ("0", "false", "off")
+        _state = _Otel() if enabled and importlib.util.find_spec("opentelemetry") else False
+    return _state or None
+
+
+def enabled() -> bool:
+    """Whether OpenTelemetry is installed and tracing is on."""
+    return _otel() is not None
+
+
+def span(span_name: str, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
+    """A current span named ``span_name`` (yields None when tracing is off)."""
+    otel = _otel()
+    if otel is None:
+        return _NULL
+    attrs = {f"queuecore.job.{k}": _attr(v) for k, v in attributes.items() if v is not None}
+    return otel.tracer.start_as_current_span(span_name, attributes=attrs)
+
+
+def annotate(current: Any, **attributes: Any) -> None:
+    """Add attributes to a span from :func:`span` (no-op for None)."""
+    if current is not None:
+        for key, value in attributes.items():
+            if value is not None:
+                current.set_attribute(f"queuecore.job.{key}", _attr(value))
+
+
+def failed(current: Any, exc: BaseException) -> None:
+    """Mark a span from :func:`span` as failed with ``exc`` (no-op for None)."""
+    otel = _otel()
+    if otel is not None and current is not None:
+        current.record_exception(exc)
+        current.set_status(otel.trace.Status(otel.trace.StatusCode.ERROR, str(exc)))
+
+
+def inject() -> str | None:
+    """The current trace context as a W3C ``traceparent`` (None when there is none)."""
+    otel = _otel()
+    if otel is None:
+        return None
+    carrier: dict[str, str] = {}
+    otel.propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextlib.contextmanager
+def resume(traceparent: str | None) -> Iterator[None]:
+    """Make the trace stored on a job current, so spans opened inside continue it."""
+    otel = _otel()
+    if otel is None or not traceparent:
+        yield
+        return
+    token = otel.context.attach(otel.propagate.extract({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        otel.context.detach(token)
+
+
+def count(kind: str, name: str) -> None:
+    """Count a job enqueued/completed/failed/cancelled for task ``name``."""
+    otel = _otel()
+    if otel is not None:
+        otel.counters[kind].add(1, {"queuecore.job.name": name})
+
+
+def record(metric: str, seconds: float, name: str) -> None:
+    """Record an attempt ``duration`` or queue ``latency`` for task ``name``."""
+    otel = _otel()
+    if otel is not None:
+        getattr(otel, metric).record(max(0.0, seconds), {"queuecore.job.name": name})
+
+
+def current_trace_id() -> str | None:
+    """The hex trace id of the current span, for logs and dashboards."""
+    otel = _otel()
+    if otel is None:
+        return None
+    ctx = otel.trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+def trace_id(traceparent: str | None) -> str | None:
+    """The trace id inside a stored ``traceparent`` (no OpenTelemetry needed)."""
+    if not traceparent:
+        return None
+    parts = traceparent.split("-")
+    return parts[1] if len(parts) >= 4 and len(parts[1]) == 32 else None
+
+
+def _attr(value: Any) -> Any:
+    if isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "total_seconds"):
+        return value.total_seconds()
+    return str(value)

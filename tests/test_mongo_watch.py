@@ -1,0 +1,171 @@
+"""MongoDB change streams that fail: no replica set (40573), lost history (286),
+``invalidate`` and connection errors. The server's answers are simulated around a
+real collection; the tests count how often the stream is reopened (no retry storm)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from pymongo.errors import AutoReconnect, OperationFailure
+
+import queuecore
+from queuecore.store.base import MODE_CHANGE_STREAM, MODE_POLLING, MODE_RECONNECTING
+from queuecore.store.mongo import MongoStore
+
+
+class Scripted:
+    """Wraps a collection; ``watch`` follows a script of outcomes, then the real thing."""
+
+    def __init__(self, coll: Any, script: list[Any]) -> None:
+        self._coll = coll
+        self.script = script
+        self.calls: list[dict[str, Any]] = []
+        self.times: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._coll, name)
+
+    async def watch(self, **kw: Any) -> Any:
+        self.calls.append(kw)
+        self.times.append(time.monotonic())
+        step = self.script.pop(0) if self.script else "real"
+        if step == "real":
+            return await self._coll.watch(**kw)
+        if isinstance(step, BaseException):
+            raise step
+        return FakeStream(step)
+
+
+class FakeStream:
+    """A change stream that yields scripted events, then raises (or ends)."""
+
+    def __init__(self, events: list[Any]) -> None:
+        self.events = list(events)
+        self.resume_token = {"_data": "token-1"}
+
+    async def __aenter__(self) -> FakeStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def __aiter__(self) -> FakeStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        if not self.events:
+            await asyncio.sleep(3600)
+        event = self.events.pop(0)
+        if isinstance(event, BaseException):
+            raise event
+        return event
+
+
+@pytest.fixture
+async def mongo(mongo_uri: str):
+    store = await queuecore.connect(mongo_uri, collection=f"watch_{time.monotonic_ns()}")
+    assert isinstance(store, MongoStore)
+    real = store.coll
+    try:
+        yield store
+    finally:
+        store.coll = real
+        await real.drop()
+        await store.close()
+
+
+async def take(feed, n: int, timeout: float = 10) -> list[queuecore.Change]:
+    out = []
+    async with asyncio.timeout(timeout):
+        while len(out) < n:
+            out.append(await anext(feed))
+    return out
+
+
+async def test_no_change_streams_switches_to_polling_for_good(mongo: MongoStore) -> None:
+    no_rs = OperationFailure("$changeStream stage is only supported on replica sets", code=40573)
+    scripted = Scripted(mongo.coll, [no_rs])
+    mongo.coll = scripted  # type: ignore[assignment]
+    mongo.poll_interval = 0.05
+    feed = mongo.watch()
+    try:
+        changes = await take(feed, 4)
+    finally:
+        await feed.aclose()
+    assert [c.kind for c in changes] == ["reset"] * 4  # every tick: reload
+    assert mongo.mode == MODE_POLLING
+    assert len(scripted.calls) == 1  # never tried again this session
+
+
+async def test_history_lost_drops_the_token_and_reloads(mongo: MongoStore) -> None:
+    lost = OperationFailure("resume point may no longer be in the oplog", code=286)
+    scripted = Scripted(mongo.coll, [[lost], "real"])
+    mongo.coll = scripted  # type: ignore[assignment]
+    feed = mongo.watch()
+    try:
+        first, second = await take(feed, 2)
+        assert first.kind == "reset" and second.kind == "reset"
+        job = await queuecore.enqueue(mongo, queuecore.Blueprint("after"))
+        assert job is not None
+        third = await take(feed, 1)
+    finally:
+        await feed.aclose()
+    assert third[0].kind == "insert" and third[0].id == job.id
+    assert len(scripted.calls) == 2
+    assert scripted.calls[1].get("resume_after") is None
+    assert mongo.mode == MODE_CHANGE_STREAM
+
+
+async def test_invalidate_reopens_the_stream(mongo: MongoStore) -> None:
+    scripted = Scripted(mongo.coll, [[{"operationType": "invalidate"}], "real"])
+    mongo.coll = scripted  # type: ignore[assignment]
+    feed = mongo.watch()
+    try:
+        changes = await take(feed, 2)
+    finally:
+        await feed.aclose()
+    assert [c.kind for c in changes] == ["reset", "reset"]
+    assert len(scripted.calls) == 2 and scripted.calls[1].get("resume_after") is None
+
+
+async def test_connection_errors_back_off_without_a_storm(mongo: MongoStore) -> None:
+    down = [AutoReconnect("connection refused") for _ in range(5)]
+    scripted = Scripted(mongo.coll, [*down, "real"])
+    mongo.coll = scripted  # type: ignore[assignment]
+    feed = mongo.watch()
+    modes = []
+
+    async def observe() -> None:
+        while True:
+            modes.append(mongo.mode)
+            await asyncio.sleep(0.02)
+
+    watcher = asyncio.create_task(observe())
+    try:
+        [change] = await take(feed, 1, timeout=30)
+    finally:
+        watcher.cancel()
+        await feed.aclose()
+    assert change.kind == "reset"
+    assert len(scripted.calls) == 6 and mongo.reconnects == 5
+    assert MODE_RECONNECTING in modes and mongo.mode == MODE_CHANGE_STREAM
+    gaps = [b - a for a, b in zip(scripted.times, scripted.times[1:], strict=False)]
+    # exponential: each wait at least half the nominal 0.1 s · 2^n (jitter is 0.5–1×)
+    for n, gap in enumerate(gaps[:5]):
+        assert gap >= 0.05 * 2**n * 0.9, gaps
+
+
+async def test_resume_after_a_dropped_stream_uses_the_token(mongo: MongoStore) -> None:
+    scripted = Scripted(mongo.coll, [[AutoReconnect("reset by peer")], "real"])
+    mongo.coll = scripted  # type: ignore[assignment]
+    feed = mongo.watch()
+    try:
+        await take(feed, 2)
+    finally:
+        await feed.aclose()
+    # the token is kept across a transient error; the consumer still reloads (reset)
+    assert scripted.calls[1].get("resume_after") == {"_data": "token-1"}
