@@ -3,6 +3,7 @@ every attempt (across processes), metrics — and no opentelemetry import withou
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -136,7 +137,9 @@ async def test_trace_crosses_processes(target, store: queuecore.Store) -> None:
         asyncio.run(main())
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    out = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     sent = json.loads(out.stdout)
 
