@@ -1,0 +1,1 @@
+"""Example tasks for queuecore and jobtui (``jobtui work examples.tasks``)."""

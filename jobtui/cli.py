@@ -1,0 +1,823 @@
+"""The ``jobtui`` command: the dashboard, and a typer CLI for scripts.
+
+``jobtui`` with no subcommand runs the dashboard (Textual is imported only then, so
+the scripting commands start fast). Every command takes ``--mongo``/``--sqlite``/
+``--collection`` (also accepted before the subcommand); without them the store is
+``$JOBTUI_MONGO_URI``, ``$JOBTUI_SQLITE`` or the embedded SQLite file in the user
+data directory. Errors print exactly one line, ``error: …``, on stderr and exit 1;
+passwords in URIs are never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+import queuecore
+from queuecore import Job, Status, Store
+from queuecore.uri import is_mongo, mask, sqlite_path
+
+from . import __version__
+from .config import resolve_uri
+from .workers import WorkersError, build_queue, load_tasks
+
+T = TypeVar("T")
+
+#: Environment variable: seconds to wait for the store before giving up (default 5).
+ENV_CONNECT_TIMEOUT = "JOBTUI_CONNECT_TIMEOUT"
+#: Environment variable: "1" starts the dashboard read-only and refuses mutating commands.
+ENV_READ_ONLY = "JOBTUI_READ_ONLY"
+
+app = typer.Typer(
+    name="jobtui",
+    help="A live terminal dashboard for queuecore jobs, and commands for scripts.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# -- options shared by every command -------------------------------------------
+
+Mongo = Annotated[
+    str | None,
+    typer.Option(
+        "--mongo", metavar="URI", show_default=False, help="MongoDB URI (default: $JOBTUI_MONGO_URI)."
+    ),
+]
+Sqlite = Annotated[
+    str | None,
+    typer.Option(
+        "--sqlite",
+        metavar="PATH",
+        show_default=False,
+        help="SQLite file (default: $JOBTUI_SQLITE or the embedded store in the user data directory).",
+    ),
+]
+Collection = Annotated[
+    str | None,
+    typer.Option(
+        "--collection", metavar="NAME", show_default=False, help="Collection/table \\[default: jobs]."
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the jobs are: a store URI and a collection (table) name."""
+
+    uri: str
+    collection: str
+
+    @property
+    def display(self) -> str:
+        """The URI with its password masked."""
+        return mask(self.uri)
+
+
+@dataclass
+class RootOptions:
+    """The options given before the subcommand (defaults for every subcommand)."""
+
+    mongo: str | None = None
+    sqlite: str | None = None
+    collection: str | None = None
+    read_only: bool = False
+
+
+def fail(message: str, target: Target | None = None, code: int = 1) -> NoReturn:
+    """Print ``error: message`` as one line on stderr (password scrubbed) and exit."""
+    typer.echo(f"error: {_one_line(_scrub(message, target))}", err=True)
+    raise typer.Exit(code)
+
+
+def _one_line(message: str) -> str:
+    flat = " ".join(str(message).split())
+    # pymongo appends a long topology dump to server-selection errors; it names nothing new
+    return flat.split(", Topology Description:", 1)[0]
+
+
+def _scrub(message: str, target: Target | None) -> str:
+    """Remove the target's password from ``message``, whatever produced it."""
+    if target is None:
+        return message
+    message = message.replace(target.uri, target.display)
+    password = _password(target.uri)
+    if password:
+        message = message.replace(password, "***")
+    return message
+
+
+def _password(uri: str) -> str | None:
+    masked = mask(uri)
+    if masked == uri:
+        return None
+    scheme_end = uri.index("://") + 3
+    head = uri[scheme_end:].split("?", 1)[0]
+    userinfo = head[: head.rfind("@")]
+    _, _, password = userinfo.partition(":")
+    return password or None
+
+
+def _target(ctx: typer.Context, mongo: str | None, sqlite: str | None, collection: str | None) -> Target:
+    """The store of a command: its own options, else those before the subcommand, else defaults."""
+    root: RootOptions = ctx.find_root().obj or RootOptions()
+    if mongo is None and sqlite is None:
+        mongo, sqlite = root.mongo, root.sqlite
+    collection = collection or root.collection or "jobs"
+    try:
+        uri = resolve_uri(mongo, sqlite)
+    except ValueError as exc:
+        fail(str(exc))
+    target = Target(uri, collection)
+    if not is_mongo(uri):
+        try:
+            sqlite_path(uri)
+        except ValueError as exc:
+            fail(str(exc), target)
+    return target
+
+
+def _read_only(ctx: typer.Context) -> bool:
+    root: RootOptions = ctx.find_root().obj or RootOptions()
+    return root.read_only or os.environ.get(ENV_READ_ONLY, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _mutating(ctx: typer.Context, command: str) -> None:
+    """The one gate every command that changes jobs passes (refused in read-only mode)."""
+    if _read_only(ctx):
+        fail(f"read-only mode: `jobtui {command}` changes jobs and is disabled")
+
+
+def _connect_timeout() -> float:
+    raw = os.environ.get(ENV_CONNECT_TIMEOUT, "")
+    try:
+        return max(0.1, float(raw)) if raw else 5.0
+    except ValueError:
+        return 5.0
+
+
+#: Exceptions that are the user's or the environment's problem: one line, no traceback.
+_EXPECTED: tuple[type[BaseException], ...] = (
+    queuecore.QueueError,  # ConnectError, TransitionError, MissingJobError, ...
+    WorkersError,
+    ValueError,  # invalid ids, statuses, oversized or non-JSON data
+    TypeError,
+    OSError,
+)
+
+
+def run(target: Target, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store, run ``action`` on it, close it; known errors become one line and exit 1."""
+
+    async def main() -> T:
+        store = await queuecore.connect(target.uri, collection=target.collection, timeout=_connect_timeout())
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        fail("interrupted", target, code=130)
+    except _EXPECTED as exc:
+        fail(str(exc) or type(exc).__name__, target)
+    except Exception as exc:
+        if type(exc).__module__.startswith(("pymongo", "bson", "sqlite3")):
+            fail(f"{type(exc).__name__}: {exc}", target)
+        raise
+
+
+# -- JSON and display helpers ----------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """A job as JSON-ready data: ids as hex strings, datetimes ISO 8601, malformed flagged."""
+    return {
+        "id": str(job.id),
+        "short_id": job.short_id,
+        "name": job.name,
+        "label": job.label,
+        "status": str(job.status),
+        "data": job.data,
+        "result": job.result,
+        "reason": job.reason,
+        "attempts": job.attempts,
+        "created": _iso(job.created),
+        "available": _iso(job.available),
+        "started": _iso(job.started),
+        "ended": _iso(job.ended),
+        "finished": _iso(job.finished),
+        "worker": job.worker,
+        "progress": job.progress,
+        "note": job.note,
+        "cancel_reason": job.cancel_reason,
+        "heartbeat": _iso(job.heartbeat),
+        "events": [{"at": _iso(e.at), "status": e.status, "reason": e.reason} for e in job.events or []],
+        "malformed": job.malformed,
+    }
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)  # ObjectId, Decimal128, … from documents other programs wrote
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=_json_default, ensure_ascii=False))
+
+
+_STATUS_STYLE = {
+    "enqueued": "cyan",
+    "dequeued": "yellow",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "magenta",
+}
+
+
+def _status(job: Job) -> str:
+    if job.malformed:
+        return "[bold white on dark_red]malformed[/]"
+    status = str(job.status)
+    shown = "running" if status == "dequeued" else status
+    if status == "dequeued" and job.cancel_reason is not None:
+        shown = "cancelling"
+    return f"[{_STATUS_STYLE.get(status, 'bold')}]{shown}[/]"
+
+
+def _ago(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return ""
+    return _duration((now - value).total_seconds())
+
+
+def _duration(seconds: float) -> str:
+    s = int(max(0.0, seconds))
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m:02d}m"
+    d, h = divmod(h, 24)
+    return f"{d}d{h}h"
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _jobs_table(jobs: list[Job]) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    now = datetime.now(UTC)
+    columns = ("ID", "NAME", "LABEL", "STATUS", "ATT", "AGE", "WAIT", "PROG", "REASON")
+    rows = []
+    for job in jobs:
+        waits = str(job.status) in ("enqueued", "failed") and not job.malformed and job.available
+        wait = (job.available - now).total_seconds() if waits and job.available else 0
+        rows.append(
+            (
+                str(job.id),
+                escape(job.name),
+                escape(job.label),
+                _status(job),
+                str(job.attempts),
+                _ago(job.created, now),
+                _duration(wait) if wait >= 1 else "",
+                f"{job.progress * 100:.0f}%" if job.progress is not None else "",
+                escape(" ".join((job.malformed or job.reason).split())),
+            )
+        )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for index, column in enumerate(columns):
+        if column == "REASON":  # the reason gets what is left of the width
+            table.add_column(column, no_wrap=True, overflow="ellipsis", ratio=1)
+            continue
+        natural = max([len(column)] + [Text.from_markup(row[index]).cell_len for row in rows])
+        table.add_column(column, no_wrap=True, min_width=natural)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _parse_statuses(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    statuses = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if part == "running":
+                part = Status.DEQUEUED.value
+            if part not in Status._value2member_map_:
+                fail(f"unknown status {part!r}; expected one of {', '.join(s.value for s in Status)}")
+            statuses.append(part)
+    return statuses or None
+
+
+def _parse_data(raw: str | None) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if raw.startswith("@"):
+        try:
+            with open(raw[1:], encoding="utf-8") as fh:
+                raw = fh.read()
+        except OSError as exc:
+            fail(f"invalid --data: cannot read {raw[1:]}: {exc.strerror or exc}")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        fail(f"invalid --data: {exc}")
+    if not isinstance(data, dict):
+        fail(f"invalid --data: expected a JSON object, got {type(data).__name__}")
+    try:
+        from queuecore.job import check_data
+
+        check_data(data)
+    except (TypeError, ValueError) as exc:
+        fail(f"invalid --data: {exc}")
+    return data
+
+
+def _job_id(raw: str) -> str:
+    """A 24-hex-digit job id (checked before connecting, so a typo fails fast)."""
+    value = raw.strip()
+    if len(value) != 24 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        fail(f"not a job id: {raw!r} (expected 24 hex digits, as shown by `jobtui ls`)")
+    return value.lower()
+
+
+# -- the dashboard -----------------------------------------------------------------
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"jobtui {__version__} (queuecore {queuecore.__version__})")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    mongo: Mongo = None,
+    sqlite: Sqlite = None,
+    collection: Collection = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers",
+            metavar="MODULE[:ATTR]",
+            help="Also host these tasks in the dashboard (a module, or a path to a .py file).",
+        ),
+    ] = None,
+    refresh: Annotated[
+        float, typer.Option("--refresh", min=0.05, metavar="S", help="Refresh/polling interval in seconds.")
+    ] = 1.0,
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="Disable every action that changes jobs ($JOBTUI_READ_ONLY=1)."),
+    ] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = None,
+) -> None:
+    """Run the live dashboard (no subcommand), or one of the commands below."""
+    ctx.obj = RootOptions(mongo=mongo, sqlite=sqlite, collection=collection, read_only=read_only)
+    if ctx.invoked_subcommand is not None:
+        return
+    target = _target(ctx, mongo, sqlite, collection)
+    if workers:
+        try:
+            load_tasks(workers)  # a bad spec is one line here, not a crash inside the TUI
+        except WorkersError as exc:
+            fail(str(exc), target)
+    run_dashboard(target, workers=workers, refresh=refresh, read_only=_read_only(ctx))
+
+
+def run_dashboard(target: Target, *, workers: str | None, refresh: float, read_only: bool) -> None:
+    """Start the Textual dashboard (imported here so the other commands never load Textual)."""
+    from .app import JobTUI
+
+    JobTUI(
+        target.uri, collection=target.collection, workers=workers, refresh=refresh, read_only=read_only
+    ).run()
+
+
+# -- commands for scripts ------------------------------------------------------------
+
+
+@app.command()
+def enqueue(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The task name.")],
+    data: Annotated[
+        str | None, typer.Option("--data", metavar="JSON", help="Job data: a JSON object, or @file.json.")
+    ] = None,
+    label: Annotated[
+        str, typer.Option("--label", metavar="L", help="Skip if a job with this name and label is active.")
+    ] = "",
+    delay: Annotated[
+        float, typer.Option("--delay", min=0, metavar="S", help="Seconds before the job may run.")
+    ] = 0.0,
+    as_json: AsJson = False,
+    mongo: Mongo = None,
+    sqlite: Sqlite = None,
+    collection: Collection = None,
+) -> None:
+    """Enqueue a job; prints its id (nothing, and a note on stderr, when its label de-duplicates it)."""
+    _mutating(ctx, "enqueue")
+    if not name.strip():
+        fail("the task name must not be empty")
+    payload = _parse_data(data)
+    target = _target(ctx, mongo, sqlite, collection)
+    blueprint = queuecore.Blueprint(name, label=label, data=payload, delay=delay)
+    job = run(target, lambda store: queuecore.enqueue(store, blueprint))
+    if job is None:
+        typer.echo(f"skipped: a job {name!r} with label {label!r} is already active", err=True)
+        if as_json:
+            _print_json({"skipped": True, "name": name, "label": label})
+        return
+    if as_json:
+        _print_json(job_json(job))
+    else:
+        typer.echo(str(job.id))
+
+
+@app.command("ls")
+def list_jobs(
+    ctx: typer.Context,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status", "-s", metavar="S", help="Only these statuses (repeatable, or a comma list)."
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", metavar="N", help="Only this task.")] = None,
+    text: Annotated[
+        str | None, typer.Option("--text", "-t", metavar="T", help="Search id, name, label and reason.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, metavar="K", help="At most K jobs.")] = 50,
+    as_json: AsJson = False,
+    mongo: Mongo = None,
+    sqlite: Sqlite = None,
+    collection: Collection = None,
+) -> None:
+    """List jobs, newest first."""
+    statuses = _parse_statuses(status)
+    target = _target(ctx, mongo, sqlite, collection)
+    jobs = run(target, lambda store: store.find(status=statuses, name=name, text=text, limit=limit))
+    if as_json:
+        _print_json([job_json(j) for j in jobs])
+        return
+    if not jobs:
+        typer.echo("no jobs match", err=True)
+        return
+    _console().print(_jobs_table(jobs))
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    id: Annotated[str, typer.Argument(metavar="ID", help="The job id (24 hex digits).")],
+    as_json: AsJson = False,
+    mongo: Mongo = None,
+    sqlite: Sqlite = None,
+    collection: Collection = None,
+) -> None:
+    """Show one job: its fields, data, result and history."""
+    job_id = _job_id(id)
+    target = _target(ctx, mongo, sqlite, collection)
+    job = run(target, lambda store: store.get(job_id))
+    if job is None:
+        fail(f"no job {job_id}", target)
+    if as_json:
+        _print_json(job_json(job))
+        return
+    _print_job(job)
+
+
+def _print_job(job: Job) -> None:
+    from rich.json import JSON
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = _console()
+    now = datetime.now(UTC)
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold")
+    fields.add_column()
+    rows: list[tuple[str, str]] = [
+        ("id", str(job.id)),
+        ("name", escape(job.name)),
+        ("label", escape(job.label)),
+        ("status", _status(job)),
+        ("attempts", str(job.attempts)),
+        ("created", f"{_iso(job.created)}  ({_ago(job.created, now)} ago)" if job.created else ""),
+        ("available", _iso(job.available) or ""),
+        ("started", _iso(job.started) or ""),
+        ("ended", _iso(job.ended) or ""),
+        ("finished", _iso(job.finished) or ""),
+        ("worker", escape(job.worker)),
+        ("progress", f"{job.progress * 100:.0f}%" if job.progress is not None else ""),
+        ("note", escape(job.note)),
+        ("reason", escape(job.reason)),
+        ("cancel requested", escape(job.cancel_reason or "")),
+        ("malformed", escape(job.malformed or "")),
+    ]
+    for key, value in rows:
+        if value:
+            fields.add_row(key, value)
+    console.print(fields)
+    for title, value in (("data", job.data), ("result", job.result)):
+        if value:
+            console.print(f"\n[bold]{title}[/]")
+            console.print(JSON(json.dumps(value, default=_json_default, ensure_ascii=False)))
+    if job.events:
+        history = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
+        for column in ("AT", "STATUS", "REASON"):
+            history.add_column(column)
+        for event in job.events:
+            history.add_row(_iso(event.at) or "", escape(event.status), escape(event.reason))
+        console.print("\n[bold]history[/]")
+        console.print(history)
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    id: Annotated[str, typer.Argument(metavar="ID", help="The job id.")],
+    reason: Annotated[
+        str, typer.Option("--reason", "-r", metavar="R", help="Why.")
+    ] = "cancelled by operator",
+    mongo: Mongo = None,
+    sqlite: Sqlite = None,
+    collection: Collection = None,
+) -> None:
+    """Cancel a job: at once if it waits, by a cancellation request if it runs."""
+    _mutating(ctx, "cancel")
+    job_id = _job_id(id)
+    target = _target(ctx, mongo, sqlite, collection)
+    job = run(target, lambda store: queuecore.cancel_job(store, job_id, reason))
+    if job.status == Status.CANCELLED:
+        typer.echo(f"cancelled {job.id}")
+    else:
+        typer.echo(f"cancellation requested for {job.id} (running on {job.worker or 'a worker'})")
+
+
+@app.command()
+def requeue(
+    ctx: typer.Context,
+    id: Annotated[str, typer.Argument(metavar="ID", help="The job id.")],
+    delay: Annotated[
+        float, typer.Option("--delay", min=0, metavar="S", help="Seconds before it may run.")
+    ] = 0.0,
+    mongo: Mongo = None,
+    sqlite: Sqlite = None,
+    collection: Collection = None,
+) -> None:
+    """Re-enqueue a failed, cancelled or completed job (attempts start again)."""
+    _mutating(ctx, "requeue")
+    job_id = _job_id(id)
+    target = _target(ctx, mongo, sqlite, collection)
+    job = run(target, lambda store: queuecore.requeue(store, job_id, delay))
+    typer.echo(f"re-enqueued {job.id}")
+
+
+@app.command()
+def stats(
+    ctx: typer.Context,
+    as_json: AsJson = False,
+    mongo: Mongo = None,
+    sqlite: Sqlite = None,
+    collection: Collection = None,
+) -> None:
+    """Count the jobs per status."""
+    target = _target(ctx, mongo, sqlite, collection)
+
+    async def gather(store: Store) -> dict[str, Any]:
+        counts = await store.counts()
+        return {
+            "store": store.display_uri,
+            "engine": store.engine,
+            "collection": store.collection,
+            "counts": counts,
+            "total": sum(counts.values()),
+        }
+
+    result = run(target, gather)
+    if as_json:
+        _print_json(result)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False, show_footer=True)
+    table.add_column("STATUS", footer="total")
+    table.add_column("JOBS", justify="right", footer=str(result["total"]))
+    for status, count in result["counts"].items():
+        table.add_row(f"[{_STATUS_STYLE.get(status, 'bold')}]{status}[/]", str(count))
+    console = _console()
+    from rich.markup import escape
+
+    console.print(f"[bold]{escape(result['store'])}[/] ({result['engine']}, {escape(result['collection'])})")
+    console.print(table)
+
+
+# -- the headless worker host --------------------------------------------------------
+
+log = logging.getLogger("jobtui.work")
+
+
+@app.command()
+def work(
+    ctx: typer.Context,
+    spec: Annotated[str, typer.Argument(metavar="MODULE[:ATTR]", help="The tasks to host.")],
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=0,
+            metavar="S",
+            help="On stop, running jobs get this long before they fail for retry.",
+        ),
+    ] = 10.0,
+    mongo: Mongo = None,
+    sqlite: Sqlite = None,
+    collection: Collection = None,
+) -> None:
+    """Run the workers of MODULE headless until Ctrl-C or SIGTERM, then stop gracefully.
+
+    Job outcomes are logged to stderr as they happen (from the store's change feed;
+    a MongoDB server without change streams only polls, and then logs none).
+    """
+    _mutating(ctx, "work")
+    target = _target(ctx, mongo, sqlite, collection)
+    try:
+        names = [t.name for t in load_tasks(spec)]
+    except WorkersError as exc:
+        fail(str(exc), target)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
+    )
+
+    async def host(store: Store) -> None:
+        await _host_workers(store, spec, names, grace)
+
+    run(target, host)
+
+
+async def _host_workers(store: Store, spec: str, names: list[str], grace: float) -> None:
+    """Run the queue until a stop signal; close it so no running job is left claimed."""
+
+    def report(exc: BaseException) -> None:
+        log.warning("problem: %s", _one_line(str(exc) or type(exc).__name__))
+
+    queue = build_queue(store, spec, reporter=report, grace=grace)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            log.info("still stopping: running jobs get up to %gs in all", grace)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    outcomes = _OutcomeLog(f"{socket.gethostname()}:{os.getpid()}:", set(names))
+    follow = asyncio.create_task(outcomes.follow(store))
+    try:
+        await queue.run()
+        log.info("working: %s on %s (%s)", ", ".join(names), store.display_uri, store.collection)
+        await stop.wait()
+        running = [id for s in queue.stats() for id in s.current]
+        log.info("stopping: waiting up to %gs for %d running job(s)", grace, len(running))
+        await queue.close()
+        for id in running:  # their outcome, even if the change feed has not delivered it yet
+            job = await store.get(id)
+            if job is not None:
+                outcomes.log(job)
+        log.info("stopped")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        follow.cancel()
+        await asyncio.gather(follow, return_exceptions=True)
+        await queue.close()
+
+
+class _OutcomeLog:
+    """Logs each status change of the jobs this process works on, once."""
+
+    def __init__(self, worker_prefix: str, names: set[str]) -> None:
+        self.worker_prefix = worker_prefix
+        self.names = names
+        self.seen: dict[Any, tuple[str, int]] = {}
+
+    async def follow(self, store: Store) -> None:
+        """Log from the store's change feed until cancelled."""
+        async for change in store.watch():
+            if change.job is not None:
+                self.log(change.job)
+
+    def log(self, job: Job) -> None:
+        """Log ``job``'s status if it is one of ours and changed since last logged."""
+        if job.malformed or job.name not in self.names or not job.worker.startswith(self.worker_prefix):
+            return
+        status = str(job.status)
+        if self.seen.get(job.id) == (status, job.attempts):
+            return
+        self.seen[job.id] = (status, job.attempts)
+        if len(self.seen) > 10_000:  # bounded: forget the oldest jobs
+            del self.seen[next(iter(self.seen))]
+        what = f"{job.name} {job.id} (attempt {job.attempts})"
+        if status == Status.DEQUEUED:
+            if job.cancel_reason is None:
+                log.info("started    %s", what)
+            return
+        took = ""
+        if job.started and job.ended and job.ended >= job.started:
+            took = f" in {_duration((job.ended - job.started).total_seconds())}"
+        if status == Status.COMPLETED:
+            log.info("completed  %s%s", what, took)
+        elif status == Status.FAILED:
+            wait = _duration((job.available - datetime.now(UTC)).total_seconds()) if job.available else "?"
+            log.info("failed     %s%s: %s (retry in %s)", what, took, _one_line(job.reason), wait)
+        elif status == Status.CANCELLED:
+            log.info("cancelled  %s%s: %s", what, took, _one_line(job.reason))
+
+
+# -- the demo --------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    seed_only: Annotated[bool, typer.Option("--seed-only", help="Seed the demo jobs and exit.")] = False,
+    refresh: Annotated[
+        float, typer.Option("--refresh", min=0.05, metavar="S", help="Refresh interval.")
+    ] = 1.0,
+    mongo: Mongo = None,
+    sqlite: Sqlite = None,
+    collection: Collection = None,
+) -> None:
+    """Seed a lively mix of jobs and open the dashboard hosting the example workers.
+
+    Without --mongo/--sqlite the demo uses its own SQLite file (demo.db in the user
+    data directory), never your default store.
+    """
+    from . import demo as demo_module
+
+    _mutating(ctx, "demo")
+    root: RootOptions = ctx.find_root().obj or RootOptions()
+    if not any((mongo, sqlite, root.mongo, root.sqlite)):
+        sqlite = str(demo_module.default_demo_path())
+    target = _target(ctx, mongo, sqlite, collection)
+    try:
+        spec = demo_module.example_tasks_spec()
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    jobs = run(target, demo_module.seed)
+    typer.echo(f"seeded {len(jobs)} demo jobs into {target.display} ({target.collection})", err=True)
+    if seed_only:
+        return
+    run_dashboard(target, workers=spec, refresh=refresh, read_only=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,442 @@
+"""The live model behind the jobs screen, independent of any UI toolkit.
+
+It consumes ``store.watch()`` and keeps a *window* of the jobs that match the
+current :class:`Filter` (newest first, keyed by id), loaded server-side with
+``store.find`` so a collection of 100,000+ jobs never has to be read whole.
+
+Rules (what the jobs table shows follows from them):
+
+- ``reset`` (the first event, reconnects, polling ticks) and a filter change
+  reload the window from the store.
+- ``insert``/``update`` of a job that matches the filter puts it in the window at
+  its place by id (a new job goes on top); a job older than the window's oldest
+  row is left for "load more" unless everything was already loaded.
+- An ``update`` after which a job no longer matches the filter removes it from
+  the window (the window always equals "the newest jobs matching the filter").
+- ``delete`` removes the job.
+
+Counts come from ``store.counts()`` at most once per ``counts_interval`` and
+only when something changed — never once per event. Per-minute completed and
+failed rates (for sparklines) are counted from change events, de-duplicated by
+(id, attempt, status). Queue latency (oldest waiting job per task) is read with
+``store.active(names)`` on a slower throttle and skipped on huge backlogs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+
+from queuecore import Change, Job, Status, Store
+from queuecore.store.base import parse_id
+
+#: The statuses in key order (keys ``1``–``5`` of the dashboard).
+STATUS_ORDER: tuple[Status, ...] = (
+    Status.ENQUEUED,
+    Status.DEQUEUED,
+    Status.COMPLETED,
+    Status.FAILED,
+    Status.CANCELLED,
+)
+
+#: Human names of ``store.mode`` for the connection indicator.
+MODE_LABELS = {
+    "change-stream": "live (change stream)",
+    "change-feed": "live (change feed)",
+    "polling": "polling",
+    "reconnecting": "reconnecting…",
+}
+
+#: Above this many active jobs the latency scan (``store.active``) is skipped.
+LATENCY_SCAN_LIMIT = 20_000
+#: Minutes of completed/failed history kept for the sparklines.
+RATE_MINUTES = 30
+
+
+def status_of(job: Job) -> str:
+    """The job's status as a plain string (a malformed job may carry any value)."""
+    return str(job.status.value if isinstance(job.status, Status) else job.status)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What the window shows: a set of statuses (empty = all), a task name and a text."""
+
+    statuses: frozenset[str] = frozenset()
+    name: str = ""
+    text: str = ""
+
+    def toggle(self, status: Status | str) -> Filter:
+        """This filter with ``status`` added to or removed from the status set."""
+        value = str(Status(status).value)
+        return replace(self, statuses=self.statuses ^ {value})
+
+    def all_statuses(self) -> Filter:
+        """This filter without a status restriction."""
+        return replace(self, statuses=frozenset())
+
+    def matches(self, job: Job, engine: str = "sqlite") -> bool:
+        """Whether ``job`` belongs in the window (the same rules as ``store.find``)."""
+        if self.statuses and status_of(job) not in self.statuses:
+            return False
+        if self.name and job.name != self.name:
+            return False
+        if self.text:
+            needle = self.text.lower()
+            fields = [job.name or "", job.label or "", job.reason or ""]
+            if any(needle in f.lower() for f in fields):
+                return True
+            if engine == "mongodb":  # the MongoDB engine matches ids whole
+                return parse_id(self.text) == job.id
+            return needle in str(job.id).lower()
+        return True
+
+    def query(self) -> dict[str, Any]:
+        """The keyword arguments of ``store.find`` for this filter."""
+        ordered = [s.value for s in STATUS_ORDER if s.value in self.statuses]
+        return {
+            "status": ordered or None,
+            "name": self.name or None,
+            "text": self.text or None,
+        }
+
+    def describe(self) -> str:
+        """A one-line description for the filter bar."""
+        parts = []
+        ordered = [s.value for s in STATUS_ORDER if s.value in self.statuses]
+        parts.append("status: " + (", ".join(ordered) if ordered else "all"))
+        if self.name:
+            parts.append(f"task: {self.name}")
+        if self.text:
+            parts.append(f"text: {self.text!r}")
+        return " · ".join(parts)
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing is filtered."""
+        return not (self.statuses or self.name or self.text)
+
+
+@dataclass
+class Delta:
+    """What changed in the window with one batch of events.
+
+    ``reloaded``: the whole window was replaced (rebuild the view from
+    ``LiveModel.ordered()``). Otherwise ``changed`` holds the ids whose row must
+    be re-rendered, added or removed (look each up with ``LiveModel.get``) and
+    ``added`` says whether any row is new (so the view may need re-ordering).
+    """
+
+    reloaded: bool = False
+    changed: set[ObjectId] = field(default_factory=set)
+    added: bool = False
+    counts_changed: bool = False
+
+    def merge(self, other: Delta) -> None:
+        """Fold ``other`` into this delta."""
+        self.reloaded |= other.reloaded
+        self.changed |= other.changed
+        self.added |= other.added
+        self.counts_changed |= other.counts_changed
+
+    def __bool__(self) -> bool:
+        return self.reloaded or bool(self.changed) or self.counts_changed
+
+
+class LiveModel:
+    """The window of jobs for the current filter, kept current from ``store.watch()``."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        page: int = 200,
+        counts_interval: float = 1.0,
+        latency_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.page = page
+        self.counts_interval = counts_interval
+        self.latency_interval = latency_interval
+        self.clock = clock
+        self.filter = Filter()
+        #: The window: job by id, and the ids newest first.
+        self.jobs: dict[ObjectId, Job] = {}
+        self._order: list[ObjectId] = []  # ascending (oldest first) for bisect
+        #: How many rows the window may hold (grows by ``page`` with load_more).
+        self.limit = page
+        #: Whether every job matching the filter is in the window.
+        self.exhausted = False
+        #: Jobs per status (from ``store.counts()``).
+        self.counts: dict[str, int] = {s.value: 0 for s in Status}
+        #: How many times ``store.counts()`` was called (the throttle's witness).
+        self.counts_calls = 0
+        #: Task names seen (suggestions for filters and the enqueue form).
+        self.names: set[str] = set()
+        #: Oldest waiting job's ``available`` time per task; None when not measured.
+        self.latency: dict[str, datetime] | None = {}
+        self._rates: dict[str, dict[int, int]] = {"completed": {}, "failed": {}}
+        self._outcomes: set[tuple[ObjectId, int, str]] = set()
+        self._counts_dirty = True
+        self._counts_at = float("-inf")
+        self._latency_dirty = True
+        self._latency_at = float("-inf")
+        self._lock = asyncio.Lock()
+        #: Whether the first snapshot was loaded.
+        self.loaded = False
+
+    # -- reading --------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        """The store's watch mode (change-stream, change-feed, polling, reconnecting)."""
+        return self.store.mode
+
+    @property
+    def mode_label(self) -> str:
+        """The connection indicator's text."""
+        return MODE_LABELS.get(self.mode, self.mode)
+
+    def ordered(self) -> list[Job]:
+        """The window's jobs, newest first."""
+        return [self.jobs[i] for i in reversed(self._order)]
+
+    def get(self, id: ObjectId) -> Job | None:
+        """The job with this id if it is in the window."""
+        return self.jobs.get(id)
+
+    def index(self, id: ObjectId) -> int | None:
+        """The row (0 = newest) of ``id`` in the window, or None."""
+        if id not in self.jobs:
+            return None
+        pos = bisect.bisect_left(self._order, id)
+        return len(self._order) - 1 - pos
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def rates(self, status: str, minutes: int = RATE_MINUTES, now: float | None = None) -> list[int]:
+        """Per-minute counts of jobs that reached ``status`` (completed/failed), oldest first."""
+        current = int((time.time() if now is None else now) // 60)
+        buckets = self._rates[status]
+        return [buckets.get(m, 0) for m in range(current - minutes + 1, current + 1)]
+
+    def latencies(self, now: datetime | None = None) -> dict[str, float]:
+        """Seconds the oldest waiting job of each task has been waiting."""
+        if not self.latency:
+            return {}
+        now = now or datetime.now(UTC)
+        return {name: max(0.0, (now - at).total_seconds()) for name, at in sorted(self.latency.items())}
+
+    # -- loading --------------------------------------------------------------
+
+    async def set_filter(self, new: Filter) -> Delta:
+        """Change the filter and reload the window from the store."""
+        async with self._lock:
+            self.filter = new
+            self.limit = self.page
+            return await self._reload()
+
+    async def reload(self) -> Delta:
+        """Reload the window (what ``reset`` does)."""
+        async with self._lock:
+            return await self._reload()
+
+    async def _reload(self) -> Delta:
+        jobs = await self.store.find(**self.filter.query(), limit=self.limit)
+        self.jobs = {j.id: j for j in jobs}
+        self._order = sorted(self.jobs)
+        self.exhausted = len(jobs) < self.limit
+        self.loaded = True
+        for job in jobs:
+            self._see(job)
+        self._counts_dirty = self._latency_dirty = True
+        return Delta(reloaded=True)
+
+    async def load_more(self) -> Delta:
+        """Fetch the next page of older matching jobs (no-op when exhausted)."""
+        async with self._lock:
+            if self.exhausted:
+                return Delta()
+            jobs = await self.store.find(**self.filter.query(), limit=self.page, skip=len(self._order))
+            self.limit = max(self.limit, len(self._order)) + self.page
+            self.exhausted = len(jobs) < self.page
+            delta = Delta()
+            for job in jobs:
+                if job.id not in self.jobs:
+                    self._put(job)
+                    delta.changed.add(job.id)
+                    delta.added = True
+            return delta
+
+    # -- applying changes -----------------------------------------------------
+
+    async def apply(self, changes: Iterable[Change]) -> Delta:
+        """Apply a batch of change events; a ``reset`` in it reloads the window."""
+        async with self._lock:
+            delta = Delta()
+            for change in changes:
+                if change.kind == "reset":
+                    delta = await self._reload()
+                    continue
+                delta.merge(self._apply_one(change))
+            return delta
+
+    def _apply_one(self, change: Change) -> Delta:
+        delta = Delta()
+        self._counts_dirty = self._latency_dirty = True
+        if change.kind == "delete":
+            if change.id is not None and change.id in self.jobs:
+                self._drop(change.id)
+                delta.changed.add(change.id)
+            return delta
+        job = change.job
+        if job is None:
+            return delta
+        self._see(job)
+        self._count_outcome(job)
+        if self.filter.matches(job, self.store.engine):
+            if job.id in self.jobs:
+                self.jobs[job.id] = job
+                delta.changed.add(job.id)
+            elif self.exhausted or not self._order or job.id > self._order[0]:
+                self._put(job)
+                delta.changed.add(job.id)
+                delta.added = True
+                self._trim(delta)
+        elif job.id in self.jobs:
+            self._drop(job.id)
+            delta.changed.add(job.id)
+        return delta
+
+    def _put(self, job: Job) -> None:
+        self.jobs[job.id] = job
+        bisect.insort(self._order, job.id)
+
+    def _drop(self, id: ObjectId) -> None:
+        del self.jobs[id]
+        pos = bisect.bisect_left(self._order, id)
+        if pos < len(self._order) and self._order[pos] == id:
+            del self._order[pos]
+
+    def _trim(self, delta: Delta) -> None:
+        """Keep the window within ``limit`` rows by dropping the oldest."""
+        while len(self._order) > self.limit:
+            oldest = self._order.pop(0)
+            self.jobs.pop(oldest, None)
+            delta.changed.add(oldest)
+            self.exhausted = False
+
+    def _see(self, job: Job) -> None:
+        if job.name and job.name != "?" and len(self.names) < 10_000:
+            self.names.add(job.name)
+
+    def _count_outcome(self, job: Job) -> None:
+        status = status_of(job)
+        if status not in self._rates or job.ended is None:
+            return
+        key = (job.id, job.attempts, status)
+        if key in self._outcomes:
+            return
+        self._outcomes.add(key)
+        minute = int(job.ended.timestamp() // 60)
+        buckets = self._rates[status]
+        buckets[minute] = buckets.get(minute, 0) + 1
+        oldest = int(time.time() // 60) - RATE_MINUTES
+        for m in [m for m in buckets if m < oldest]:
+            del buckets[m]
+        if len(self._outcomes) > 50_000:
+            self._outcomes.clear()
+
+    # -- throttled aggregates -------------------------------------------------
+
+    async def refresh_counts(self, *, force: bool = False) -> bool:
+        """Re-read the counts if something changed and the throttle allows; True if read."""
+        now = self.clock()
+        if not force and (not self._counts_dirty or now - self._counts_at < self.counts_interval):
+            return False
+        self._counts_dirty = False
+        self._counts_at = now
+        self.counts_calls += 1
+        self.counts = await self.store.counts()
+        return True
+
+    async def refresh_latency(self, *, force: bool = False) -> bool:
+        """Re-measure the oldest waiting job per task (throttled); True if measured."""
+        now = self.clock()
+        if not force and (not self._latency_dirty or now - self._latency_at < self.latency_interval):
+            return False
+        self._latency_dirty = False
+        self._latency_at = now
+        active = sum(self.counts.get(s.value, 0) for s in (Status.ENQUEUED, Status.FAILED, Status.DEQUEUED))
+        if active > LATENCY_SCAN_LIMIT:
+            self.latency = None
+            return True
+        jobs = await self.store.active(sorted(self.names)) if self.names else []
+        wall = datetime.now(UTC)
+        oldest: dict[str, datetime] = {}
+        for job in jobs:
+            if job.malformed or job.status not in (Status.ENQUEUED, Status.FAILED):
+                continue
+            if job.available is None or job.available > wall:
+                continue
+            if job.name not in oldest or job.available < oldest[job.name]:
+                oldest[job.name] = job.available
+        self.latency = oldest
+        return True
+
+    async def refresh(self, *, force: bool = False) -> bool:
+        """Refresh the throttled aggregates; True when any was re-read."""
+        counted = await self.refresh_counts(force=force)
+        measured = await self.refresh_latency(force=force)
+        return counted or measured
+
+    # -- running --------------------------------------------------------------
+
+    async def run(self, on_delta: Callable[[Delta], Any]) -> None:
+        """Consume ``store.watch()`` until cancelled, calling ``on_delta`` per batch.
+
+        Events that arrive while a batch is applied are applied together in the
+        next batch, so a burst of changes costs one view update, not one each.
+        """
+        queue: asyncio.Queue[Change | BaseException] = asyncio.Queue()
+
+        async def produce() -> None:
+            try:
+                async for change in self.store.watch():
+                    queue.put_nowait(change)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                queue.put_nowait(exc)
+
+        producer = asyncio.create_task(produce(), name="jobtui-watch")
+        try:
+            while True:
+                item = await queue.get()
+                batch = [item]
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                errors = [b for b in batch if isinstance(b, BaseException)]
+                changes = [b for b in batch if isinstance(b, Change)]
+                delta = await self.apply(changes)
+                delta.counts_changed = await self.refresh()
+                if delta:
+                    result = on_delta(delta)
+                    if asyncio.iscoroutine(result):
+                        await result
+                if errors:
+                    raise errors[0]
+        finally:
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await producer

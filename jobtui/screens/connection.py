@@ -1,0 +1,37 @@
+"""Shown when the store cannot be opened: the problem (password masked) and a retry key."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+
+class ConnectionScreen(Screen[None]):
+    """The connection problem; ``r`` retries, ``q`` quits."""
+
+    BINDINGS = [  # noqa: RUF012
+        Binding("r", "app.retry_connect", "Retry", id="retry"),
+        Binding("q", "app.quit", "Quit", id="quit-connection"),
+    ]
+
+    def __init__(self, problem: str, uri: str) -> None:
+        super().__init__()
+        self.problem = problem
+        self.uri = uri
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="connection-dialog", classes="dialog"):
+            yield Static(Text("Cannot open the job store", style="bold red"), id="connection-title")
+            yield Static(Text(self.problem), id="connection-problem")
+            yield Static(Text.assemble(("store: ", "dim"), self.uri), id="connection-uri")
+            yield Static(Text("Press r to retry, q to quit.", style="dim"), id="connection-hint")
+        yield Footer()
+
+    def show_problem(self, problem: str) -> None:
+        """Replace the problem text (after a failed retry)."""
+        self.problem = problem
+        self.query_one("#connection-problem", Static).update(Text(problem))

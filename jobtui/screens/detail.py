@@ -1,0 +1,144 @@
+"""``enter``: one job in full — data and result as JSON, timeline, attempts, history."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bson import ObjectId
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from queuecore import Job
+
+from ..widgets import format as fmt
+
+if TYPE_CHECKING:
+    from ..app import JobTUI
+
+
+def _json(value: object) -> Syntax:
+    return Syntax(fmt.to_json(value), "json", theme="ansi_dark", word_wrap=True, background_color="default")
+
+
+def render_job(job: Job) -> RenderableType:
+    """The detail view of ``job`` as one rich renderable."""
+    parts: list[RenderableType] = []
+    if job.malformed:
+        parts.append(
+            Panel(Text(job.malformed), title="⚠ malformed document", border_style="red", style="red")
+        )
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="dim", no_wrap=True)
+    head.add_column()
+    head.add_row("id", str(job.id))
+    head.add_row("task", job.name)
+    head.add_row("label", job.label or "—")
+    head.add_row("status", fmt.status_text(job))
+    head.add_row("attempts", str(job.attempts))
+    head.add_row("worker", job.worker or "—")
+    if job.progress is not None:
+        head.add_row("progress", fmt.progress(job, 20))
+    if job.note:
+        head.add_row("note", job.note)
+    if job.cancel_reason is not None:
+        head.add_row("cancel requested", Text(job.cancel_reason or "(no reason)", style="yellow"))
+    if job.heartbeat is not None:
+        head.add_row("heartbeat", fmt.when(job.heartbeat))
+    if job.trace:
+        head.add_row("trace", job.trace)
+    parts.append(head)
+    if job.reason:
+        parts.append(Panel(Text(job.reason), title="reason", border_style="red", title_align="left"))
+    timeline = Table(title="timeline", title_justify="left", box=None, padding=(0, 2))
+    for column in ("created", "available", "started", "ended", "finished"):
+        timeline.add_column(column, no_wrap=True)
+    timeline.add_row(
+        *(fmt.when(v) for v in (job.created, job.available, job.started, job.ended, job.finished))
+    )
+    parts.append(timeline)
+    parts.append(Panel(_json(job.data), title="data", title_align="left", border_style="blue"))
+    if job.result is not None:
+        parts.append(Panel(_json(job.result), title="result", title_align="left", border_style="green"))
+    events = Table(title="history", title_justify="left", box=None, padding=(0, 2))
+    events.add_column("at", no_wrap=True)
+    events.add_column("status")
+    events.add_column("reason")
+    for event in job.events:
+        style = fmt.STATUS_STYLES.get(event.status, "yellow")
+        events.add_row(fmt.when(event.at), Text(event.status, style=style), event.reason)
+    if not job.events:
+        events.add_row("—", "", "")
+    parts.append(events)
+    return Group(*parts)
+
+
+class JobDetailScreen(Screen[None]):
+    """One job, re-read from the store every refresh interval so it stays live."""
+
+    BINDINGS = [  # noqa: RUF012
+        Binding("escape,backspace", "app.pop_screen", "Back", id="back"),
+        Binding("c", "cancel", "Cancel", id="detail-cancel"),
+        Binding("r", "requeue", "Requeue", id="detail-requeue"),
+    ]
+
+    def __init__(self, job_id: ObjectId) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.job: Job | None = None
+
+    @property
+    def tui(self) -> JobTUI:
+        """The app, typed."""
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="detail-scroll"):
+            yield Static(Text("loading…", style="dim"), id="detail-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"job {self.job_id}"
+        self.reload()
+        self.set_interval(self.tui.refresh_interval, self.reload)
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def reload(self) -> None:
+        """Re-read the job (off the UI path) and show it."""
+        store = self.tui.store
+        if store is None:
+            return
+        job = await store.get(self.job_id)
+        body = self.query_one("#detail-body", Static)
+        if job is None:
+            self.job = None
+            body.update(Text(f"Job {self.job_id} no longer exists (deleted or purged).", style="yellow"))
+            return
+        if job != self.job:
+            self.job = job
+            body.update(render_job(job))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("cancel", "requeue") and self.tui.read_only:
+            return False
+        return True
+
+    def action_cancel(self) -> None:
+        if self.job is not None:
+            self.tui.request_cancel(self.job, on_done=self.reload)
+
+    def action_requeue(self) -> None:
+        if self.job is not None:
+            self.tui.request_requeue(self.job, on_done=self.reload)
+
+
+__all__ = ["JobDetailScreen", "render_job"]

@@ -1,0 +1,125 @@
+"""How job values are shown: status colours, durations, progress, truncation.
+
+Pure functions returning rich ``Text`` so the table, the detail screen and the
+README screenshots render a job the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.text import Text
+
+from queuecore import Job, Status
+
+from ..live import status_of
+
+#: Style per status (shared by the table, the summary bar and the detail screen).
+STATUS_STYLES: dict[str, str] = {
+    Status.ENQUEUED.value: "bold cyan",
+    Status.DEQUEUED.value: "bold yellow",
+    Status.COMPLETED.value: "bold green",
+    Status.FAILED.value: "bold red",
+    Status.CANCELLED.value: "bold magenta",
+}
+#: What a status is called on screen (``dequeued`` is what an operator calls running).
+STATUS_NAMES: dict[str, str] = {
+    Status.ENQUEUED.value: "enqueued",
+    Status.DEQUEUED.value: "running",
+    Status.COMPLETED.value: "completed",
+    Status.FAILED.value: "failed",
+    Status.CANCELLED.value: "cancelled",
+}
+MALFORMED_STYLE = "bold white on dark_red"
+
+
+def status_text(job: Job) -> Text:
+    """The status cell: coloured; a malformed document is flagged instead."""
+    if job.malformed:
+        return Text("⚠ malformed", style=MALFORMED_STYLE)
+    status = status_of(job)
+    label = STATUS_NAMES.get(status, status)
+    if status == Status.DEQUEUED.value and job.cancel_reason is not None:
+        label = "cancelling"
+    return Text(label, style=STATUS_STYLES.get(status, "bold"))
+
+
+def duration(seconds: float | None) -> str:
+    """A compact duration: ``4s``, ``3m05s``, ``2h10m``, ``3d4h``; empty for None."""
+    if seconds is None:
+        return ""
+    s = int(max(0.0, seconds))
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m:02d}m"
+    d, h = divmod(h, 24)
+    return f"{d}d{h}h"
+
+
+def _since(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
+
+
+def age(job: Job, now: datetime) -> str:
+    """How long ago the job was created."""
+    return duration(_since(job.created, now))
+
+
+def available_in(job: Job, now: datetime) -> str:
+    """Countdown until a delayed or failed job may run again (empty when it may run now)."""
+    if job.malformed or status_of(job) not in (Status.ENQUEUED.value, Status.FAILED.value):
+        return ""
+    wait = _since(now, job.available)
+    return duration(wait) if wait is not None and wait >= 1 else ""
+
+
+def run_time(job: Job, now: datetime) -> str:
+    """How long the last attempt ran (still running: so far)."""
+    if job.started is None:
+        return ""
+    if status_of(job) == Status.DEQUEUED.value:
+        return duration(_since(job.started, now))
+    if job.ended is not None and job.ended >= job.started:
+        return duration(_since(job.started, job.ended))
+    return ""
+
+
+def progress(job: Job, width: int = 6) -> Text:
+    """A small bar and percentage for a job that reports progress."""
+    if job.progress is None:
+        return Text("")
+    value = min(1.0, max(0.0, float(job.progress)))
+    filled = round(value * width)
+    return Text.assemble(("█" * filled, "green"), ("░" * (width - filled), "grey50"), f" {value * 100:3.0f}%")
+
+
+def truncate(value: str, width: int) -> str:
+    """``value`` on one line, cut to ``width`` characters with an ellipsis."""
+    flat = " ".join(str(value).split())
+    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+
+
+def to_json(value: Any) -> str:
+    """Pretty JSON for display (anything not JSON-native is shown as its string)."""
+    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def when(value: datetime | None) -> str:
+    """A timestamp in local time, or a dash."""
+    if value is None:
+        return "—"
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)

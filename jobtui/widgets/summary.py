@@ -1,0 +1,94 @@
+"""The summary bar: counts per status, per-minute sparklines, queue latency, connection."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline, Static
+
+from queuecore import Status
+
+from ..live import STATUS_ORDER, LiveModel
+from . import format as fmt
+
+MODE_STYLES = {
+    "change-stream": "bold green",
+    "change-feed": "bold green",
+    "polling": "bold yellow",
+    "reconnecting": "bold red blink",
+}
+
+
+def counts_text(counts: dict[str, int]) -> Text:
+    """``enqueued 3  running 1 …`` coloured by status, unknown statuses summed as ``other``."""
+    text = Text()
+    for status in STATUS_ORDER:
+        text.append(f"{fmt.STATUS_NAMES[status.value]} ", style=fmt.STATUS_STYLES[status.value])
+        text.append(f"{counts.get(status.value, 0):,}  ")
+    known = {s.value for s in Status}
+    other = sum(n for s, n in counts.items() if s not in known)
+    if other:
+        text.append("⚠ other ", style=fmt.MALFORMED_STYLE)
+        text.append(f"{other:,}")
+    return text
+
+
+def connection_text(mode: str, label: str) -> Text:
+    """The connection indicator: ``● live (change stream)``, ``● polling``, ``● reconnecting…``."""
+    return Text.assemble(("● ", MODE_STYLES.get(mode, "bold")), (label, MODE_STYLES.get(mode, "")))
+
+
+def latency_text(model: LiveModel) -> Text:
+    """Oldest waiting job per task, longest first."""
+    if model.latency is None:
+        return Text("latency: too many active jobs to measure", style="dim")
+    lat = model.latencies()
+    if not lat:
+        return Text("latency: no job waiting", style="dim")
+    text = Text("waiting: ", style="dim")
+    for i, (name, seconds) in enumerate(sorted(lat.items(), key=lambda kv: -kv[1])[:4]):
+        if i:
+            text.append(", ")
+        text.append(name)
+        text.append(f" {fmt.duration(seconds)}", style="bold yellow" if seconds >= 60 else "bold")
+    return text
+
+
+class SummaryBar(Vertical):
+    """Two lines: counts + connection; sparklines + latency."""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="summary-line"):
+            yield Static(id="summary-counts")
+            yield Static(id="summary-connection")
+        with Horizontal(classes="summary-line"):
+            yield Label("done/min", classes="spark-label")
+            yield Sparkline([0], id="spark-completed", summary_function=max)
+            yield Label("failed/min", classes="spark-label")
+            yield Sparkline([0], id="spark-failed", summary_function=max)
+            yield Static(id="summary-latency")
+            yield Static(id="summary-uri")
+
+    def show(self, model: LiveModel | None, uri: str) -> None:
+        """Render from the model (None: not connected yet)."""
+        if model is None:
+            self.query_one("#summary-counts", Static).update(Text("connecting…", style="dim"))
+            self.query_one("#summary-uri", Static).update(Text(uri, style="dim"))
+            return
+        self.query_one("#summary-counts", Static).update(counts_text(model.counts))
+        self.query_one("#summary-connection", Static).update(connection_text(model.mode, model.mode_label))
+        shown_uri = self.query_one("#summary-uri", Static)
+        shown_uri.update(Text(uri, style="dim", overflow="ellipsis", no_wrap=True))
+        shown_uri.display = self.size.width >= 110  # the header shows it too: latency goes first
+        self.query_one("#spark-completed", Sparkline).data = model.rates("completed", 12)
+        self.query_one("#spark-failed", Sparkline).data = model.rates("failed", 12)
+        self.query_one("#summary-latency", Static).update(latency_text(model))
+
+    def plain(self) -> str:
+        """The bar's text (for tests and screen readers)."""
+        parts = []
+        for id in ("#summary-counts", "#summary-connection", "#summary-latency", "#summary-uri"):
+            content = self.query_one(id, Static).content
+            parts.append(content.plain if isinstance(content, Text) else str(content))
+        return "  ".join(parts)

@@ -1,0 +1,84 @@
+"""The workers panel: the tasks this dashboard hosts (``--workers``) and their state."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+
+from queuecore import TaskStats
+
+from . import format as fmt
+
+COLUMNS = (
+    ("task", "task", 16),
+    ("workers", "workers", 7),
+    ("state", "busy/idle", 14),
+    ("current", "current job", 18),
+    ("processed", "done", 6),
+    ("failed", "failed", 6),
+    ("error", "last error", 30),
+)
+
+
+def stats_row(stats: TaskStats) -> dict[str, Text | str]:
+    """The cells of one task's row."""
+    idle = max(0, stats.workers - stats.busy)
+    if stats.paused:
+        state = Text(f"paused {stats.busy}/{idle}", style="bold yellow")
+    else:
+        state = Text(f"{stats.busy} busy {idle} idle", style="green" if stats.busy else "dim")
+    current = ", ".join(str(i)[-8:] for i in stats.current[:2])
+    if len(stats.current) > 2:
+        current += f" +{len(stats.current) - 2}"
+    return {
+        "task": stats.name,
+        "workers": str(stats.workers),
+        "state": state,
+        "current": current,
+        "processed": str(stats.processed),
+        "failed": Text(str(stats.failed), style="red" if stats.failed else ""),
+        "error": Text(fmt.truncate(stats.last_error, 60), style="red"),
+    }
+
+
+class WorkersPanel(DataTable[Text | str]):
+    """One row per hosted task; its keys act on the task under the cursor."""
+
+    BINDINGS = [  # noqa: RUF012
+        Binding("p", "app.toggle_pause", "Pause/resume", id="pause-task"),
+        Binding("plus,equals_sign", "app.scale(1)", "Scale +1", key_display="+", id="scale-up"),
+        Binding("minus", "app.scale(-1)", "Scale −1", key_display="-", id="scale-down"),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
+        self.border_title = "workers"
+
+    def on_mount(self) -> None:
+        for key, header, width in COLUMNS:
+            self.add_column(header, key=key, width=width)
+
+    @property
+    def current_task(self) -> str | None:
+        """The task name under the cursor."""
+        if self.row_count == 0:
+            return None
+        try:
+            return self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
+        except CellDoesNotExist:
+            return None
+
+    def show(self, stats: list[TaskStats]) -> None:
+        """Update the rows from ``Queue.stats()`` (cells change in place)."""
+        for s in stats:
+            cells = stats_row(s)
+            try:
+                self.get_row_index(s.name)
+            except RowDoesNotExist:
+                self.add_row(*(cells[c] for c, _, _ in COLUMNS), key=s.name)
+                continue
+            for column, value in cells.items():
+                self.update_cell(s.name, column, value)

@@ -1,0 +1,493 @@
+"""The ``jobtui`` command line (typer's runner, in-process) against real stores on both engines.
+
+Every command, the ``--json`` shapes scripts parse, and every error path: one line
+on stderr starting with ``error:``, a non-zero exit, nothing changed, no password.
+The headless worker host ``jobtui work`` runs as a real subprocess and is stopped
+with SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from bson import ObjectId
+from conftest import StoreTarget
+from typer.testing import CliRunner, Result
+from util import insert_raw, wait_job
+
+import queuecore
+from jobtui import __version__
+from jobtui.cli import app
+from jobtui.demo import blueprints
+from queuecore import Blueprint, Status, Store
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parent.parent
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def in_store(target: StoreTarget, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``action`` on a fresh connection to the target (the CLI's tests are synchronous)."""
+
+    async def main() -> T:
+        store = await queuecore.connect(target.uri, collection=target.collection)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def store_args(target: StoreTarget) -> list[str]:
+    """The options that point a command at the target."""
+    if target.engine == "sqlite":
+        return ["--sqlite", target.uri, "--collection", target.collection]
+    return ["--mongo", target.uri, "--collection", target.collection]
+
+
+class Cli:
+    """Invoke ``jobtui`` commands on one target."""
+
+    def __init__(self, target: StoreTarget) -> None:
+        self.target = target
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        command, *rest = args
+        return self.runner.invoke(app, [command, *rest, *store_args(self.target)], env=env)
+
+    def raw(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        """Invoke with exactly these arguments (no store options added)."""
+        return self.runner.invoke(app, list(args), env=env)
+
+    def ok(self, *args: str) -> Result:
+        result = self(*args)
+        assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--json").stdout)
+
+
+@pytest.fixture
+def cli(target: StoreTarget) -> Iterator[Cli]:
+    yield Cli(target)
+    if target.engine == "mongodb":
+
+        async def drop(store: Store) -> None:
+            await store.coll.drop()  # type: ignore[attr-defined]
+
+        in_store(target, drop)
+
+
+def assert_one_line_error(result: Result, *needles: str) -> str:
+    """The command failed with exactly one ``error:`` line on stderr and printed nothing else."""
+    assert result.exit_code not in (0, None), (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+async def make_mix(store: Store) -> dict[str, ObjectId]:
+    """One job in each status (and a delayed, labeled one); returns their ids by status."""
+    ids: dict[str, ObjectId] = {}
+    for name in ("done", "broken", "dropped", "running", "waiting"):
+        job = await queuecore.enqueue(store, Blueprint(name, label=f"lbl-{name}", data={"k": name}))
+        assert job is not None
+        ids[name] = job.id
+    for name in ("done", "broken", "running"):
+        assert await queuecore.dequeue(store, ids[name], 60) is not None
+    await queuecore.complete(store, ids["done"], {"ok": True})
+    await queuecore.fail(store, ids["broken"], "boom: upstream down", 3600)
+    await queuecore.cancel_job(store, ids["dropped"], "no longer needed")
+    return {
+        "completed": ids["done"],
+        "failed": ids["broken"],
+        "cancelled": ids["dropped"],
+        "dequeued": ids["running"],
+        "enqueued": ids["waiting"],
+    }
+
+
+def parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    assert parsed.tzinfo is not None
+    return parsed
+
+
+# -- enqueue, show ---------------------------------------------------------------
+
+
+def test_enqueue_prints_the_id_and_show_json_has_the_job(cli: Cli) -> None:
+    result = cli.ok(
+        "enqueue", "send-mail", "--data", '{"to": "ada@example.com"}', "--label", "ada", "--delay", "30"
+    )
+    job_id = result.stdout.strip()
+    assert ObjectId.is_valid(job_id)
+
+    shown = cli.json("show", job_id)
+    assert shown["id"] == job_id
+    assert shown["short_id"] == job_id[-8:]
+    assert (shown["name"], shown["label"], shown["status"]) == ("send-mail", "ada", "enqueued")
+    assert shown["data"] == {"to": "ada@example.com"}
+    assert shown["attempts"] == 0
+    delay = parse_time(shown["available"]) - parse_time(shown["created"])
+    assert timedelta(seconds=29) < delay < timedelta(seconds=31)
+    assert shown["started"] is None and shown["result"] is None and shown["malformed"] is None
+    assert [e["status"] for e in shown["events"]] == ["enqueued"]
+    parse_time(shown["events"][0]["at"])
+
+    stored = in_store(cli.target, lambda s: s.get(job_id))
+    assert stored is not None and stored.data == {"to": "ada@example.com"} and stored.label == "ada"
+
+
+def test_enqueue_json_and_label_deduplication(cli: Cli) -> None:
+    first = cli.json("enqueue", "report", "--label", "2024-01")
+    assert first["status"] == "enqueued" and first["label"] == "2024-01" and first["data"] == {}
+
+    again = cli("enqueue", "report", "--label", "2024-01", "--json")
+    assert again.exit_code == 0
+    assert json.loads(again.stdout) == {"skipped": True, "name": "report", "label": "2024-01"}
+    assert "already active" in again.stderr
+    plain = cli("enqueue", "report", "--label", "2024-01")
+    assert plain.exit_code == 0 and plain.stdout == ""
+    assert in_store(cli.target, lambda s: s.counts())["enqueued"] == 1
+
+
+def test_enqueue_data_from_a_file(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "data.json"
+    path.write_text('{"rows": [1, 2, 3]}')
+    job = cli.json("enqueue", "import", "--data", f"@{path}")
+    assert job["data"] == {"rows": [1, 2, 3]}
+
+
+def test_show_renders_fields_data_result_and_history(cli: Cli) -> None:
+    ids = in_store(cli.target, make_mix)
+    out = cli.ok("show", str(ids["completed"])).stdout
+    for needle in (
+        str(ids["completed"]),
+        "done",
+        "lbl-done",
+        "completed",
+        '"ok": true',
+        '"k": "done"',
+        "history",
+    ):
+        assert needle in out, out
+    failed = cli.ok("show", str(ids["failed"])).stdout
+    assert "boom: upstream down" in failed and "failed" in failed
+
+
+# -- ls, stats -------------------------------------------------------------------
+
+
+def test_ls_filters_combine_and_json_is_newest_first(cli: Cli) -> None:
+    ids = in_store(cli.target, make_mix)
+
+    everything = cli.json("ls")
+    assert [j["id"] for j in everything] == [str(i) for i in sorted(ids.values(), reverse=True)]
+    assert {j["id"]: j["status"] for j in everything} == {str(v): k for k, v in ids.items()}
+
+    def listed(*args: str) -> set[str]:
+        return {j["id"] for j in cli.json("ls", *args)}
+
+    assert listed("--status", "failed,cancelled") == {str(ids["failed"]), str(ids["cancelled"])}
+    assert listed("--status", "failed", "--status", "completed") == {
+        str(ids["failed"]),
+        str(ids["completed"]),
+    }
+    assert listed("--status", "running") == {str(ids["dequeued"])}
+    assert listed("--name", "broken") == {str(ids["failed"])}
+    assert listed("--text", "UPSTREAM") == {str(ids["failed"])}  # reason, case-insensitive
+    assert listed("--text", "lbl-wait") == {str(ids["enqueued"])}  # label
+    assert listed("--status", "enqueued", "--name", "done") == set()
+    assert len(cli.json("ls", "--limit", "2")) == 2
+
+    failed = next(j for j in everything if j["status"] == "failed")
+    assert failed["reason"] == "boom: upstream down" and failed["attempts"] == 1
+    assert parse_time(failed["available"]) > parse_time(failed["ended"])
+
+
+def test_ls_table_shows_ids_statuses_and_reasons(cli: Cli) -> None:
+    ids = in_store(cli.target, make_mix)
+    out = cli.runner.invoke(app, ["ls", *store_args(cli.target)], env={"COLUMNS": "160"}).stdout
+    for job_id in ids.values():
+        assert str(job_id) in out
+    for word in ("completed", "failed", "cancelled", "running", "enqueued", "boom: upstream down"):
+        assert word in out, out
+    empty = cli("ls", "--name", "nothing-like-this")
+    assert empty.exit_code == 0 and empty.stdout == "" and "no jobs match" in empty.stderr
+
+
+def test_ls_shows_malformed_documents_instead_of_crashing(cli: Cli) -> None:
+    async def insert(store: Store) -> ObjectId:
+        oid = ObjectId()
+        now = datetime.now().astimezone()
+        await insert_raw(
+            store,
+            {"_id": oid, "name": "legacy", "status": "exploded", "created_at": now, "available_at": now},
+        )
+        return oid
+
+    oid = in_store(cli.target, insert)
+    [job] = cli.json("ls")
+    assert job["id"] == str(oid) and job["status"] == "exploded" and job["malformed"]
+    assert "malformed" in cli.ok("ls").stdout
+    assert cli.json("show", str(oid))["malformed"]
+
+
+def test_stats_counts_every_status(cli: Cli) -> None:
+    in_store(cli.target, make_mix)
+    stats = cli.json("stats")
+    assert stats["counts"] == {s.value: 1 for s in Status}
+    assert stats["total"] == 5
+    assert stats["engine"] == cli.target.engine and stats["collection"] == cli.target.collection
+    table = cli.ok("stats").stdout
+    assert "total" in table and "5" in table
+
+
+# -- cancel, requeue -------------------------------------------------------------
+
+
+def test_cancel_and_requeue(cli: Cli) -> None:
+    ids = in_store(cli.target, make_mix)
+    waiting, running, done = str(ids["enqueued"]), str(ids["dequeued"]), str(ids["completed"])
+
+    assert cli.ok("cancel", waiting, "--reason", "duplicate order").stdout.strip() == f"cancelled {waiting}"
+    job = in_store(cli.target, lambda s: s.get(waiting))
+    assert job is not None and job.status == Status.CANCELLED and job.reason == "duplicate order"
+
+    assert "cancellation requested" in cli.ok("cancel", running).stdout
+    job = in_store(cli.target, lambda s: s.get(running))
+    assert job is not None and job.status == Status.DEQUEUED and job.cancel_reason == "cancelled by operator"
+
+    assert cli.ok("requeue", done).stdout.strip() == f"re-enqueued {done}"
+    assert cli.json("show", done)["status"] == "enqueued"
+    delayed = cli.ok("requeue", waiting, "--delay", "60")
+    assert delayed.exit_code == 0
+    shown = cli.json("show", waiting)
+    assert shown["status"] == "enqueued"
+    assert parse_time(shown["available"]) > datetime.now().astimezone() + timedelta(seconds=50)
+
+
+def test_impossible_transitions_are_one_line_errors(cli: Cli) -> None:
+    ids = in_store(cli.target, make_mix)
+    done, waiting = str(ids["completed"]), str(ids["enqueued"])
+    assert_one_line_error(cli("cancel", done), "cannot cancel", "completed")
+    assert_one_line_error(cli("requeue", waiting), "cannot re-enqueue", "enqueued")
+    assert cli.json("show", done)["status"] == "completed"
+    assert cli.json("show", waiting)["status"] == "enqueued"
+
+
+# -- error paths -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ("not json", "invalid --data: Expecting value: line 1 column 1 (char 0)"),
+        ("[1, 2]", "invalid --data: expected a JSON object, got list"),
+        ('{"a": ', "invalid --data:"),
+        ("@/no/such/file.json", "invalid --data: cannot read /no/such/file.json"),
+    ],
+)
+def test_invalid_data_is_refused_and_nothing_is_enqueued(cli: Cli, data: str, needle: str) -> None:
+    assert_one_line_error(cli("enqueue", "x", "--data", data), needle)
+    assert in_store(cli.target, lambda s: s.counts())["enqueued"] == 0
+
+
+def test_oversized_data_is_refused(cli: Cli) -> None:
+    big = json.dumps({"blob": "x" * (5 * 1024 * 1024)})
+    assert_one_line_error(cli("enqueue", "x", "--data", big), "MiB", "limit")
+    assert in_store(cli.target, lambda s: s.counts())["enqueued"] == 0
+
+
+@pytest.mark.parametrize("command", ["show", "cancel", "requeue"])
+def test_unknown_and_invalid_ids(cli: Cli, command: str) -> None:
+    missing = str(ObjectId())
+    assert_one_line_error(cli(command, missing), f"no job {missing}")
+    assert_one_line_error(cli(command, "abc123"), "not a job id: 'abc123'")
+
+
+def test_unknown_status_and_conflicting_options(cli: Cli) -> None:
+    assert_one_line_error(cli("ls", "--status", "failed,exploded"), "unknown status 'exploded'")
+    both = cli.raw("ls", "--sqlite", "x.db", "--mongo", "mongodb://localhost/db")
+    assert_one_line_error(both, "either --mongo or --sqlite")
+
+
+def test_workers_error_is_one_line(cli: Cli) -> None:
+    assert_one_line_error(cli("work", "no_such_module_here"), "no module named 'no_such_module_here'")
+    assert_one_line_error(cli("work", "examples.tasks:nothing"), "has no attribute 'nothing'")
+    assert_one_line_error(cli.raw("--workers", "no_such_module_here", "--sqlite", "x.db"), "no module named")
+
+
+URIS_WITH_PASSWORDS = [
+    ("mongodb://bob:s3cr3t-pw@127.0.0.1:1/db", "cannot reach MongoDB"),
+    ("mongodb://bob:s3cr3t-pw@[bad/db", "invalid MongoDB URI"),
+    ("ftp://bob:s3cr3t-pw@example.com/jobs", "unsupported URI scheme 'ftp'"),
+]
+
+
+@pytest.mark.parametrize(("uri", "needle"), URIS_WITH_PASSWORDS)
+@pytest.mark.parametrize("command", [["ls"], ["stats", "--json"], ["enqueue", "x"]])
+def test_bad_store_uri_is_one_line_with_the_password_masked(
+    uri: str, needle: str, command: list[str]
+) -> None:
+    env = {"JOBTUI_CONNECT_TIMEOUT": "0.5"}
+    result = CliRunner().invoke(app, [*command, "--mongo", uri], env=env)
+    line = assert_one_line_error(result, needle, "bob:***@")
+    assert "s3cr3t" not in line
+
+
+def test_bad_uri_from_the_environment_is_masked_too() -> None:
+    env = {"JOBTUI_MONGO_URI": "mongodb://bob:s3cr3t-pw@127.0.0.1:1/db", "JOBTUI_CONNECT_TIMEOUT": "0.5"}
+    result = CliRunner().invoke(app, ["stats"], env=env)
+    line = assert_one_line_error(result, "cannot reach MongoDB", "bob:***@")
+    assert "s3cr3t" not in line
+
+
+def test_invalid_sqlite_uri_is_one_line() -> None:
+    assert_one_line_error(
+        CliRunner().invoke(app, ["ls", "--sqlite", "sqlite://relative.db"]), "invalid SQLite URI"
+    )
+
+
+# -- read-only, options before the subcommand, version ---------------------------------
+
+
+def test_read_only_refuses_mutating_commands(cli: Cli) -> None:
+    ids = in_store(cli.target, make_mix)
+    env = {"JOBTUI_READ_ONLY": "1"}
+    assert_one_line_error(cli("enqueue", "x", env=env), "read-only")
+    assert_one_line_error(cli("cancel", str(ids["enqueued"]), env=env), "read-only")
+    assert_one_line_error(cli("requeue", str(ids["failed"]), env=env), "read-only")
+    assert_one_line_error(cli("work", "examples.tasks", env=env), "read-only")
+    flag = cli.raw("--read-only", "enqueue", "x", *store_args(cli.target))
+    assert_one_line_error(flag, "read-only")
+    assert in_store(cli.target, lambda s: s.counts()) == {s.value: 1 for s in Status}
+    assert len(json.loads(cli("ls", "--json", env=env).stdout)) == 5  # reading still works
+
+
+def test_store_options_may_come_before_the_subcommand(cli: Cli) -> None:
+    job_id = cli.raw(*store_args(cli.target), "enqueue", "early").stdout.strip()
+    assert ObjectId.is_valid(job_id)
+    listed = cli.raw(*store_args(cli.target), "ls", "--json")
+    assert [j["id"] for j in json.loads(listed.stdout)] == [job_id]
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(app, ["--version"])
+    assert (
+        result.exit_code == 0 and result.stdout.strip() == f"jobtui {__version__} (queuecore {__version__})"
+    )
+
+
+# -- demo ------------------------------------------------------------------------------
+
+
+def test_demo_seed_only_seeds_every_example_task(cli: Cli) -> None:
+    result = cli("demo", "--seed-only")
+    assert result.exit_code == 0, result.stderr
+    expected = blueprints()
+    assert f"seeded {len(expected)} demo jobs" in result.stderr
+    jobs = cli.json("ls", "--limit", "500")
+    assert len(jobs) == len(expected)
+    assert {j["name"] for j in jobs} >= {"quick", "slow", "flaky", "doomed", "reject", "send-mail"}
+    now = datetime.now().astimezone()
+    assert any(parse_time(j["available"]) > now + timedelta(seconds=30) for j in jobs)  # delayed ones
+    assert any(j["label"] for j in jobs)
+
+
+# -- the headless worker host (a real process, stopped by SIGINT) -------------------
+
+
+def start_worker(target: StoreTarget, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobtui.cli", "work", "examples.tasks", *store_args(target), *extra],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop_worker(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str]:
+    """Send ``sig``, then wait (bounded) for the graceful exit; returns (exit code, stderr)."""
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"jobtui work did not stop within 30 s after {sig.name}:\n{err}") from None
+    return proc.returncode, err
+
+
+async def _drop_if_mongo(target: StoreTarget, store: Store) -> None:
+    if target.engine == "mongodb":
+        await store.coll.drop()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("sig", "grace", "steps", "expected"),
+    [
+        # Ctrl-C: a long job does not finish within the grace period: it fails for retry (not lost)
+        (signal.SIGINT, "0.5", 150, Status.FAILED),
+        # SIGTERM (service managers): a short job is allowed to finish
+        (signal.SIGTERM, "30", 30, Status.COMPLETED),
+    ],
+)
+async def test_work_processes_jobs_and_stops_gracefully_on_a_signal(
+    target: StoreTarget, sig: signal.Signals, grace: str, steps: int, expected: Status
+) -> None:
+    store = await queuecore.connect(target.uri, collection=target.collection)
+    proc = start_worker(target, "--grace", grace)
+    try:
+        quick = await queuecore.enqueue(store, Blueprint("quick", data={"n": 1}))
+        slow = await queuecore.enqueue(store, Blueprint("slow", data={"steps": steps, "pause": 0.2}))
+        assert quick is not None and slow is not None
+        done = await wait_job(store, quick.id, lambda j: j.status == Status.COMPLETED, timeout=30)
+        assert done.result == {"echo": {"n": 1}}
+        running = await wait_job(store, slow.id, lambda j: (j.progress or 0) > 0, timeout=30)
+        assert running.status == Status.DEQUEUED
+
+        code, err = await asyncio.to_thread(stop_worker, proc, sig)
+        assert code == 0, err
+        after = await store.get(slow.id)
+        assert after is not None
+        assert after.status == expected, after
+        if expected == Status.FAILED:
+            assert after.reason == "queue closed while the job was running"
+            assert after.attempts == 1
+            assert f"failed     slow {slow.id} (attempt 1)" in err
+        else:
+            assert f"completed  slow {slow.id} (attempt 1)" in err
+        assert await store.find(status=Status.DEQUEUED) == []  # nothing left claimed
+        assert f"completed  quick {quick.id}" in err
+        assert f"started    slow {slow.id}" in err
+        assert "stopped" in err.splitlines()[-1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        await _drop_if_mongo(target, store)
+        await store.close()

@@ -1,0 +1,490 @@
+"""Pilot tests of the jobs screen against real stores (SQLite and the MongoDB test server)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bson import ObjectId
+from conftest import StoreTarget
+from textual.widgets import Static
+from tui_util import (
+    cell,
+    complete,
+    enqueue,
+    fail,
+    notes,
+    started,
+    static_text,
+    table,
+    wait_for,
+    wait_store,
+)
+from util import insert_raw
+
+import queuecore
+from jobtui.app import JobTUI
+from jobtui.live import STATUS_ORDER
+from jobtui.screens import ConfirmScreen, HelpScreen, JobDetailScreen
+from jobtui.widgets import FilterBar, SummaryBar
+from queuecore import Status
+
+
+def make_app(target: StoreTarget, **kw: object) -> JobTUI:
+    return JobTUI(target.uri, collection=target.collection, **kw)  # type: ignore[arg-type]
+
+
+def filter_bar(app: JobTUI) -> str:
+    screen = app.jobs_screen
+    assert screen is not None
+    return screen.query_one("#filters", FilterBar).plain()
+
+
+def summary(app: JobTUI) -> str:
+    screen = app.jobs_screen
+    assert screen is not None
+    return screen.query_one("#summary", SummaryBar).plain()
+
+
+async def test_live_table_follows_inserts_updates_and_deletes(target: StoreTarget, store) -> None:
+    old = [await enqueue(store, "send-email", data={"n": i}) for i in range(3)]
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=3)
+        assert table(app).keys() == [str(j.id) for j in reversed(old)]
+        # a job enqueued elsewhere appears on top, without a reload
+        new = await enqueue(store, "resize")
+        await wait_for(pilot, lambda: table(app).keys()[:1] == [str(new.id)])
+        assert cell(app, new, "task") == "resize" and cell(app, new, "status") == "enqueued"
+        # it runs and completes: the row changes in place
+        await complete(store, old[0])
+        await wait_for(pilot, lambda: cell(app, old[0], "status") == "completed")
+        assert cell(app, old[0], "worker") == "test-worker"
+        await fail(store, old[1], "upstream timed out", delay=600)
+        await wait_for(pilot, lambda: cell(app, old[1], "status") == "failed")
+        assert cell(app, old[1], "reason") == "upstream timed out"
+        assert cell(app, old[1], "available").endswith(("m", "s"))  # countdown to the retry
+        # the counts follow (throttled) and the connection indicator names the mode
+        await wait_for(pilot, lambda: "completed 1" in summary(app) and "failed 1" in summary(app))
+        assert ("live" in summary(app)) or ("polling" in summary(app))
+        await store.delete([old[2].id])
+        await wait_for(pilot, lambda: str(old[2].id) not in table(app).keys())
+        assert table(app).row_count == 3
+
+
+async def test_cursor_stays_on_its_job_across_updates(target: StoreTarget, store) -> None:
+    jobs = [await enqueue(store) for _ in range(4)]
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=4)
+        await pilot.press("down", "down")
+        chosen = table(app).current_id
+        assert chosen == str(jobs[1].id)
+        newer = [await enqueue(store) for _ in range(2)]
+        await wait_for(pilot, lambda: table(app).row_count == 6)
+        assert table(app).current_id == chosen
+        assert table(app).cursor_row == 4
+        await complete(store, jobs[1])
+        await wait_for(pilot, lambda: cell(app, jobs[1], "status") == "completed")
+        assert table(app).current_id == chosen
+        await store.delete([newer[0].id])
+        await wait_for(pilot, lambda: table(app).row_count == 5)
+        assert table(app).current_id == chosen
+
+
+async def test_status_keys_filter_server_side_and_combine(target: StoreTarget, store) -> None:
+    a, b, c = [await enqueue(store, n) for n in ("a", "b", "c")]
+    await fail(store, a)
+    await complete(store, b)
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=3)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: table(app).keys() == [str(a.id)])
+        assert "status: failed" in app.model.filter.describe()  # type: ignore[union-attr]
+        await pilot.press("3")
+        await wait_for(pilot, lambda: table(app).keys() == [str(b.id), str(a.id)])
+        await pilot.press("4")
+        await wait_for(pilot, lambda: table(app).keys() == [str(b.id)])
+        await pilot.press("0")
+        await wait_for(pilot, lambda: table(app).row_count == 3)
+        assert "(all)" in filter_bar(app)
+        # with "failed" shown, a job that fails elsewhere appears; one re-enqueued leaves
+        await pilot.press("4")
+        await wait_for(pilot, lambda: table(app).keys() == [str(a.id)])
+        await fail(store, c)
+        await wait_for(pilot, lambda: table(app).keys() == [str(c.id), str(a.id)])
+        await queuecore.requeue(store, a.id)
+        await wait_for(pilot, lambda: table(app).keys() == [str(c.id)])
+        for key, status in zip("12345", [s.value for s in STATUS_ORDER], strict=True):
+            await pilot.press("0", key)
+            await wait_for(pilot, lambda s=status: app.model.filter.statuses == {Status(s).value})  # type: ignore[union-attr]
+
+
+async def test_text_search_and_task_filter(target: StoreTarget, store) -> None:
+    await enqueue(store, "send-email", label="welcome")
+    report = await enqueue(store, "report")
+    other_report = await enqueue(store, "report")
+    await fail(store, other_report, "disk full")
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=3)
+        await pilot.press("slash", *"DISK", "enter")
+        await wait_for(pilot, lambda: table(app).keys() == [str(other_report.id)])
+        assert "text: 'DISK'" in filter_bar(app)
+        assert app.focused is table(app)
+        await pilot.press("slash", "ctrl+u", "enter")  # empty search shows everything again
+        await wait_for(pilot, lambda: table(app).row_count == 3)
+        await pilot.press("t", *"rep")
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "filter-name")
+        await pilot.press("right")  # accept the suggestion from the names seen
+        await wait_for(pilot, lambda: getattr(app.focused, "value", "") == "report")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: table(app).keys() == [str(other_report.id), str(report.id)])
+        assert "task: report" in filter_bar(app)
+        await pilot.press("4")  # combined with a status
+        await wait_for(pilot, lambda: table(app).keys() == [str(other_report.id)])
+        # escape gives up an edit and keeps the filter
+        await pilot.press("slash", *"zzz", "escape")
+        await wait_for(pilot, lambda: app.focused is table(app))
+        assert table(app).keys() == [str(other_report.id)]
+        await pilot.press("x")
+        await wait_for(pilot, lambda: table(app).row_count == 3)
+        assert "(all)" in filter_bar(app)
+
+
+async def test_detail_screen_shows_everything_and_stays_live(target: StoreTarget, store) -> None:
+    job = await enqueue(store, "resize", data={"image": "cat.png", "sizes": [64, 128]})
+    await fail(store, job, "decoder crashed")
+    app = make_app(target)
+    async with app.run_test(size=(120, 48)) as pilot:
+        await started(pilot, rows=1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        body = app.screen.query_one("#detail-body", Static)
+        await wait_for(pilot, lambda: "cat.png" in static_text(body))
+        text = static_text(body)
+        for expected in (
+            str(job.id),
+            "resize",
+            '"sizes"',
+            "decoder crashed",
+            "created",
+            "available",
+            "started",
+            "ended",
+            "finished",
+            "history",
+            "enqueued",
+            "failed",
+            "test-worker",
+        ):
+            assert expected in text, expected
+        # it follows the job: re-enqueued elsewhere, the detail shows it
+        await queuecore.requeue(store, job.id)
+        await wait_for(pilot, lambda: "re-enqueued by operator" in static_text(body))
+        # the detail screen's own keys act on its job
+        await pilot.press("c", "y")
+
+        async def cancelled() -> bool:
+            current = await store.get(job.id)
+            return current is not None and current.status is Status.CANCELLED
+
+        await wait_store(pilot, cancelled)
+        await wait_for(pilot, lambda: "cancelled by operator" in static_text(body))
+        assert isinstance(app.screen, JobDetailScreen)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: static_text(body).count("re-enqueued by operator") == 2)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.jobs_screen)
+        await wait_for(pilot, lambda: cell(app, job, "status") == "enqueued")
+
+
+async def test_cancel_asks_then_cancels_or_requests(target: StoreTarget, store) -> None:
+    waiting = await enqueue(store, "a")
+    running = await enqueue(store, "b")
+    assert await queuecore.dequeue(store, running.id, 60, worker="w") is not None
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=2)
+        # the cursor is on the newest job: the running one; "n" keeps it
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "running" in app.screen.question
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is app.jobs_screen)
+        assert (await store.get(running.id)).cancel_reason is None  # type: ignore[union-attr]
+        await pilot.press("c", "y")
+
+        async def requested() -> bool:
+            job = await store.get(running.id)
+            return job is not None and job.cancel_reason is not None
+
+        await wait_store(pilot, requested)
+        await wait_for(pilot, lambda: cell(app, running, "status") == "cancelling")
+        await wait_for(pilot, lambda: any("Cancellation requested" in n for n in notes(app)))
+        # an enqueued job is cancelled at once
+        await pilot.press("down", "c", "y")
+
+        async def cancelled() -> bool:
+            job = await store.get(waiting.id)
+            return job is not None and job.status is Status.CANCELLED
+
+        await wait_store(pilot, cancelled)
+        await wait_for(pilot, lambda: cell(app, waiting, "status") == "cancelled")
+        # cancelling it again is refused with a clear notification, no dialog
+        await pilot.press("c")
+        await wait_for(pilot, lambda: any("Cannot cancel job" in n and "cancelled" in n for n in notes(app)))
+        assert app.screen is app.jobs_screen
+
+
+async def test_cancel_refused_by_the_store_is_a_notification(target: StoreTarget, store) -> None:
+    job = await enqueue(store)
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=1)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await complete(store, job)  # another process finishes it while the dialog is open
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any("cannot cancel" in n and "completed" in n for n in notes(app)))
+        assert app.is_running
+
+
+async def test_requeue_key(target: StoreTarget, store) -> None:
+    job = await enqueue(store)
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=1)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: any("Cannot re-enqueue" in n for n in notes(app)))
+        await fail(store, job)
+        await wait_for(pilot, lambda: cell(app, job, "status") == "failed")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: cell(app, job, "status") == "enqueued")
+        assert (await store.get(job.id)).status is Status.ENQUEUED  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: any("Re-enqueued job" in n for n in notes(app)))
+
+
+async def test_requeue_all_failed_in_the_filter(target: StoreTarget, store) -> None:
+    a1, a2, b1 = [await enqueue(store, n) for n in ("a", "a", "b")]
+    untouched = await enqueue(store, "a")
+    for job in (a1, a2, b1):
+        await fail(store, job)
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=4)
+        await pilot.press("t", "a", "enter")
+        await wait_for(pilot, lambda: table(app).row_count == 3)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "all 2 failed jobs" in app.screen.question
+        await pilot.press("y")
+
+        async def done() -> bool:
+            jobs = [await store.get(j.id) for j in (a1, a2, b1, untouched)]
+            return [j.status for j in jobs if j] == [
+                Status.ENQUEUED,
+                Status.ENQUEUED,
+                Status.FAILED,
+                Status.ENQUEUED,
+            ]
+
+        await wait_store(pilot, done)
+        await wait_for(pilot, lambda: any("Re-enqueued 2 of 2" in n for n in notes(app)))
+        await pilot.press("R")
+        await wait_for(pilot, lambda: any("No failed job matches" in n for n in notes(app)))
+
+
+async def test_enqueue_form_validates_and_inserts(target: StoreTarget, store) -> None:
+    await enqueue(store, "send-email")
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=1)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "EnqueueScreen")
+        form = app.screen
+        await pilot.press(*"send", "right")  # suggestion from the names seen
+        await wait_for(pilot, lambda: form.query_one("#enqueue-name").value == "send-email")
+        data = form.query_one("#enqueue-data")
+        data.text = '{"to": "a@b.c",'
+        await wait_for(pilot, lambda: "invalid JSON" in str(form.query_one("#enqueue-data-status").content))
+        assert form.query_one("#enqueue-ok").disabled
+        await pilot.press("ctrl+s")
+        assert app.screen is form  # not submitted
+        data.text = '["not", "an object"]'
+        await wait_for(
+            pilot, lambda: "must be a JSON object" in str(form.query_one("#enqueue-data-status").content)
+        )
+        data.text = '{"to": "a@b.c"}'
+        await wait_for(
+            pilot, lambda: "valid JSON object" in str(form.query_one("#enqueue-data-status").content)
+        )
+        form.query_one("#enqueue-label").value = "welcome"
+        form.query_one("#enqueue-delay").value = "soon"
+        await wait_for(
+            pilot, lambda: "delay must be a number" in str(form.query_one("#enqueue-error").content)
+        )
+        form.query_one("#enqueue-delay").value = "120"
+        await wait_for(pilot, lambda: not form.query_one("#enqueue-ok").disabled)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is app.jobs_screen)
+        await wait_for(pilot, lambda: table(app).row_count == 2)
+        jobs = await store.find(name="send-email", text="welcome")
+        assert len(jobs) == 1
+        assert jobs[0].data == {"to": "a@b.c"} and jobs[0].label == "welcome"
+        assert (jobs[0].available - jobs[0].created).total_seconds() >= 119
+        await wait_for(pilot, lambda: cell(app, jobs[0], "available") != "")
+        # escape gives up without enqueueing
+        await pilot.press("n")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "EnqueueScreen")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.jobs_screen)
+        assert len(await store.find()) == 2
+
+
+async def test_malformed_documents_are_flagged_not_fatal(target: StoreTarget, store) -> None:
+    good = await enqueue(store, "fine")
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=1)
+        oid = ObjectId()
+        now = datetime.now(UTC)
+        if target.engine == "sqlite":
+            doc = {"_id": oid, "name": "broken", "status": "enqueued", "created_at": now, "available_at": now}
+            doc["data"] = "{this is not json"
+        else:
+            doc = {"_id": oid, "name": "broken", "status": "exploded", "attempts": "many"}
+        await insert_raw(store, doc)
+        bad = type("J", (), {"id": oid})
+        await wait_for(pilot, lambda: cell(app, bad, "status") == "⚠ malformed")  # type: ignore[arg-type]
+        assert "malformed" in cell(app, bad, "reason")  # type: ignore[arg-type]
+        assert cell(app, good, "status") == "enqueued"
+        assert table(app).current_id == str(good.id)  # the cursor stayed on its job
+        await pilot.press("up", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        body = app.screen.query_one("#detail-body", Static)
+        await wait_for(pilot, lambda: "malformed document" in static_text(body))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: any("is malformed" in n for n in notes(app)))
+        await pilot.press("escape")
+        await pilot.press("1")  # filters still work around it
+        await wait_for(pilot, lambda: app.model is not None and app.model.filter.statuses == {"enqueued"})
+        assert app.is_running
+
+
+async def test_load_more_when_scrolling_near_the_end(target: StoreTarget, store) -> None:
+    jobs = [await enqueue(store) for _ in range(45)]
+    app = make_app(target)
+    app.page = 20
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=20)
+        assert "20+ shown" in filter_bar(app)
+        await pilot.press("end")
+        await wait_for(pilot, lambda: table(app).row_count == 40)
+        assert table(app).current_id == str(jobs[-20].id)  # the cursor stayed where it was
+        await pilot.press("end")
+        await wait_for(pilot, lambda: table(app).row_count == 45)
+        await wait_for(pilot, lambda: "45 shown" in filter_bar(app))
+        assert table(app).keys() == [str(j.id) for j in reversed(jobs)]
+
+
+async def test_help_lists_every_key(target: StoreTarget) -> None:
+    from jobtui.screens.help import key_label, sections
+
+    app = make_app(target)
+    async with app.run_test(size=(100, 60)) as pilot:
+        await started(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = static_text(app.screen.query_one("#help-keys", Static), width=100)
+        count = 0
+        for _, bindings in sections():
+            for binding in bindings:
+                assert binding.id, f"binding without id: {binding}"
+                assert key_label(binding) in text and binding.description in text, binding
+                count += 1
+        assert count >= 25
+        shown_keys = {line.strip().split("  ")[0] for line in text.splitlines() if line.strip()}
+        for key in (
+            "1",
+            "5",
+            "0",
+            "/",
+            "t",
+            "x",
+            "c",
+            "r",
+            "n",
+            "R",
+            "?",
+            "q",
+            "ctrl+p",
+            "p",
+            "+",
+            "-",
+            "enter",
+        ):
+            assert key in shown_keys, key
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.jobs_screen)
+
+
+async def test_command_palette_runs_actions(target: StoreTarget, store) -> None:
+    await enqueue(store, "x")
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=1)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in (
+            "Enqueue a job",
+            "Cancel the selected job",
+            "Re-enqueue the selected job",
+            "Re-enqueue all failed jobs in this filter",
+            "Search jobs",
+            "Help: keys",
+        ):
+            assert title in titles
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Enqueue a job")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "EnqueueScreen")
+
+
+async def test_read_only_hides_and_refuses_mutations(target: StoreTarget, store) -> None:
+    job = await enqueue(store)
+    app = make_app(target, read_only=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=1)
+        assert "READ-ONLY" in app.sub_title
+        for key in ("c", "r", "n", "R"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is app.jobs_screen, key
+        assert (await store.get(job.id)).status is Status.ENQUEUED  # type: ignore[union-attr]
+        footer_keys = {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
+        assert not footer_keys & {"cancel", "requeue", "enqueue", "requeue_failed"}
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Enqueue a job" not in titles
+
+
+async def test_small_terminal_and_resize(target: StoreTarget, store) -> None:
+    for i in range(30):
+        await enqueue(store, f"task-{i % 3}", label="", data={"i": i})
+    app = make_app(target)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, rows=30)
+        t = table(app)
+        assert t.region.height >= 8 and t.region.width == 80
+        for id in ("#summary", "#filters"):
+            region = app.screen.query_one(id).region
+            assert region.height >= 1 and region.right <= 80
+        await pilot.press("down", "down")
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        assert table(app).region.height >= 4
+        await pilot.resize_terminal(140, 40)
+        await pilot.pause()
+        assert table(app).region.width == 140
+        assert table(app).cursor_row == 2

@@ -1,0 +1,155 @@
+"""Pilot tests: the connection-problem screen and the workers panel (``workers=``)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from conftest import StoreTarget
+from textual.widgets import Static
+from tui_util import cell, enqueue, started, static_text, table, wait_for, wait_store
+
+from jobtui.app import JobTUI
+from jobtui.screens import ConnectionScreen, JobsScreen
+from jobtui.widgets import WorkersPanel
+from queuecore import Status
+
+UNREACHABLE = "mongodb://operator:s3cret-pw@127.0.0.1:1/?serverSelectionTimeoutMS=300"
+
+
+def problem_text(app: JobTUI) -> str:
+    screen = app.screen
+    assert isinstance(screen, ConnectionScreen)
+    return "\n".join(static_text(w) for w in screen.query(Static))
+
+
+async def test_unreachable_mongodb_shows_the_problem_masked_with_retry() -> None:
+    app = JobTUI(UNREACHABLE)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
+        text = problem_text(app)
+        assert "Cannot open the job store" in text
+        assert "cannot reach MongoDB" in text
+        assert "operator:***@127.0.0.1:1" in text
+        assert "s3cret-pw" not in text and "s3cret-pw" not in app.sub_title
+        await pilot.press("r")
+        await wait_for(pilot, lambda: any("Still cannot connect" in n.message for n in app._notifications))
+        assert isinstance(app.screen, ConnectionScreen)
+        assert "s3cret-pw" not in problem_text(app)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running)
+
+
+async def test_retry_connects_once_the_problem_is_fixed(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the database directory should be")
+    app = JobTUI(f"sqlite:///{blocker}/jobs.db")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
+        assert "cannot open SQLite database" in problem_text(app)
+        blocker.unlink()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
+        await started(pilot, rows=0)
+        assert app.store is not None and app.store.engine == "sqlite"
+
+
+TASKS = """
+import asyncio
+from queuecore import Task, E
+
+release = asyncio.Event()
+
+async def quick(ctx):
+    ctx.result = {"ok": True}
+
+async def slow(ctx):
+    await ctx.update(progress=0.5, note="half way")
+    await release.wait()
+
+async def broken(ctx):
+    raise E("no such user", retry=False)
+
+tasks = [Task("quick", quick), Task("slow", slow, workers=1), Task("broken", broken, workers=1)]
+"""
+
+
+def write_tasks(tmp_path: Path) -> str:
+    """A tasks module under a fresh name (so each test imports its own), as a file-path spec."""
+    path = tmp_path / f"tui_tasks_{uuid.uuid4().hex[:8]}.py"
+    path.write_text(TASKS)
+    return str(path)
+
+
+def panel(app: JobTUI) -> WorkersPanel:
+    screen = app.jobs_screen
+    assert screen is not None
+    return screen.query_one("#workers", WorkersPanel)
+
+
+def panel_cell(app: JobTUI, task: str, column: str) -> str:
+    value = panel(app).get_cell(task, column)
+    return value.plain if hasattr(value, "plain") else str(value)
+
+
+async def test_workers_panel_runs_tasks_and_controls_them(target: StoreTarget, store, tmp_path: Path) -> None:
+    spec = write_tasks(tmp_path)
+    app = JobTUI(target.uri, collection=target.collection, workers=spec, refresh=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await wait_for(pilot, lambda: app.queue is not None and panel(app).row_count == 3)
+        assert panel(app).display
+        # a job of a hosted task runs in the dashboard's process
+        quick = await enqueue(store, "quick")
+        await wait_for(pilot, lambda: cell(app, quick, "status") == "completed")
+        await wait_for(pilot, lambda: panel_cell(app, "quick", "processed") == "1")
+        bad = await enqueue(store, "broken")
+        await wait_for(pilot, lambda: cell(app, bad, "status") == "cancelled")
+        await wait_for(pilot, lambda: panel_cell(app, "broken", "error") == "no such user")
+        assert panel_cell(app, "broken", "failed") == "1"
+        slow = await enqueue(store, "slow")
+        await wait_for(pilot, lambda: panel_cell(app, "slow", "current") == slow.short_id)
+        await wait_for(pilot, lambda: cell(app, slow, "progress").endswith("50%"))
+        assert panel_cell(app, "slow", "state") == "1 busy 0 idle"
+        # keys act on the task under the panel's cursor: w focuses the panel
+        await pilot.press("w")
+        await wait_for(pilot, lambda: panel(app).has_focus)
+        assert panel(app).current_task == "quick"
+        await pilot.press("p")
+        await wait_for(pilot, lambda: panel_cell(app, "quick", "state").startswith("paused"))
+        waiting = await enqueue(store, "quick")
+        await pilot.pause(0.5)
+        assert (await store.get(waiting.id)).status is Status.ENQUEUED  # type: ignore[union-attr]
+        await pilot.press("p")
+
+        async def done() -> bool:
+            job = await store.get(waiting.id)
+            return job is not None and job.status is Status.COMPLETED
+
+        await wait_store(pilot, done)
+        await pilot.press("plus")
+        await wait_for(pilot, lambda: panel_cell(app, "quick", "workers") == "3")
+        await pilot.press("minus", "minus", "minus")
+        await wait_for(pilot, lambda: panel_cell(app, "quick", "workers") == "1")  # never below 1
+        assert any("quick: 1 worker." in n.message for n in app._notifications)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: table(app).has_focus)
+        # quitting stops the workers gracefully: the running job is failed for retry, not lost
+        queue = app.queue
+        assert queue is not None
+        queue.grace = 0.2
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=30)
+    job = await store.get(slow.id)
+    assert job is not None and job.status is Status.FAILED
+    assert "queue closed" in job.reason
+
+
+async def test_workers_spec_that_fails_to_load_is_a_notification(target: StoreTarget, tmp_path: Path) -> None:
+    app = JobTUI(target.uri, collection=target.collection, workers=str(tmp_path / "missing.py"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, rows=0)
+        await wait_for(pilot, lambda: any("Workers not started" in n.message for n in app._notifications))
+        assert app.queue is None and not panel(app).display
+        await pilot.press("w")
+        await wait_for(pilot, lambda: any("No workers run" in n.message for n in app._notifications))
