@@ -10,6 +10,7 @@ never both win the same transition.
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Self
@@ -30,8 +31,12 @@ class LockConflict(Exception):
 
 
 def lock_key(name: str, label: str) -> str:
-    """The value of the unique ``lock`` field an active labeled job holds."""
-    return f"{name}\x00{label}"
+    """The value of the unique ``lock`` field an active labeled job holds.
+
+    A compact JSON pair, so no name/label combination can collide with another (a separator
+    character could appear inside a name) and every engine compares it as an ordinary string.
+    """
+    return json.dumps([name, label], separators=(",", ":"), ensure_ascii=False)
 
 
 class Store(abc.ABC):

@@ -4,7 +4,7 @@ Documents use the keys the Go original writes, so an existing fire/axe
 collection can be watched and worked. Additions of this port:
 
 - Labeled de-duplication across processes: an active labeled job carries
-  ``lock = name + "\\0" + label`` under a unique *sparse* index, and drops it
+  ``lock = lock_key(name, label)`` under a unique *sparse* index, and drops it
   when it finishes. Two concurrent enqueues cannot both insert: the second gets
   a duplicate-key error. (An upsert keyed on name+label+status is not enough:
   two upserts racing on a filter that matches nothing both insert.)

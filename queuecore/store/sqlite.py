@@ -141,6 +141,7 @@ class SQLiteStore(Store):
     def _open(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
+        conn.create_function("queuecore_lock_key", 2, lock_key, deterministic=True)
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -302,7 +303,7 @@ class SQLiteStore(Store):
             assignments.append(f"events = {_APPEND}")
             args.extend(_append_args(event))
         if lock is True:
-            assignments.append("lock = CASE WHEN label != '' THEN name || char(0) || label END")
+            assignments.append("lock = CASE WHEN label != '' THEN queuecore_lock_key(name, label) END")
         elif lock is False:
             assignments.append("lock = NULL")
         where = ["id = ?"]
