@@ -111,6 +111,7 @@ class Queue:
         self._background: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
         self._stopping = False
+        self._closing: asyncio.Future[None] | None = None
         self._started = False
         self._malformed_seen: set[Any] = set()
         self._reports: set[asyncio.Task[None]] = set()
@@ -168,10 +169,13 @@ class Queue:
     async def close(self, grace: float | None = None) -> None:
         """Stop taking jobs; let running handlers finish within ``grace`` seconds
         (default: the queue's), then cancel them so their jobs fail for retry."""
-        if self._stopping:
-            return
-        self._stopping = True
-        grace = self.grace if grace is None else grace
+        if self._closing is None:
+            self._stopping = True
+            self._closing = asyncio.ensure_future(self._close(self.grace if grace is None else grace))
+        # A second caller (e.g. a signal handler and an ``async with``) waits for the same shutdown.
+        await asyncio.shield(self._closing)
+
+    async def _close(self, grace: float) -> None:
         if self._board is not None:
             self._board.wake_all()
         for runner in self._runners.values():

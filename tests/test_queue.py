@@ -263,8 +263,12 @@ async def test_close_waits_for_running_handlers_within_grace(store: queuecore.St
     await queue.run()
     job = await enqueue(store, "short")
     await asyncio.wait_for(started.wait(), 10)
+    # a second close (say, a signal handler beside ``async with``) waits for the same shutdown
+    first = asyncio.create_task(queue.close())
+    await asyncio.sleep(0)  # the first close is under way
     await queue.close()
     done = await store.get(job.id)
+    await first
     assert done is not None and done.status is Status.COMPLETED and done.result == {"finished": True}
 
 

@@ -342,6 +342,21 @@ async def test_enqueue_form_validates_and_inserts(target: StoreTarget, store) ->
         assert len(await store.find()) == 2
 
 
+async def test_detail_shows_the_trace_id_of_a_traced_job(target: StoreTarget, store) -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    job = await queuecore.enqueue(store, queuecore.Blueprint("traced"), trace=traceparent)
+    assert job is not None
+    app = make_app(target)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, rows=1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        body = app.screen.query_one("#detail-body", Static)
+        await wait_for(pilot, lambda: "trace id" in static_text(body))
+        line = next(line for line in static_text(body).splitlines() if "trace id" in line)
+        assert line.split()[-1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
 async def test_malformed_documents_are_flagged_not_fatal(target: StoreTarget, store) -> None:
     good = await enqueue(store, "fine")
     app = make_app(target)

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from queuecore import Job
+from queuecore.tracing import trace_id
 
 from ..widgets import format as fmt
 
@@ -54,7 +55,9 @@ def render_job(job: Job) -> RenderableType:
     if job.heartbeat is not None:
         head.add_row("heartbeat", fmt.when(job.heartbeat))
     if job.trace:
-        head.add_row("trace", job.trace)
+        # The trace id is what a tracing backend searches by; the traceparent is kept for context.
+        head.add_row("trace id", Text(trace_id(job.trace) or "(unreadable)", style="bold"))
+        head.add_row("traceparent", Text(job.trace, style="dim"))
     parts.append(head)
     if job.reason:
         parts.append(Panel(Text(job.reason), title="reason", border_style="red", title_align="left"))

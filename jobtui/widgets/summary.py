@@ -46,7 +46,7 @@ def latency_text(model: LiveModel) -> Text:
     lat = model.latencies()
     if not lat:
         return Text("latency: no job waiting", style="dim")
-    text = Text("waiting: ", style="dim")
+    text = Text("waiting: ", style="dim", no_wrap=True, overflow="ellipsis")
     for i, (name, seconds) in enumerate(sorted(lat.items(), key=lambda kv: -kv[1])[:4]):
         if i:
             text.append(", ")
