@@ -13,20 +13,27 @@ def mask(uri: str) -> str:
     """``uri`` with any password replaced by ``***`` (safe to log and show).
 
     The user info ends at the last ``@`` before the query string, so even a
-    password with an unescaped ``@`` or ``/`` is hidden whole.
+    password with an unescaped ``@`` or ``/`` is hidden whole; a URI typed without
+    its scheme (``user:pw@host``) and query options that carry secrets
+    (``tlsCertificateKeyFilePassword=…``, tokens) are masked too.
     """
     match = _SCHEME.match(uri)
-    if not match:
-        return uri
-    scheme, rest = match.group(0), uri[match.end() :]
-    head = rest.split("?", 1)[0]
+    scheme = match.group(0) if match else ""
+    head, question, query = uri[len(scheme) :].partition("?")
     at = head.rfind("@")
-    if at < 0:
-        return uri
-    user, colon, _password = head[:at].partition(":")
-    if not colon:
-        return uri
-    return f"{scheme}{user}:***@{rest[at + 1 :]}"
+    if at >= 0:
+        user, colon, _password = head[:at].partition(":")
+        if colon:
+            head = f"{user}:***@{head[at + 1 :]}"
+    if query:
+        query = _SECRET_PROPERTY.sub(r"\1***", _SECRET_OPTION.sub(r"\1***", query))
+    return f"{scheme}{head}{question}{query}"
+
+
+#: Query options whose value is a secret (matched by name, case-insensitively), and secret
+#: entries inside ``authMechanismProperties`` (``AWS_SESSION_TOKEN:…``).
+_SECRET_OPTION = re.compile(r"((?:^|[&;])[^=&;]*(?:password|secret|token)[^=&;]*=)[^&;]*", re.IGNORECASE)
+_SECRET_PROPERTY = re.compile(r"([A-Z_]*(?:PASSWORD|SECRET|TOKEN)[A-Z_]*:)[^,&;]*", re.IGNORECASE)
 
 
 def is_mongo(uri: str) -> bool:
