@@ -21,7 +21,10 @@ from queuecore.uri import is_mongo, mask, sqlite_path
         ("bob:secret@localhost", "bob:***@localhost"),
         # secrets in query options
         ("mongodb://h/db?password=secret&w=1", "mongodb://h/db?password=***&w=1"),
-        ("mongodb://h/?tlsCertificateKeyFilePassword=secret", "mongodb://h/?tlsCertificateKeyFilePassword=***"),
+        (
+            "mongodb://h/?tlsCertificateKeyFilePassword=secret",
+            "mongodb://h/?tlsCertificateKeyFilePassword=***",
+        ),
         (
             "mongodb://h/?authMechanismProperties=SERVICE_NAME:mongodb,AWS_SESSION_TOKEN:secret",
             "mongodb://h/?authMechanismProperties=SERVICE_NAME:mongodb,AWS_SESSION_TOKEN:***",
