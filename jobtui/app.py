@@ -8,14 +8,21 @@ those tasks in a :class:`queuecore.Queue` it closes gracefully on quit.
 Database work runs in Textual workers; their results arrive as messages, and
 worker errors become notifications in one place (``on_worker_state_changed``).
 Every mutating action goes through :meth:`JobTUI.mutate`, which read-only mode
-disables.
+disables, and is recorded in the audit log (``queuecore.audit``, source "tui").
+Bulk actions act on ids collected when the confirmation is shown: a job that
+arrives while the question is open is never touched.
+
+Settings come from the user config file (:mod:`jobtui.config`): ``[keys]``
+remaps any binding by its id (``App.set_keymap``), ``[filters]`` holds the
+filters ``:filter NAME`` applies and ``:save NAME`` writes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+import shlex
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Literal
 
 from bson import ObjectId
 from textual import work
@@ -27,10 +34,14 @@ from textual.worker import Worker, WorkerState
 
 import queuecore
 from queuecore import Blueprint, ConnectError, Job, Queue, Status, Store
+from queuecore.audit import record
+from queuecore.query import QueryError
 from queuecore.uri import is_mongo, mask, sqlite_path
 
-from .live import Delta, Filter, LiveModel, status_of
+from .config import ConfigError, UserConfig, config_path, save_filter
+from .live import STATUS_ORDER, Delta, Filter, LiveModel, shown_status, status_of
 from .screens import (
+    AuditScreen,
     ConfirmScreen,
     ConnectionScreen,
     EnqueueScreen,
@@ -38,11 +49,19 @@ from .screens import (
     JobDetailScreen,
     JobsScreen,
 )
-from .screens.jobs import MUTATING
+from .screens.jobs import READ_ONLY_HIDDEN
+from .widgets import format as fmt
 from .workers import WorkersError, build_queue
 
 #: Errors whose message is shown as is (they are written for operators).
 CLEAR_ERRORS = (queuecore.QueueError, ValueError, KeyError, WorkersError)
+#: The words of the ``:`` command line.
+COMMANDS = ("status", "name", "filter", "save", "clear", "audit", "workers", "help", "q", "quit")
+#: Statuses a bulk action applies to.
+CANCELLABLE = ("enqueued", "failed", "running", "stalled")
+REQUEUEABLE = ("failed", "cancelled", "completed")
+
+BulkKind = Literal["cancel", "requeue"]
 
 
 class JobTUI(App[None]):
@@ -74,6 +93,7 @@ class JobTUI(App[None]):
         workers: str | None = None,
         refresh: float = 1.0,
         read_only: bool = False,
+        config: UserConfig | None = None,
     ) -> None:
         super().__init__()
         self.uri = uri
@@ -81,8 +101,15 @@ class JobTUI(App[None]):
         self.workers_spec = workers
         self.refresh_interval = max(0.1, float(refresh))
         self.read_only = read_only
+        #: The user config (keys, saved filters); without one, nothing is remapped and
+        #: ``:save`` writes to the default config file.
+        self.config = config if config is not None else UserConfig(config_path())
+        #: The keymap applied (binding id → keys), after dropping unknown ids.
+        self.keymap: dict[str, str] = {}
         #: Rows per page of the jobs window (more are fetched when scrolling near the end).
         self.page = 200
+        #: Counts above this are shown as "N+" (None: exact counts).
+        self.count_cap: int | None = 10_000
         #: The URI as shown (password masked).
         self.display_uri = mask(uri)
         self.store: Store | None = None
@@ -93,7 +120,8 @@ class JobTUI(App[None]):
         self.sub_title = self._describe_store()
 
     def _describe_store(self) -> str:
-        """The header's subtitle: the masked MongoDB URI and collection, or the SQLite file."""
+        """The header's subtitle: the masked MongoDB URI and collection, or the SQLite file,
+        and how long finished jobs are kept (when the store has a retention)."""
         if is_mongo(self.uri):
             where = f"{self.display_uri} · {self.collection}"
         else:
@@ -101,6 +129,9 @@ class JobTUI(App[None]):
                 where = f"sqlite {sqlite_path(self.uri)}"
             except ValueError:
                 where = self.display_uri
+        retention = self.store.retention if self.store is not None else None
+        if retention:
+            where += f" · keeps finished {fmt.retention(retention)}"
         return ("READ-ONLY · " if self.read_only else "") + where
 
     # -- screens --------------------------------------------------------------
@@ -117,8 +148,50 @@ class JobTUI(App[None]):
         return None
 
     def on_mount(self) -> None:
+        self.apply_keymap()
+        if self.config.problem:
+            self.notify(f"{self.config.problem} — using the defaults.", severity="warning", timeout=20)
         self.connect()
         self.set_interval(self.refresh_interval, self._tick)
+
+    # -- keys -----------------------------------------------------------------
+
+    def binding_ids(self) -> set[str]:
+        """Every binding id of the dashboard (what ``[keys]`` may remap)."""
+        from .screens.help import all_bindings
+
+        return {b.id for b in all_bindings() if b.id}
+
+    def apply_keymap(self) -> None:
+        """Remap keys from the config's ``[keys]`` (unknown binding ids: one warning, ignored)."""
+        known = self.binding_ids()
+        unknown = sorted(set(self.config.keys) - known)
+        if unknown:
+            first = unknown[0]
+            line = self.config.key_lines.get(first)
+            where = f"{self.config.path}, line {line}" if line else str(self.config.path)
+            self.notify(
+                f"config file {where}: unknown key binding id {first!r}"
+                + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+                + " — see ? for the ids; ignored.",
+                severity="warning",
+                timeout=20,
+            )
+        self.keymap = {k: v for k, v in self.config.keys.items() if k in known}
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        clashes = key_clashes(self.keymap)
+        if clashes:
+            remapped, key, other = clashes[0]
+            line = self.config.key_lines.get(remapped)
+            where = f"{self.config.path}, line {line}" if line else str(self.config.path)
+            self.notify(
+                f"config file {where}: [keys] {remapped} takes the key {key!r} of {other}"
+                + (f" (and {len(clashes) - 1} more clash)" if len(clashes) > 1 else "")
+                + f"; give {other} another key in [keys] to keep it.",
+                severity="warning",
+                timeout=20,
+            )
 
     # -- connection -----------------------------------------------------------
 
@@ -135,6 +208,7 @@ class JobTUI(App[None]):
             return
         self.store = store
         self.model = LiveModel(store, page=self.page, counts_interval=self.refresh_interval)
+        self.model.count_cap = self.count_cap
         if self.workers_spec:
             try:
                 queue = build_queue(store, self.workers_spec)
@@ -147,6 +221,7 @@ class JobTUI(App[None]):
     def on_job_tui_connected(self, _: Connected) -> None:
         if isinstance(self.screen, ConnectionScreen):
             self.pop_screen()
+        self.sub_title = self._describe_store()
         self.watch_store()
         screen = self.jobs_screen
         if screen is not None:
@@ -194,9 +269,12 @@ class JobTUI(App[None]):
         self._deliver(await op(self.model))
 
     def apply_filter(self, new: Filter) -> None:
-        """Show the jobs matching ``new`` (a server-side reload)."""
+        """Show the jobs matching ``new`` (a server-side reload; a paused view resumes)."""
         if self.model is None:
             return
+        screen = self.jobs_screen
+        if screen is not None and screen.paused:
+            screen.resume()
         self._run_model(lambda m: m.set_filter(new))
 
     def load_more(self) -> None:
@@ -222,13 +300,16 @@ class JobTUI(App[None]):
 
     @work(exclusive=True, group="aggregates", exit_on_error=False)
     async def _refresh_aggregates(self) -> None:
-        if self.model is not None and self.model.loaded and await self.model.refresh():
-            self._deliver(Delta(counts_changed=True))
+        """The clock's work on the model: timed counts, stalls, time-dependent filters."""
+        if self.model is not None and self.model.loaded:
+            delta = await self.model.tick()
+            if delta:
+                self._deliver(delta)
 
     # -- operator actions -----------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in MUTATING and self.read_only:
+        if action in READ_ONLY_HIDDEN and self.read_only:
             return False
         return True
 
@@ -240,7 +321,8 @@ class JobTUI(App[None]):
     ) -> None:
         """Run a mutating action off the UI path; its message or error becomes a notification.
 
-        The one gate for every change to jobs: refused in read-only mode.
+        The one gate for every change to jobs: refused in read-only mode. The action
+        records itself in the audit log (:meth:`audit`) with the ids it changed.
         """
         if self.read_only:
             self.notify(f"Read-only: {what} is disabled.", severity="warning")
@@ -259,6 +341,18 @@ class JobTUI(App[None]):
 
         self.run_worker(run(), name=f"mutate: {what}", group="mutate", exit_on_error=False)
 
+    async def audit(self, store: Store, action: str, ids: Sequence[ObjectId | str], detail: str = "") -> None:
+        """Record an operator action (source "tui"); a failure to record is a warning, never
+        a reason to undo what was done."""
+        try:
+            await record(store, action, [str(i) for i in ids], source="tui", detail=detail)
+        except Exception as exc:
+            self.notify(
+                mask(f"{action} done, but not recorded in the audit log: {exc}"),
+                severity="warning",
+                timeout=10,
+            )
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place that turns a failed worker into a notification."""
         if event.state != WorkerState.ERROR:
@@ -273,14 +367,14 @@ class JobTUI(App[None]):
 
     def request_cancel(self, job: Job, on_done: Callable[[], Any] | None = None) -> None:
         """Confirm, then cancel ``job`` (a cancellation request when it runs)."""
-        status = status_of(job)
+        status = shown_status(job)
         if job.malformed:
             self.notify(f"Job {job.short_id} is malformed: {job.malformed}", severity="error")
             return
         if status in (Status.COMPLETED.value, Status.CANCELLED.value):
             self.notify(f"Cannot cancel job {job.short_id}: it is {status}.", severity="error")
             return
-        running = status == Status.DEQUEUED.value
+        running = status == "running"
         question = (
             f"Request cancellation of running job {job.short_id} ({job.name})?\n"
             "Its worker stops the handler and ends the job cancelled."
@@ -290,6 +384,7 @@ class JobTUI(App[None]):
 
         async def cancel(store: Store) -> str:
             done = await queuecore.cancel_job(store, job.id, "cancelled by operator")
+            await self.audit(store, "cancel", [job.id], f"{job.name} ({status})")
             if done.status is Status.CANCELLED:
                 return f"Cancelled job {job.short_id}."
             return f"Cancellation requested for running job {job.short_id}."
@@ -306,9 +401,9 @@ class JobTUI(App[None]):
         if job.malformed:
             self.notify(f"Job {job.short_id} is malformed: {job.malformed}", severity="error")
             return
-        if status not in (Status.FAILED.value, Status.CANCELLED.value, Status.COMPLETED.value):
+        if status not in REQUEUEABLE:
             self.notify(
-                f"Cannot re-enqueue job {job.short_id}: it is {status} "
+                f"Cannot re-enqueue job {job.short_id}: it is {shown_status(job)} "
                 "(only failed, cancelled or completed jobs can be).",
                 severity="error",
             )
@@ -316,51 +411,144 @@ class JobTUI(App[None]):
 
         async def requeue(store: Store) -> str:
             await queuecore.requeue(store, job.id)
+            await self.audit(store, "requeue", [job.id], f"{job.name} ({status})")
             return f"Re-enqueued job {job.short_id}."
 
         self.mutate("re-enqueue", requeue, on_done)
 
+    # -- bulk actions ---------------------------------------------------------
+
     def request_requeue_failed(self) -> None:
-        """Re-enqueue every failed job matching the current filter (confirmed with the count)."""
-        if self.model is None or self.store is None:
+        """Re-enqueue the marked jobs, else the failed jobs of the filter (confirmed with the count)."""
+        self.request_bulk("requeue")
+
+    def request_bulk(self, kind: BulkKind) -> None:
+        """Cancel or re-enqueue the marked jobs, or — with no mark — the jobs the filter matches.
+
+        The ids are collected now, before the confirmation shows their exact count;
+        "yes" acts on those ids only, so a job that arrives meanwhile is never touched.
+        """
+        if self.read_only:
+            self.notify(f"Read-only: bulk {kind} is disabled.", severity="warning")
             return
-        base = self.model.filter
-        if base.statuses and Status.FAILED.value not in base.statuses:
-            self.notify("The current filter excludes failed jobs: nothing to re-enqueue.", severity="warning")
+        screen = self.jobs_screen
+        if self.model is None or self.store is None or screen is None:
             return
-        failed = Filter(frozenset({Status.FAILED.value}), base.name, base.text)
-        self._count_then_confirm(failed)
+        if screen.marks:
+            self._prepare_marked(kind, sorted(screen.marks))
+            return
+        statuses = bulk_statuses(kind, self.model.filter)
+        if not statuses:
+            what = "cancelled" if kind == "cancel" else "re-enqueued"
+            self.notify(f"The current filter holds no job that can be {what}.", severity="warning")
+            return
+        self._prepare_filter(kind, self.model.filter, statuses)
 
     @work(group="bulk", exit_on_error=False)
-    async def _count_then_confirm(self, failed: Filter) -> None:
+    async def _prepare_marked(self, kind: BulkKind, keys: list[str]) -> None:
         assert self.store is not None
-        ids = await _all_ids(self.store, failed)
-        if not ids:
-            self.notify("No failed job matches the filter.", severity="warning")
+        eligible = CANCELLABLE if kind == "cancel" else REQUEUEABLE
+        jobs, gone, skipped = [], 0, 0
+        for key in keys:
+            job = await self.store.get(key)
+            if job is None:
+                gone += 1
+            elif job.malformed or shown_status(job) not in eligible:
+                skipped += 1
+            else:
+                jobs.append(job)
+        notes = []
+        if skipped:
+            notes.append(f"{skipped} marked job{'s' if skipped != 1 else ''} cannot be {_done(kind)}")
+        if gone:
+            notes.append(f"{gone} no longer exist{'s' if gone == 1 else ''}")
+        if not jobs:
+            self.notify(f"None of the marked jobs can be {_done(kind)}" + _notes(notes), severity="warning")
             return
-        scope = failed.describe()
+        self._confirm_bulk(kind, jobs, "marked", notes, keys)
 
-        async def requeue_all(store: Store) -> str:
-            done, errors = 0, []
+    @work(group="bulk", exit_on_error=False)
+    async def _prepare_filter(self, kind: BulkKind, current: Filter, statuses: tuple[str, ...]) -> None:
+        assert self.store is not None
+        scope = Filter(frozenset(statuses), current.name, current.text, current.parsed)
+        jobs = await _all_jobs(self.store, scope)
+        if not jobs:
+            if kind == "requeue" and statuses == ("failed",):
+                self.notify("No failed job matches the filter.", severity="warning")
+            else:
+                self.notify(f"No job in the filter can be {_done(kind)}.", severity="warning")
+            return
+        self._confirm_bulk(kind, jobs, f"matching {current.describe()}", [], [])
+
+    def _confirm_bulk(
+        self, kind: BulkKind, jobs: list[Job], scope: str, notes: list[str], marked: list[str]
+    ) -> None:
+        """Ask with the exact count; "yes" acts on exactly these jobs."""
+        ids = [j.id for j in jobs]
+        by_status: dict[str, int] = {}
+        for job in jobs:
+            status = shown_status(job)
+            by_status[status] = by_status.get(status, 0) + 1
+        breakdown = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items(), key=lambda kv: -kv[1]))
+        n = len(ids)
+        only = ""
+        if kind == "requeue":
+            only = next(iter(by_status)) if len(by_status) == 1 else ""
+            noun = f"{only} job{'s' if n != 1 else ''}".strip()
+            question = f"Re-enqueue all {n} {noun} {scope}?"
+            if not only:
+                question += f"\n({breakdown})"
+        else:
+            question = f"Cancel all {n} job{'s' if n != 1 else ''} {scope}?\n({breakdown})"
+            running = by_status.get("running", 0)
+            if running:
+                question += f"\nThe {running} running get a cancellation request; their workers stop them."
+        question += _notes(notes, "\n")
+        question += "\nJobs that arrive after this question are not touched."
+        detail = f"bulk: {len(marked)} marked" if marked else f"bulk: {scope}"
+
+        async def act(store: Store) -> str:
+            done: list[ObjectId] = []
+            errors: list[str] = []
+            requested = 0
             for id in ids:
                 try:
-                    await queuecore.requeue(store, id)
-                    done += 1
+                    if kind == "cancel":
+                        job = await queuecore.cancel_job(store, id, "cancelled by operator (bulk)")
+                        requested += job.status is not Status.CANCELLED
+                    else:
+                        await queuecore.requeue(store, id)
+                    done.append(id)
                 except queuecore.QueueError as exc:
                     errors.append(str(exc))
-            message = f"Re-enqueued {done} of {len(ids)} failed jobs."
+            if done:
+                await self.audit(store, "cancel" if kind == "cancel" else "requeue", done, detail)
+            if marked:
+                self.call_later(self._unmark, [str(i) for i in done])
+            if kind == "cancel":
+                message = f"Cancelled {len(done) - requested} of {n} jobs"
+                if requested:
+                    message += f"; cancellation requested for {requested} running"
+                message += "."
+            else:
+                noun = f"{only} jobs".strip() if only else "jobs"
+                message = f"Re-enqueued {len(done)} of {n} {noun}."
             if errors:
                 message += f" {len(errors)} refused, e.g.: {errors[0]}"
             return message
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.mutate("re-enqueue failed", requeue_all)
+                self.mutate(f"bulk {kind}", act)
 
         self.push_screen(
-            ConfirmScreen(f"Re-enqueue all {len(ids)} failed jobs matching {scope}?", "Re-enqueue"),
-            answered,
+            ConfirmScreen(question, "Cancel jobs" if kind == "cancel" else "Re-enqueue"), answered
         )
+
+    def _unmark(self, keys: list[str]) -> None:
+        screen = self.jobs_screen
+        if screen is not None:
+            screen.unmark(keys)
 
     def open_enqueue(self, name: str = "") -> None:
         """Open the enqueue form; the new job is inserted when it is submitted."""
@@ -379,6 +567,7 @@ class JobTUI(App[None]):
                 job = await queuecore.enqueue(store, blueprint)
                 if job is None:
                     return f"Not enqueued: a {blueprint.name!r} job with label {blueprint.label!r} is active."
+                await self.audit(store, "enqueue", [job.id], job.name)
                 return f"Enqueued job {job.short_id} ({job.name})."
 
             self.mutate("enqueue", enqueue)
@@ -388,6 +577,111 @@ class JobTUI(App[None]):
     def open_detail(self, job_id: ObjectId) -> None:
         """Show one job in full."""
         self.push_screen(JobDetailScreen(job_id))
+
+    def open_audit(self) -> None:
+        """Show the audit log."""
+        if not isinstance(self.screen, AuditScreen):
+            self.push_screen(AuditScreen())
+
+    def action_audit(self) -> None:
+        """Show the audit log (``A``)."""
+        self.open_audit()
+
+    # -- the command line -----------------------------------------------------
+
+    def command_words(self) -> list[str]:
+        """Suggestions for the ``:`` input."""
+        words = [w for w in COMMANDS if w != "quit"]
+        words += [f"filter {name}" for name in sorted(self.config.filters)]
+        words += [f"status {s}" for s in STATUS_ORDER]
+        return words
+
+    def run_command(self, line: str) -> str | None:
+        """Run a ``:`` command; returns the problem to show under the input, or None when done."""
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            return f"cannot read the command: {exc}"
+        if not words:
+            return None
+        command, args = words[0].lower().lstrip(":"), words[1:]
+        screen = self.jobs_screen
+        model = self.model
+        if command in ("q", "quit"):
+            self.call_later(self.action_quit)
+            return None
+        if command == "help":
+            self.action_help()
+            return None
+        if command == "audit":
+            self.open_audit()
+            return None
+        if command == "workers":
+            if screen is None or not screen.focus_workers():
+                return "no workers run in this dashboard (start it with --workers MODULE)"
+            return None
+        if command not in COMMANDS:
+            known = "status, name, filter, save, clear, audit, workers, help, q"
+            return f"unknown command {command!r}; try: {known}"
+        if model is None:
+            return "not connected to a store yet"
+        current = model.filter
+        if command == "clear":
+            self.apply_filter(Filter())
+            return None
+        if command == "status":
+            values = [v.strip().lower() for a in args for v in a.split(",") if v.strip()]
+            if values in ([], ["all"]):
+                self.apply_filter(current.all_statuses())
+                return None
+            unknown = [v for v in values if v not in STATUS_ORDER and v != Status.DEQUEUED.value]
+            if unknown:
+                return f"unknown status {unknown[0]!r}; expected {', '.join(STATUS_ORDER)} or all"
+            self.apply_filter(Filter(frozenset(values), current.name, current.text, current.parsed))
+            return None
+        if command == "name":
+            self.apply_filter(Filter(current.statuses, " ".join(args), current.text, current.parsed))
+            return None
+        if command == "filter":
+            return self._apply_saved(args)
+        return self._save_filter(args, current)
+
+    def apply_saved(self, name: str) -> None:
+        """Apply the saved filter ``name`` (a problem becomes a notification)."""
+        problem = self._apply_saved([name])
+        if problem:
+            self.notify(problem, severity="error")
+
+    def _apply_saved(self, args: list[str]) -> str | None:
+        saved = self.config.filters
+        if len(args) != 1:
+            names = ", ".join(sorted(saved)) or "none yet (:save NAME saves the current filter)"
+            return f"usage: filter NAME — saved filters: {names}"
+        name = args[0]
+        if name not in saved:
+            names = ", ".join(sorted(saved)) or "none yet"
+            return f"no saved filter {name!r} (saved: {names})"
+        try:
+            new = Filter(text=saved[name])
+        except QueryError as exc:
+            return f"saved filter {name!r} in {self.config.path} is invalid: {exc}"
+        self.apply_filter(new)
+        self.notify(f"Filter {name}: {saved[name]}", timeout=4)
+        return None
+
+    def _save_filter(self, args: list[str], current: Filter) -> str | None:
+        if len(args) != 1:
+            return "usage: save NAME (letters, digits, - and _)"
+        name, text = args[0], current.as_text()
+        if not text:
+            return "nothing to save: no filter is set"
+        try:
+            save_filter(self.config.path, name, text)
+        except (ConfigError, OSError) as exc:
+            return str(exc)
+        self.config.filters[name] = text
+        self.notify(f"Saved filter {name!r} ({text}) in {self.config.path}.")
+        return None
 
     # -- workers panel --------------------------------------------------------
 
@@ -403,6 +697,11 @@ class JobTUI(App[None]):
             self.notify("Select a task in the workers panel.", severity="warning")
         return name
 
+    def _audit_workers(self, action: str, detail: str) -> None:
+        store = self.store
+        if store is not None:
+            self.run_worker(self.audit(store, action, [], detail), group="audit", exit_on_error=False)
+
     def action_toggle_pause(self) -> None:
         """Pause or resume the selected task's workers."""
         if self.read_only:
@@ -417,6 +716,7 @@ class JobTUI(App[None]):
         else:
             self.queue.pause(name)
             self.notify(f"Paused {name}: running jobs finish, no new ones start.")
+        self._audit_workers("resume-task" if paused else "pause-task", name)
         self._tick()
 
     def action_scale(self, step: int) -> None:
@@ -429,6 +729,7 @@ class JobTUI(App[None]):
         current = next((s.workers for s in self.queue.stats() if s.name == name), 1)
         now = self.queue.scale(name, current + step)
         self.notify(f"{name}: {now} worker{'s' if now != 1 else ''}.")
+        self._audit_workers("scale-task", f"{name}: {current} → {now} workers")
         self._tick()
 
     # -- help, palette, quit --------------------------------------------------
@@ -442,6 +743,7 @@ class JobTUI(App[None]):
         yield from super().get_system_commands(screen)
         jobs = self.jobs_screen
         yield SystemCommand("Help: keys", "List every key", self.action_help)
+        yield SystemCommand("Audit log", "Who did what, from the TUI and the CLI", self.open_audit)
         if jobs is not None and self.model is not None:
             if not self.read_only:
                 yield SystemCommand("Enqueue a job", "Open the enqueue form", self.open_enqueue)
@@ -451,19 +753,34 @@ class JobTUI(App[None]):
                 )
                 yield SystemCommand(
                     "Re-enqueue all failed jobs in this filter",
-                    "Asks with the count",
+                    "Or the marked jobs; asks with the count",
                     self.request_requeue_failed,
                 )
-            yield SystemCommand("Search jobs", "Text over id, task, label, reason", jobs.action_search)
+                yield SystemCommand(
+                    "Cancel the marked jobs, or all in this filter",
+                    "Asks with the count",
+                    jobs.action_bulk_cancel,
+                )
+                yield SystemCommand("Mark or unmark the selected job", "For bulk actions", jobs.action_mark)
+                yield SystemCommand("Unmark all jobs", "Clear the marks", jobs.action_clear_marks)
+            yield SystemCommand("Search jobs", "The filter language (/)", jobs.action_search)
+            yield SystemCommand(
+                "Command line", "status, name, filter, save, audit… (:)", jobs.action_command_line
+            )
             yield SystemCommand("Filter by task name", "Exact task name", jobs.action_task_filter)
+            yield SystemCommand(
+                "Pause or resume the view", "Freeze the table for reading", jobs.action_toggle_freeze
+            )
             yield SystemCommand("Show all statuses", "Clear the status filter", jobs.action_all_statuses)
             yield SystemCommand("Clear all filters", "Statuses, task and text", jobs.action_clear_filters)
-            for index, status in enumerate(("enqueued", "running", "completed", "failed", "cancelled")):
+            for index, status in enumerate(STATUS_ORDER):
                 yield SystemCommand(
                     f"Toggle status: {status}",
                     f"Key {index + 1}",
                     lambda i=index: jobs.action_toggle_status(i),
                 )
+            for name, text in sorted(self.config.filters.items()):
+                yield SystemCommand(f"Saved filter: {name}", text, lambda n=name: self.apply_saved(n))
             if self.queue is not None:
                 yield SystemCommand("Focus the workers panel", "Then p, +, -", jobs.action_focus_workers)
 
@@ -489,16 +806,71 @@ class JobTUI(App[None]):
             await self.store.close()
 
 
-async def _all_ids(store: Store, filter: Filter, page: int = 1000) -> list[ObjectId]:
-    """The ids of every job matching ``filter`` now (the cut-off of a bulk action)."""
-    ids: list[ObjectId] = []
+def key_clashes(keymap: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Keys ``keymap`` gives a binding that another binding of the same place already has:
+    (remapped id, key, the other binding's id). The remapped binding wins such a key."""
+    from textual.keys import _normalize_key_list
+
+    from .screens.help import key_groups
+
+    found: list[tuple[str, str, str]] = []
+    for group in key_groups():
+        keys: dict[str, set[str]] = {}
+        for binding in group:
+            if not binding.id:
+                continue
+            raw = keymap.get(binding.id, binding.key)
+            for key in _normalize_key_list(raw).split(","):
+                keys.setdefault(key.strip(), set()).add(binding.id)
+        present = {b.id for b in group if b.id}
+        for remapped, value in keymap.items():
+            if remapped not in present:
+                continue
+            for key in _normalize_key_list(value).split(","):
+                for other in sorted(keys.get(key.strip(), set()) - {remapped}):
+                    clash = (remapped, key.strip(), other)
+                    if clash not in found and (other, key.strip(), remapped) not in found:
+                        found.append(clash)
+    return found
+
+
+def bulk_statuses(kind: BulkKind, current: Filter) -> tuple[str, ...]:
+    """The statuses a filter-wide bulk action touches.
+
+    Cancel: the active jobs of the filter. Re-enqueue: its failed jobs — or, when the
+    filter itself selects statuses (keys 1–6, ``:status``, ``status:`` in the text),
+    every failed, cancelled or completed one it matches.
+    """
+    if kind == "cancel":
+        chosen = [s for s in CANCELLABLE if s in current.statuses]
+        if Status.DEQUEUED.value in current.statuses:
+            chosen += [s for s in ("running", "stalled") if s not in chosen]
+        return tuple(chosen) if current.statuses else CANCELLABLE
+    if current.statuses:
+        return tuple(s for s in REQUEUEABLE if s in current.statuses)
+    if current.parsed is not None and any(t.field == "status" for t in current.parsed.terms):
+        return REQUEUEABLE
+    return ("failed",)
+
+
+def _done(kind: BulkKind) -> str:
+    return "cancelled" if kind == "cancel" else "re-enqueued"
+
+
+def _notes(notes: list[str], sep: str = "; ") -> str:
+    return (sep + "; ".join(notes) + ".") if notes else ""
+
+
+async def _all_jobs(store: Store, filter: Filter, page: int = 1000) -> list[Job]:
+    """Every job matching ``filter`` now (the cut-off of a bulk action), malformed ones left out."""
+    found: list[Job] = []
     seen = 0
     while True:
         jobs = await store.find(**filter.query(), limit=page, skip=seen)
         seen += len(jobs)
-        ids.extend(j.id for j in jobs if not j.malformed)
+        found.extend(j for j in jobs if not j.malformed)
         if len(jobs) < page:
-            return ids
+            return found
 
 
-__all__ = ["JobTUI"]
+__all__ = ["JobTUI", "bulk_statuses", "key_clashes"]

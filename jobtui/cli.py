@@ -26,10 +26,12 @@ import typer
 
 import queuecore
 from queuecore import Job, Status, Store
+from queuecore.audit import record as audit_record
+from queuecore.query import STATUS_VALUES
 from queuecore.uri import is_mongo, mask, sqlite_path
 
 from . import __version__
-from .config import resolve_uri
+from .config import Profile, UserConfig, load_config, resolve_uri
 from .workers import WorkersError, build_queue, load_tasks
 
 T = TypeVar("T")
@@ -96,6 +98,26 @@ class RootOptions:
     sqlite: str | None = None
     collection: str | None = None
     read_only: bool = False
+    #: ``--profile NAME``: a connection from the user config file.
+    profile: str | None = None
+    config: UserConfig | None = None
+
+    def user_config(self) -> UserConfig:
+        """The user config file, read once (a bad file: defaults and a warning on stderr)."""
+        if self.config is None:
+            self.config = load_config()
+            if self.config.problem:
+                typer.echo(f"warning: {self.config.problem} (using the defaults)", err=True)
+        return self.config
+
+    def chosen_profile(self) -> Profile | None:
+        """The ``--profile`` connection, or None (an unknown name is one error line)."""
+        if self.profile is None:
+            return None
+        try:
+            return self.user_config().profile(self.profile)
+        except ValueError as exc:
+            fail(str(exc))
 
 
 def fail(message: str, target: Target | None = None, code: int = 1) -> NoReturn:
@@ -127,6 +149,8 @@ def _password(uri: str) -> str | None:
         return None
     scheme_end = uri.index("://") + 3
     head = uri[scheme_end:].split("?", 1)[0]
+    if "@" not in head:  # only a secret in the query string (masked with the URI): no password
+        return None
     userinfo = head[: head.rfind("@")]
     _, _, password = userinfo.partition(":")
     return password or None
@@ -137,9 +161,12 @@ def _target(ctx: typer.Context, mongo: str | None, sqlite: str | None, collectio
     root: RootOptions = ctx.find_root().obj or RootOptions()
     if mongo is None and sqlite is None:
         mongo, sqlite = root.mongo, root.sqlite
-    collection = collection or root.collection or "jobs"
+    profile = root.chosen_profile()
+    if profile is not None and (mongo or sqlite):
+        fail("give either --profile or --mongo/--sqlite, not both")
+    collection = collection or root.collection or (profile.collection if profile else None) or "jobs"
     try:
-        uri = resolve_uri(mongo, sqlite)
+        uri = profile.uri() if profile is not None else resolve_uri(mongo, sqlite)
     except ValueError as exc:
         fail(str(exc))
     target = Target(uri, collection)
@@ -153,6 +180,9 @@ def _target(ctx: typer.Context, mongo: str | None, sqlite: str | None, collectio
 
 def _read_only(ctx: typer.Context) -> bool:
     root: RootOptions = ctx.find_root().obj or RootOptions()
+    profile = root.chosen_profile()
+    if profile is not None and profile.read_only:
+        return True
     return root.read_only or os.environ.get(ENV_READ_ONLY, "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -200,6 +230,15 @@ def run(target: Target, action: Callable[[Store], Awaitable[T]]) -> T:
         if type(exc).__module__.startswith(("pymongo", "bson", "sqlite3")):
             fail(f"{type(exc).__name__}: {exc}", target)
         raise
+
+
+async def _audit(store: Store, action: str, ids: list[Any], detail: str = "") -> None:
+    """Record a change in the audit log (source ``cli``). The change itself is done, so a
+    failure to write the entry is a warning on stderr, not an error."""
+    try:
+        await audit_record(store, action, ids, source="cli", detail=detail)
+    except Exception as exc:
+        typer.echo(f"warning: the audit log was not written: {_one_line(str(exc))}", err=True)
 
 
 # -- JSON and display helpers ----------------------------------------------------
@@ -338,10 +377,8 @@ def _parse_statuses(values: list[str] | None) -> list[str] | None:
             part = part.strip().lower()
             if not part:
                 continue
-            if part == "running":
-                part = Status.DEQUEUED.value
-            if part not in Status._value2member_map_:
-                fail(f"unknown status {part!r}; expected one of {', '.join(s.value for s in Status)}")
+            if part not in STATUS_VALUES:  # the stored statuses, running and stalled
+                fail(f"unknown status {part!r}; expected one of {', '.join(STATUS_VALUES)}")
             statuses.append(part)
     return statuses or None
 
@@ -355,10 +392,14 @@ def _parse_data(raw: str | None) -> dict[str, Any]:
                 raw = fh.read()
         except OSError as exc:
             fail(f"invalid --data: cannot read {raw[1:]}: {exc.strerror or exc}")
+        except UnicodeDecodeError as exc:
+            fail(f"invalid --data: {raw[1:]} is not UTF-8 text ({exc.reason} at byte {exc.start})")
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         fail(f"invalid --data: {exc}")
+    except RecursionError:
+        fail("invalid --data: nested too deeply")
     if not isinstance(data, dict):
         fail(f"invalid --data: expected a JSON object, got {type(data).__name__}")
     try:
@@ -408,30 +449,54 @@ def main_callback(
         bool,
         typer.Option("--read-only", help="Disable every action that changes jobs ($JOBTUI_READ_ONLY=1)."),
     ] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            metavar="NAME",
+            show_default=False,
+            help="Connect with [profiles.NAME] of the config file ($JOBTUI_CONFIG).",
+        ),
+    ] = None,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = None,
 ) -> None:
     """Run the live dashboard (no subcommand), or one of the commands below."""
-    ctx.obj = RootOptions(mongo=mongo, sqlite=sqlite, collection=collection, read_only=read_only)
+    ctx.obj = RootOptions(
+        mongo=mongo, sqlite=sqlite, collection=collection, read_only=read_only, profile=profile
+    )
     if ctx.invoked_subcommand is not None:
         return
+    config = ctx.obj.user_config()
     target = _target(ctx, mongo, sqlite, collection)
     if workers:
         try:
             load_tasks(workers)  # a bad spec is one line here, not a crash inside the TUI
         except WorkersError as exc:
             fail(str(exc), target)
-    run_dashboard(target, workers=workers, refresh=refresh, read_only=_read_only(ctx))
+    run_dashboard(target, workers=workers, refresh=refresh, read_only=_read_only(ctx), config=config)
 
 
-def run_dashboard(target: Target, *, workers: str | None, refresh: float, read_only: bool) -> None:
+def run_dashboard(
+    target: Target,
+    *,
+    workers: str | None,
+    refresh: float,
+    read_only: bool,
+    config: UserConfig | None = None,
+) -> None:
     """Start the Textual dashboard (imported here so the other commands never load Textual)."""
     from .app import JobTUI
 
     JobTUI(
-        target.uri, collection=target.collection, workers=workers, refresh=refresh, read_only=read_only
+        target.uri,
+        collection=target.collection,
+        workers=workers,
+        refresh=refresh,
+        read_only=read_only,
+        config=config,
     ).run()
 
 
@@ -463,7 +528,14 @@ def enqueue(
     payload = _parse_data(data)
     target = _target(ctx, mongo, sqlite, collection)
     blueprint = queuecore.Blueprint(name, label=label, data=payload, delay=delay)
-    job = run(target, lambda store: queuecore.enqueue(store, blueprint))
+
+    async def act(store: Store) -> Job | None:
+        job = await queuecore.enqueue(store, blueprint)
+        if job is not None:
+            await _audit(store, "enqueue", [job.id], f"{name}" + (f" label={label}" if label else ""))
+        return job
+
+    job = run(target, act)
     if job is None:
         typer.echo(f"skipped: a job {name!r} with label {label!r} is already active", err=True)
         if as_json:
@@ -489,6 +561,12 @@ def list_jobs(
         str | None, typer.Option("--text", "-t", metavar="T", help="Search id, name, label and reason.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, metavar="K", help="At most K jobs.")] = 50,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            "--query", "-q", metavar="FILTER", help="A filter, e.g. 'status:failed age:<1h !reason:timeout'."
+        ),
+    ] = None,
     as_json: AsJson = False,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
@@ -496,8 +574,14 @@ def list_jobs(
 ) -> None:
     """List jobs, newest first."""
     statuses = _parse_statuses(status)
+    try:
+        parsed = queuecore.parse(query) if query else None
+    except queuecore.QueryError as exc:
+        fail(f"invalid filter: {exc}")
     target = _target(ctx, mongo, sqlite, collection)
-    jobs = run(target, lambda store: store.find(status=statuses, name=name, text=text, limit=limit))
+    jobs = run(
+        target, lambda store: store.find(status=statuses, name=name, text=text, limit=limit, query=parsed)
+    )
     if as_json:
         _print_json([job_json(j) for j in jobs])
         return
@@ -589,7 +673,14 @@ def cancel(
     _mutating(ctx, "cancel")
     job_id = _job_id(id)
     target = _target(ctx, mongo, sqlite, collection)
-    job = run(target, lambda store: queuecore.cancel_job(store, job_id, reason))
+
+    async def act(store: Store) -> Job:
+        job = await queuecore.cancel_job(store, job_id, reason)
+        requested = "" if job.status == Status.CANCELLED else " (cancellation requested: it runs)"
+        await _audit(store, "cancel", [job.id], reason + requested)
+        return job
+
+    job = run(target, act)
     if job.status == Status.CANCELLED:
         typer.echo(f"cancelled {job.id}")
     else:
@@ -611,7 +702,13 @@ def requeue(
     _mutating(ctx, "requeue")
     job_id = _job_id(id)
     target = _target(ctx, mongo, sqlite, collection)
-    job = run(target, lambda store: queuecore.requeue(store, job_id, delay))
+
+    async def act(store: Store) -> Job:
+        job = await queuecore.requeue(store, job_id, delay)
+        await _audit(store, "requeue", [job.id], f"delay {delay:g}s" if delay else "")
+        return job
+
+    job = run(target, act)
     typer.echo(f"re-enqueued {job.id}")
 
 
@@ -632,8 +729,11 @@ def stats(
             "store": store.display_uri,
             "engine": store.engine,
             "collection": store.collection,
-            "counts": counts,
-            "total": sum(counts.values()),
+            # stored statuses; running + stalled split dequeued
+            "counts": {k: n for k, n in counts.items() if k not in ("running", "stalled")},
+            "running": counts["running"],
+            "stalled": counts["stalled"],
+            "total": counts.total,
         }
 
     result = run(target, gather)
@@ -647,11 +747,57 @@ def stats(
     table.add_column("JOBS", justify="right", footer=str(result["total"]))
     for status, count in result["counts"].items():
         table.add_row(f"[{_STATUS_STYLE.get(status, 'bold')}]{status}[/]", str(count))
+        if status == Status.DEQUEUED.value:
+            table.add_row("[dim]  running[/]", f"[dim]{result['running']}[/]")
+            table.add_row("[dim]  stalled[/]", f"[dim]{result['stalled']}[/]")
     console = _console()
     from rich.markup import escape
 
     console.print(f"[bold]{escape(result['store'])}[/] ({result['engine']}, {escape(result['collection'])})")
     console.print(table)
+
+
+@app.command("audit")
+def audit_log(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, metavar="K", help="At most K entries.")] = 20,
+    as_json: AsJson = False,
+    mongo: Mongo = None,
+    sqlite: Sqlite = None,
+    collection: Collection = None,
+) -> None:
+    """Show the latest operator actions (who changed which jobs, when, from where), newest first."""
+    target = _target(ctx, mongo, sqlite, collection)
+    entries = run(target, lambda store: store.find_audit(limit))
+    if as_json:
+        _print_json(
+            [
+                {"at": _iso(e.at), "who": e.who, "source": e.source, "action": e.action}
+                | {"ids": e.ids, "detail": e.detail}
+                for e in entries
+            ]
+        )
+        return
+    if not entries:
+        typer.echo("no operator actions recorded", err=True)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("AT", "WHO", "FROM", "ACTION", "JOBS", "DETAIL"):
+        table.add_column(column, no_wrap=column != "DETAIL", overflow="ellipsis")
+    for e in entries:
+        jobs = e.ids[0] if len(e.ids) == 1 else str(len(e.ids))
+        table.add_row(
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            escape(e.who),
+            e.source,
+            escape(e.action),
+            jobs,
+            escape(" ".join(e.detail.split())),
+        )
+    _console().print(table)
 
 
 # -- the headless worker host --------------------------------------------------------

@@ -15,8 +15,14 @@ Rules (what the jobs table shows follows from them):
   the window (the window always equals "the newest jobs matching the filter").
 - ``delete`` removes the job.
 
-Counts come from ``store.counts()`` at most once per ``counts_interval`` and
-only when something changed — never once per event. Per-minute completed and
+- A running job whose timeout passed is *stalled* without any event: ``recheck``
+  (called on the clock tick) drops rows the passing time took out of the filter,
+  and a time-dependent filter (running, stalled, a query) is reloaded now and then.
+
+Counts come from ``store.counts(cap=…)`` at most once per ``counts_interval`` and
+only when something changed — never once per event. When a count hits the cap
+(a large collection) they are re-read only on the clock tick, every
+``LARGE_COUNTS_INTERVAL`` seconds at most. Per-minute completed and
 failed rates (for sparklines) are counted from change events, de-duplicated by
 (id, attempt, status). Queue latency (oldest waiting job per task) is read with
 ``store.active(names)`` on a slower throttle and skipped on huge backlogs.
@@ -36,16 +42,20 @@ from typing import Any
 from bson import ObjectId
 
 from queuecore import Change, Job, Status, Store
-from queuecore.store.base import parse_id
+from queuecore.job import display_status
+from queuecore.query import Query, Term, parse
 
-#: The statuses in key order (keys ``1``–``5`` of the dashboard).
-STATUS_ORDER: tuple[Status, ...] = (
-    Status.ENQUEUED,
-    Status.DEQUEUED,
-    Status.COMPLETED,
-    Status.FAILED,
-    Status.CANCELLED,
-)
+#: The statuses as the dashboard shows them, in key order (keys ``1``–``6``): a dequeued job
+#: is ``running``, or ``stalled`` once its timeout passed.
+STATUS_ORDER: tuple[str, ...] = ("enqueued", "running", "completed", "failed", "cancelled", "stalled")
+#: Statuses a filter may hold: the shown ones and ``dequeued`` (running or stalled).
+FILTER_STATUSES = frozenset({*STATUS_ORDER, Status.DEQUEUED.value})
+#: Counts above this are shown as "10k+" (``store.counts(cap=…)``).
+COUNT_CAP = 10_000
+#: With capped counts, they are re-read at most this often (seconds), on the clock tick only.
+LARGE_COUNTS_INTERVAL = 5.0
+#: A time-dependent filter (running, stalled, a query with ages) is reloaded this often (seconds).
+TIME_RELOAD_INTERVAL = 10.0
 
 #: Human names of ``store.mode`` for the connection indicator.
 MODE_LABELS = {
@@ -66,58 +76,94 @@ def status_of(job: Job) -> str:
     return str(job.status.value if isinstance(job.status, Status) else job.status)
 
 
+def shown_status(job: Job, now: datetime | None = None) -> str:
+    """The status the dashboard shows: ``running``/``stalled`` for a dequeued job."""
+    if job.malformed:
+        return status_of(job)
+    status = display_status(job, now)
+    return "running" if status == Status.DEQUEUED.value else status
+
+
 @dataclass(frozen=True)
 class Filter:
-    """What the window shows: a set of statuses (empty = all), a task name and a text."""
+    """What the window shows: a set of statuses (empty = all), a task name and a filter text.
+
+    ``text`` is the filter language (:mod:`queuecore.query`): free text, ``status:failed``,
+    ``name:x``, ``data.user_id=42``, ``age:<1h``, ``!`` to negate… It is parsed when the
+    filter is made, so an invalid text raises :class:`queuecore.query.QueryError` there
+    and never becomes the current filter.
+    """
 
     statuses: frozenset[str] = frozenset()
     name: str = ""
     text: str = ""
+    parsed: Query | None = field(default=None, compare=False, repr=False)
 
-    def toggle(self, status: Status | str) -> Filter:
+    def __post_init__(self) -> None:
+        unknown = set(self.statuses) - FILTER_STATUSES
+        if unknown:
+            raise ValueError(
+                f"unknown status {sorted(unknown)[0]!r}; expected one of {', '.join(STATUS_ORDER)}"
+            )
+        if self.parsed is None and self.text.strip():
+            object.__setattr__(self, "parsed", parse(self.text))
+
+    def toggle(self, status: str) -> Filter:
         """This filter with ``status`` added to or removed from the status set."""
-        value = str(Status(status).value)
-        return replace(self, statuses=self.statuses ^ {value})
+        return replace(self, statuses=self.statuses ^ {str(status)})
 
     def all_statuses(self) -> Filter:
         """This filter without a status restriction."""
         return replace(self, statuses=frozenset())
 
-    def matches(self, job: Job, engine: str = "sqlite") -> bool:
+    def with_text(self, text: str) -> Filter:
+        """This filter with another filter text (raises ``QueryError`` when it is invalid)."""
+        return Filter(self.statuses, self.name, text.strip())
+
+    def matches(self, job: Job, engine: str = "sqlite", now: datetime | None = None) -> bool:
         """Whether ``job`` belongs in the window (the same rules as ``store.find``)."""
-        if self.statuses and status_of(job) not in self.statuses:
+        if self.statuses and not (status_of(job) in self.statuses or shown_status(job, now) in self.statuses):
             return False
         if self.name and job.name != self.name:
             return False
-        if self.text:
-            needle = self.text.lower()
-            fields = [job.name or "", job.label or "", job.reason or ""]
-            if any(needle in f.lower() for f in fields):
-                return True
-            if engine == "mongodb":  # the MongoDB engine matches ids whole
-                return parse_id(self.text) == job.id
-            return needle in str(job.id).lower()
-        return True
+        return self.parsed is None or self.parsed.matches(job, now)
 
     def query(self) -> dict[str, Any]:
         """The keyword arguments of ``store.find`` for this filter."""
-        ordered = [s.value for s in STATUS_ORDER if s.value in self.statuses]
-        return {
-            "status": ordered or None,
-            "name": self.name or None,
-            "text": self.text or None,
-        }
+        ordered = [s for s in (*STATUS_ORDER, Status.DEQUEUED.value) if s in self.statuses]
+        return {"status": ordered or None, "name": self.name or None, "query": self.parsed}
 
     def describe(self) -> str:
-        """A one-line description for the filter bar."""
+        """A one-line description for the filter bar and confirmations."""
         parts = []
-        ordered = [s.value for s in STATUS_ORDER if s.value in self.statuses]
+        ordered = [s for s in (*STATUS_ORDER, Status.DEQUEUED.value) if s in self.statuses]
         parts.append("status: " + (", ".join(ordered) if ordered else "all"))
         if self.name:
             parts.append(f"task: {self.name}")
         if self.text:
             parts.append(f"text: {self.text!r}")
         return " · ".join(parts)
+
+    def as_text(self) -> str:
+        """The whole filter in the filter language (what ``:save`` stores)."""
+        parts = []
+        ordered = [s for s in (*STATUS_ORDER, Status.DEQUEUED.value) if s in self.statuses]
+        if ordered:
+            parts.append(str(Term("status", ":", tuple(ordered))))
+        if self.name:
+            parts.append(str(Term("name", ":", (self.name,))))
+        if self.text:
+            parts.append(self.text)
+        return " ".join(parts)
+
+    @property
+    def time_sensitive(self) -> bool:
+        """Whether jobs may enter or leave it as time passes (running/stalled, ages)."""
+        timed = {"running", "stalled", Status.DEQUEUED.value}
+        if self.statuses & timed:
+            return True
+        terms = self.parsed.terms if self.parsed is not None else ()
+        return any(t.field == "age" or (t.field == "status" and timed & set(t.values)) for t in terms)
 
     @property
     def empty(self) -> bool:
@@ -176,10 +222,17 @@ class LiveModel:
         self.limit = page
         #: Whether every job matching the filter is in the window.
         self.exhausted = False
-        #: Jobs per status (from ``store.counts()``).
-        self.counts: dict[str, int] = {s.value: 0 for s in Status}
+        #: Jobs per status (from ``store.counts()``; ``running`` and ``stalled`` included).
+        self.counts: dict[str, int] = {s: 0 for s in (*(s.value for s in Status), *STATUS_ORDER)}
+        #: Counts at most this high are exact; statuses in ``capped`` have at least this many.
+        self.count_cap: int | None = COUNT_CAP
+        #: Statuses whose count hit ``count_cap`` (shown as "10k+").
+        self.capped: set[str] = set()
         #: How many times ``store.counts()`` was called (the throttle's witness).
         self.counts_calls = 0
+        #: Seconds between time-dependent reloads (see ``refresh``).
+        self.time_reload_interval = TIME_RELOAD_INTERVAL
+        self._time_reload_at = float("-inf")
         #: Task names seen (suggestions for filters and the enqueue form).
         self.names: set[str] = set()
         #: Oldest waiting job's ``available`` time per task; None when not measured.
@@ -257,6 +310,7 @@ class LiveModel:
         self._order = sorted(self.jobs)
         self.exhausted = len(jobs) < self.limit
         self.loaded = True
+        self._time_reload_at = self.clock()
         for job in jobs:
             self._see(job)
         self._counts_dirty = self._latency_dirty = True
@@ -304,7 +358,7 @@ class LiveModel:
             return delta
         self._see(job)
         self._count_outcome(job)
-        if self.filter.matches(job, self.store.engine):
+        if self.filter.matches(job, self.store.engine, datetime.now(UTC)):
             if job.id in self.jobs:
                 self.jobs[job.id] = job
                 delta.changed.add(job.id)
@@ -317,6 +371,20 @@ class LiveModel:
             self._drop(job.id)
             delta.changed.add(job.id)
         return delta
+
+    async def recheck(self, now: datetime | None = None) -> Delta:
+        """Drop the rows that passing time took out of the filter (a running job that stalled)."""
+        async with self._lock:
+            delta = Delta()
+            if not self.filter.time_sensitive:
+                return delta
+            now = now or datetime.now(UTC)
+            for id in [
+                i for i, job in self.jobs.items() if not self.filter.matches(job, self.store.engine, now)
+            ]:
+                self._drop(id)
+                delta.changed.add(id)
+            return delta
 
     def _put(self, job: Job) -> None:
         self.jobs[job.id] = job
@@ -359,15 +427,31 @@ class LiveModel:
 
     # -- throttled aggregates -------------------------------------------------
 
-    async def refresh_counts(self, *, force: bool = False) -> bool:
-        """Re-read the counts if something changed and the throttle allows; True if read."""
+    @property
+    def large(self) -> bool:
+        """Whether some count hit the cap: counts are then refreshed on the clock tick only."""
+        return bool(self.capped)
+
+    async def refresh_counts(self, *, force: bool = False, timer: bool = False) -> bool:
+        """Re-read the counts if something changed and the throttle allows; True if read.
+
+        ``timer``: called from the clock tick. A large collection's counts are re-read
+        only then (never per change event), at most every ``LARGE_COUNTS_INTERVAL``.
+        """
         now = self.clock()
-        if not force and (not self._counts_dirty or now - self._counts_at < self.counts_interval):
+        interval = self.counts_interval
+        if self.large and not force:
+            if not timer:
+                return False
+            interval = max(interval, LARGE_COUNTS_INTERVAL)
+        if not force and (not self._counts_dirty or now - self._counts_at < interval):
             return False
         self._counts_dirty = False
         self._counts_at = now
         self.counts_calls += 1
-        self.counts = await self.store.counts()
+        counts = await self.store.counts(cap=self.count_cap) if self.count_cap else await self.store.counts()
+        self.capped = set(getattr(counts, "capped", ()) or ())
+        self.counts = dict(counts)
         return True
 
     async def refresh_latency(self, *, force: bool = False) -> bool:
@@ -394,11 +478,23 @@ class LiveModel:
         self.latency = oldest
         return True
 
-    async def refresh(self, *, force: bool = False) -> bool:
+    async def refresh(self, *, force: bool = False, timer: bool = False) -> bool:
         """Refresh the throttled aggregates; True when any was re-read."""
-        counted = await self.refresh_counts(force=force)
+        counted = await self.refresh_counts(force=force, timer=timer)
         measured = await self.refresh_latency(force=force)
         return counted or measured
+
+    async def tick(self) -> Delta:
+        """The clock tick: aggregates on their timers, rows the time took out of the filter,
+        and — for a time-dependent filter — a reload every ``time_reload_interval``."""
+        if not self.loaded:
+            return Delta()
+        if self.filter.time_sensitive and self.clock() - self._time_reload_at >= self.time_reload_interval:
+            delta = await self.reload()
+        else:
+            delta = await self.recheck()
+        delta.counts_changed = await self.refresh(timer=True)
+        return delta
 
     # -- running --------------------------------------------------------------
 

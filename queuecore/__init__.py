@@ -9,12 +9,15 @@ async with queue:
 
 from __future__ import annotations
 
+from .audit import AuditEntry, actor
 from .backoff import backoff
 from .errors import ConnectError, E, Error, MissingJobError, QueueError, TransitionError
-from .job import ACTIVE, FINISHED, Blueprint, Change, Event, Job, Status
+from .job import ACTIVE, FINISHED, RUNNING, STALLED, Blueprint, Change, Event, Job, Status, display_status
 from .ops import cancel, cancel_job, complete, dequeue, enqueue, ensure_indexes, fail, requeue
+from .query import Query, QueryError, parse
 from .queue import LifetimeExceeded, MalformedJob, Queue, TaskStats
 from .store import Store, connect
+from .store.base import Counts
 from .task import Context, Task
 
 __version__ = "0.1.0"
@@ -22,10 +25,14 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVE",
     "FINISHED",
+    "RUNNING",
+    "STALLED",
+    "AuditEntry",
     "Blueprint",
     "Change",
     "ConnectError",
     "Context",
+    "Counts",
     "E",
     "Error",
     "Event",
@@ -33,6 +40,8 @@ __all__ = [
     "LifetimeExceeded",
     "MalformedJob",
     "MissingJobError",
+    "Query",
+    "QueryError",
     "Queue",
     "QueueError",
     "Status",
@@ -41,14 +50,17 @@ __all__ = [
     "TaskStats",
     "TransitionError",
     "__version__",
+    "actor",
     "backoff",
     "cancel",
     "cancel_job",
     "complete",
     "connect",
     "dequeue",
+    "display_status",
     "enqueue",
     "ensure_indexes",
     "fail",
+    "parse",
     "requeue",
 ]

@@ -23,9 +23,16 @@ def seconds(value: Duration | None) -> float:
     return float(value)
 
 
+#: The longest duration accepted (100 years): later instants could not be stored as dates.
+MAX_SECONDS = 100 * 365.25 * 86400
+
+
 def delta(value: Duration | None) -> timedelta:
-    """Return ``value`` as a ``timedelta``."""
-    return timedelta(seconds=seconds(value))
+    """Return ``value`` as a ``timedelta``; ValueError for NaN, infinite or over 100 years."""
+    total = seconds(value)
+    if not abs(total) <= MAX_SECONDS:  # also catches NaN
+        raise ValueError(f"a duration of {value!r} seconds is out of range (at most 100 years)")
+    return timedelta(seconds=total)
 
 
 def utcnow() -> datetime:

@@ -26,6 +26,10 @@ from .job import ACTIVE, Job
 MAX_IDLE = 60.0
 
 
+#: Random probes ``pick`` tries before it scans the whole bucket.
+PROBES = 8
+
+
 @dataclass
 class _Entry:
     name: str
@@ -33,6 +37,7 @@ class _Entry:
     lag: float
     held_until: float = 0.0
     trace: str | None = None
+    slot: int = -1  # position in the bucket's id list (for O(1) random picks)
 
 
 class Board:
@@ -42,6 +47,7 @@ class Board:
         self.max_lag = max(0.0, max_lag)
         self.hold = max(0.0, hold)
         self._entries: dict[str, dict[ObjectId, _Entry]] = {n: {} for n in names}
+        self._ids: dict[str, list[ObjectId]] = {n: [] for n in self._entries}
         self._index: dict[ObjectId, _Entry] = {}
         self._versions: dict[str, int] = dict.fromkeys(self._entries, 0)
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -74,8 +80,7 @@ class Board:
         if entry is None:
             jitter = random.uniform(0, self.max_lag) if lag and self.max_lag else 0.0
             entry = _Entry(job.name, 0.0, jitter)
-            bucket[job.id] = entry
-            self._index[job.id] = entry
+            self._add(job.id, entry)
         entry.available = job.available.timestamp() + entry.lag
         entry.trace = job.trace
         self._bump(job.name)
@@ -87,6 +92,19 @@ class Board:
         entry = self._index.pop(id, None)
         if entry is not None:
             self._entries[entry.name].pop(id, None)
+            ids = self._ids[entry.name]
+            last = ids.pop()
+            if last != id:  # move the last id into the freed slot
+                ids[entry.slot] = last
+                self._index[last].slot = entry.slot
+
+    def _add(self, id: ObjectId, entry: _Entry) -> None:
+        self.remove(id)  # a duplicate replaces the entry, as a dict assignment would
+        ids = self._ids[entry.name]
+        entry.slot = len(ids)
+        ids.append(id)
+        self._entries[entry.name][id] = entry
+        self._index[id] = entry
 
     def load(self, jobs: Iterable[Job]) -> None:
         """Replace the board with a snapshot (at start and after every ``reset``)."""
@@ -94,6 +112,8 @@ class Board:
         self._index = {}
         for bucket in self._entries.values():
             bucket.clear()
+        for ids in self._ids.values():
+            ids.clear()
         for job in jobs:
             if job.malformed is None and job.name in self._entries and job.status in ACTIVE:
                 previous = old.get(job.id)
@@ -105,8 +125,7 @@ class Board:
                     job.trace,
                 )
                 entry.available = job.available.timestamp() + entry.lag
-                self._entries[job.name][job.id] = entry
-                self._index[job.id] = entry
+                self._add(job.id, entry)
         for name in self._entries:
             self._bump(name)
 
@@ -114,6 +133,16 @@ class Board:
         """A random available job of ``name`` (held back from now on), or None and
         how many seconds until the next one becomes available."""
         now = time.time()
+        # Rejection sampling: a uniformly random entry that is ready is a uniformly random
+        # ready job, found in O(1) while most of a backlog is ready; else scan everything.
+        ids = self._ids.get(name)
+        if ids:
+            for _ in range(PROBES):
+                chosen = ids[random.randrange(len(ids))]
+                entry = self._index[chosen]
+                if max(entry.available, entry.held_until) <= now:
+                    entry.held_until = now + self.hold
+                    return chosen, 0.0
         ready: list[ObjectId] = []
         soonest = MAX_IDLE
         for id, entry in self._entries.get(name, {}).items():

@@ -8,7 +8,9 @@ class QueueError(Exception):
 
 
 class ConnectError(QueueError):
-    """The store could not be opened: invalid URI or unreachable database.
+    """The store could not be opened (invalid URI, unreachable database), or a write found
+    the database unreachable within the connect timeout (MongoDB: the client's
+    server-selection timeout). Such a write may be retried once the database is back.
 
     The message names the problem and never contains a password.
     """

@@ -27,7 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
-from ._time import Duration, as_utc
+from ._time import Duration, as_utc, utcnow
 
 #: At most this many entries are kept in ``Job.events`` (the oldest are dropped).
 MAX_EVENTS = 20
@@ -50,6 +50,23 @@ class Status(StrEnum):
 ACTIVE = (Status.ENQUEUED, Status.DEQUEUED, Status.FAILED)
 #: Statuses after which a job never runs again (unless re-enqueued by an operator).
 FINISHED = (Status.COMPLETED, Status.CANCELLED)
+
+#: Display status of a dequeued job whose timeout has passed: its worker stopped
+#: heartbeating (died, hung, lost the database), and any worker may claim it again.
+#: Not a stored status: the job stays ``dequeued`` until it is claimed, cancelled or finished.
+STALLED = "stalled"
+#: Filter value (``status:running``, ``counts()["running"]``): dequeued and within its timeout.
+RUNNING = "running"
+
+
+def display_status(job: Job, now: datetime | None = None) -> str:
+    """``"stalled"`` for a dequeued job whose ``available`` (its timeout) has passed at
+    ``now`` (default: the current time), else the job's status value."""
+    status = job.status.value if isinstance(job.status, Status) else str(job.status)
+    if status == Status.DEQUEUED.value and job.available is not None:
+        if as_utc(job.available) <= (as_utc(now) if now is not None else utcnow()):
+            return STALLED
+    return status
 
 
 def _object_id(value: Any) -> ObjectId:
@@ -129,12 +146,14 @@ class Job(BaseModel):
         doc = doc if isinstance(doc, dict) else {"_id": None, "value": doc}
         raw_id = doc.get("_id")
         status = doc.get("status")
+        # any stored value, even an unhashable list or dict, is shown as text
+        known = isinstance(status, str) and status in Status._value2member_map_
         values: dict[str, Any] = {
             "id": raw_id if isinstance(raw_id, ObjectId) else _salvage_id(raw_id),
             "name": doc.get("name") if isinstance(doc.get("name"), str) else "?",
             "label": doc.get("label") if isinstance(doc.get("label"), str) else "",
             "data": doc.get("data") if isinstance(doc.get("data"), dict) else {},
-            "status": Status(status) if status in Status._value2member_map_ else str(status),
+            "status": Status(status) if known else str(status),
             "attempts": doc.get("attempts") if type(doc.get("attempts")) is int else 0,
             "reason": doc.get("reason") if isinstance(doc.get("reason"), str) else "",
             "result": None,
@@ -229,8 +248,9 @@ def check_data(data: dict[str, Any]) -> None:
     if not isinstance(data, dict):
         raise TypeError(f"job data must be a dict, not {type(data).__name__}")
     try:
-        size = len(json.dumps(data, default=_bson_default).encode())
-    except (TypeError, ValueError) as exc:
+        # NaN and ±Infinity are not JSON: `jobtui show --json` could not print them for scripts
+        size = len(json.dumps(data, default=_bson_default, allow_nan=False).encode())
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"job data is not JSON-compatible: {exc}") from None
     if size > MAX_DATA_BYTES:
         raise ValueError(

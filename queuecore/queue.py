@@ -18,7 +18,7 @@ from . import tracing
 from ._time import seconds
 from .backoff import backoff
 from .board import Board
-from .errors import Error, MissingJobError, QueueError
+from .errors import ConnectError, Error, MissingJobError, QueueError
 from .job import Blueprint, Job, Status
 from .ops import cancel, complete, dequeue, enqueue, fail
 from .store.base import Store
@@ -329,13 +329,13 @@ class Queue:
         stats = runner.stats
         attempt = job.attempts
         if job.cancel_reason is not None:
-            await self._settle(cancel(self.store, job.id, job.cancel_reason, attempt=attempt))
+            await self._settle(task, lambda: cancel(self.store, job.id, job.cancel_reason, attempt=attempt))
             return
         try:
             model = task.parse(job.data)
         except ValidationError as exc:
             reason = f"invalid data for task {task.name!r}: {_validation_message(exc)}"
-            await self._settle(cancel(self.store, job.id, reason, attempt=attempt))
+            await self._settle(task, lambda: cancel(self.store, job.id, reason, attempt=attempt))
             stats.failed += 1
             stats.last_error = reason
             await self._report(Error(reason))
@@ -371,17 +371,19 @@ class Queue:
         attempt = job.attempts
         if run.task.cancelled():
             if run.why == "cancel":
-                await self._settle(cancel(self.store, job.id, run.reason, attempt=attempt))
+                await self._settle(task, lambda: cancel(self.store, job.id, run.reason, attempt=attempt))
             elif run.why == "lifetime":
                 stats.failed += 1
                 stats.last_error = f"lifetime of {seconds(task.lifetime):g}s exceeded"
                 await self._report(LifetimeExceeded(f"job {job.id} ({task.name}): {stats.last_error}"))
             else:
-                await self._settle(fail(self.store, job.id, run.reason or "cancelled", 0, attempt=attempt))
+                await self._settle(
+                    task, lambda: fail(self.store, job.id, run.reason or "cancelled", 0, attempt=attempt)
+                )
             return
         exc = run.task.exception()
         if exc is None:
-            await self._settle(complete(self.store, job.id, run.ctx.result, attempt=attempt))
+            await self._settle(task, lambda: complete(self.store, job.id, run.ctx.result, attempt=attempt))
             stats.processed += 1
             return
         stats.failed += 1
@@ -390,17 +392,17 @@ class Queue:
         if isinstance(exc, Error):
             stats.last_error = exc.reason
             if exc.retry:
-                await self._settle(fail(self.store, job.id, exc.reason, delay, attempt=attempt))
+                await self._settle(task, lambda: fail(self.store, job.id, exc.reason, delay, attempt=attempt))
             else:
-                await self._settle(cancel(self.store, job.id, exc.reason, attempt=attempt))
+                await self._settle(task, lambda: cancel(self.store, job.id, exc.reason, attempt=attempt))
             return
         reason = str(exc) or type(exc).__name__
         stats.last_error = reason
         await self._report(exc)
         if task.max_attempts == 0 or attempt < task.max_attempts:
-            await self._settle(fail(self.store, job.id, reason, delay, attempt=attempt))
+            await self._settle(task, lambda: fail(self.store, job.id, reason, delay, attempt=attempt))
         else:
-            await self._settle(cancel(self.store, job.id, reason, attempt=attempt))
+            await self._settle(task, lambda: cancel(self.store, job.id, reason, attempt=attempt))
 
     @staticmethod
     async def _call(task: Task, ctx: Context) -> None:
@@ -422,14 +424,34 @@ class Queue:
             except Exception as exc:
                 await self._report(exc)
 
-    async def _settle(self, op: Awaitable[Job]) -> None:
-        """Write a job's outcome; a job that moved on meanwhile is reported, not fatal."""
-        try:
-            await op
-        except MissingJobError as exc:
-            await self._report(MissingJobError(f"{exc}: the attempt was superseded"))
-        except Exception as exc:
-            await self._report(exc)
+    async def _settle(self, task: Task, write: Callable[[], Awaitable[Job]]) -> None:
+        """Write a job's outcome; a job that moved on meanwhile is reported, not fatal.
+
+        While the database is unreachable (ConnectError) the write is retried with backoff
+        for up to the task's timeout, so a short outage does not make a finished job run
+        again. Retrying is safe: the write is guarded by the attempt.
+        """
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + seconds(task.timeout)
+        failures = 0
+        while True:
+            try:
+                await write()
+                return
+            except MissingJobError as exc:
+                await self._report(MissingJobError(f"{exc}: the attempt was superseded"))
+                return
+            except ConnectError as exc:
+                left = give_up - loop.time()
+                if failures == 0 or left <= 0:  # report the first failure and giving up, not each retry
+                    await self._report(exc)
+                if left <= 0:
+                    return
+                await asyncio.sleep(min(left, backoff(0.1, 5, 2, failures).total_seconds()))
+                failures += 1
+            except Exception as exc:
+                await self._report(exc)
+                return
 
     async def _periodic(self, task: Task) -> None:
         blueprint = task.periodic_job or Blueprint(name=task.name)

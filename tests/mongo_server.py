@@ -46,6 +46,15 @@ change-stream fullDocument      _id/ObjectIds as {"__neosqlite_objectid__":   cs
                                 ...}, datetimes as {"$date": "..."} dicts     like find results
 change-stream getMore never     idle ``async for`` = ~2200 getMore/s, half a  cs-await: wait up to
 waits                           core of server CPU per watcher                maxAwaitTimeMS (1 s)
+cursor ids restart at 1000      after a restart a client's stale cursor id    cursor-ids: counters
+(streams) / 10**12 (data) in    may name another client's new cursor: its     start at a random
+every process; getMore does     getMore takes that cursor's events (even of   offset in each
+not check the namespace         another collection), the owner never sees     process
+                                them
+getMore of an unknown cursor    ok:1 with an empty final batch (id 0), not    cursor-not-found:
+                                CursorNotFound (43): a change stream ends     code 43, so the
+                                silently after a restart, a find cursor       driver resumes (or
+                                ends early (results cut short)                raises)
 ==============================  ============================================  =====================
 
 Still different from MongoDB with all workarounds (engine and tests must live with these):
@@ -68,6 +77,9 @@ Still different from MongoDB with all workarounds (engine and tests must live wi
   gives no event (no invalidate), the stream stays open.
 - database.watch() / client.watch() open but deliver nothing; start_at_operation_time is
   accepted and ignored (starts "now").
+- NaN and ±Infinity doubles are refused ("Invalid JSON document", code 8).
+- No authentication: a URI with a user name fails in the driver's SCRAM handshake
+  (``KeyError: 'payload'``). Collection names must be identifiers ("Invalid identifier").
 - Server stopped under a waiting stream: pymongo retries once, then raises
   ServerSelectionTimeoutError (after serverSelectionTimeoutMS); the same stream, or a new
   one with resume_after=last token, continues after restart() without losing events.
@@ -108,6 +120,8 @@ WORKAROUNDS = (
     "index-names",
     "cs-fulldoc",
     "cs-await",
+    "cursor-ids",
+    "cursor-not-found",
 )
 
 
@@ -538,6 +552,33 @@ def _decode_markers(value: Any) -> Any:
     return value
 
 
+def _install_cursor_ids() -> None:
+    """[cursor-ids] Start this process's cursor ids at a random offset, so no id of the process
+    before a restart names a cursor of this one (change streams stay below data cursors' 10**12)."""
+    import secrets
+    from itertools import count
+
+    import nx_27017.changestream as changestream
+    import nx_27017.handler as nx_handler
+
+    changestream._cursor_id_counter = count(1000 + secrets.randbelow(10**11))  # type: ignore[attr-defined]
+    nx_handler._data_cursor_id_counter = count(10**12 + secrets.randbelow(10**15))  # type: ignore[attr-defined]
+
+
+def _unknown_cursor(handler: Any, body: dict[str, Any]) -> dict[str, Any] | None:
+    """[cursor-not-found] CursorNotFound (43) for a getMore of a cursor this process does not know."""
+    try:
+        cursor_id = int(body["getMore"])
+    except (TypeError, ValueError):
+        return None
+    if handler._change_stream_manager.get_stream(cursor_id) is not None:
+        return None
+    with handler._cursors_lock:
+        if cursor_id in handler._cursors:
+            return None
+    return {"ok": 0, "code": 43, "codeName": "CursorNotFound", "errmsg": f"cursor id {cursor_id} not found"}
+
+
 def _install_cs_fulldoc() -> None:
     """[cs-fulldoc] Change events carry fullDocument with real ObjectIds and datetimes."""
     from nx_27017.changestream import ChangeStreamManager
@@ -702,6 +743,10 @@ def _dispatch(handler: Any, msg: dict[str, Any], call: Any, enabled: frozenset[s
     """Run one nx-27017 request with the enabled request-level workarounds around it."""
     sections = msg.get("sections") or []
     body = next((d for t, d in sections if t == "body" and isinstance(d, dict)), {})
+    if "cursor-not-found" in enabled and "getMore" in body:
+        unknown = _unknown_cursor(handler, body)
+        if unknown is not None:
+            return msg.get("request_id", 0), unknown
     if "cs-await" in enabled and "getMore" in body:
         with contextlib.suppress(TypeError, ValueError):
             stream = handler._change_stream_manager.get_stream(int(body["getMore"]))
@@ -810,6 +855,8 @@ def _serve(argv: list[str] | None = None) -> None:
         _install_fam_errors()
     if "cs-fulldoc" in enabled:
         _install_cs_fulldoc()
+    if "cursor-ids" in enabled:
+        _install_cursor_ids()
     _install_request_hooks(enabled)
 
     from nx_27017.handler import NeoSQLiteHandler

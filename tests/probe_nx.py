@@ -1045,6 +1045,47 @@ async def _restart_during_async_for(handle: ServerHandle, c: AsyncCollection[Doc
     return f"server stopped under a waiting `async for`: {outcome}"
 
 
+async def check_getmore_unknown_cursor(p: Probe) -> str:
+    try:
+        reply = await p.db.command("getMore", 987_654_321, collection="nothing")
+    except OperationFailure as exc:
+        expect(exc.code == 43, f"getMore of an unknown cursor -> code {exc.code}: {exc}")
+        return "CursorNotFound (43)"
+    raise Broken(f"getMore of an unknown cursor answered {reply!r}, not CursorNotFound (43)")
+
+
+async def check_cursor_ids_across_restart(p: Probe) -> str:
+    if p.handle is None:
+        return "skipped (external server)"
+    c = p.coll("cursorids")
+    stale = await c.watch()
+    old_id = stale._cursor.cursor_id
+    await asyncio.to_thread(p.handle.restart)
+    with contextlib.suppress(PyMongoError):
+        await stale.close()
+    other = p.coll("cursorids")
+    for attempt in range(2):  # the first command after a restart may meet a pooled, dead connection
+        try:
+            fresh = await other.watch()
+            break
+        except PyMongoError:
+            if attempt:
+                raise
+    async with fresh:
+        new_id = fresh._cursor.cursor_id
+        await other.insert_one({"i": 1})
+        try:
+            reply = await p.db.command("getMore", old_id, collection=c.name)
+            taken = (reply.get("cursor") or {}).get("nextBatch") or []
+        except OperationFailure as exc:
+            taken = []
+            reply = {"code": exc.code}
+        got = short(taken) or reply
+        detail = f"cursor id before restart {old_id}, after {new_id}; stale getMore -> {got}"
+        expect(old_id != new_id and not taken, detail)
+    return detail
+
+
 # --------------------------------------------------------------------------- runner
 
 Check = Callable[[Probe], Awaitable[str]]
@@ -1094,6 +1135,8 @@ CHECKS: list[tuple[str, Check]] = [
     ("change stream $match", check_change_stream_match),
     ("change stream latency", check_change_stream_latency),
     ("change stream across restart", check_change_stream_restart),
+    ("getMore of an unknown cursor", check_getmore_unknown_cursor),
+    ("cursor ids across restart", check_cursor_ids_across_restart),
 ]
 INFO_CHECKS = {
     "TTL index",

@@ -53,12 +53,12 @@ async def test_find_filters_and_orders_newest_first(store: queuecore.Store) -> N
     # paging
     assert [j.id for j in await store.find(limit=2)] == [d.id, c.id]
     assert [j.id for j in await store.find(limit=2, skip=2)] == [b.id, a.id]
-    with pytest.raises(ValueError, match="unknown status 'running'"):
-        await store.find(status="running")
+    with pytest.raises(ValueError, match="unknown status 'sleeping'"):
+        await store.find(status="sleeping")
 
 
 async def test_counts_per_status(store: queuecore.Store) -> None:
-    assert await store.counts() == {s.value: 0 for s in Status}
+    assert await store.counts() == {**{s.value: 0 for s in Status}, "running": 0, "stalled": 0}
     for status in (Status.ENQUEUED, Status.ENQUEUED, Status.FAILED, Status.COMPLETED):
         await make(store, status)
     assert await store.counts() == {
@@ -67,6 +67,8 @@ async def test_counts_per_status(store: queuecore.Store) -> None:
         "completed": 1,
         "failed": 1,
         "cancelled": 0,
+        "running": 0,
+        "stalled": 0,
     }
 
 

@@ -115,9 +115,9 @@ async def test_status_keys_filter_server_side_and_combine(target: StoreTarget, s
         await wait_for(pilot, lambda: table(app).keys() == [str(c.id), str(a.id)])
         await queuecore.requeue(store, a.id)
         await wait_for(pilot, lambda: table(app).keys() == [str(c.id)])
-        for key, status in zip("12345", [s.value for s in STATUS_ORDER], strict=True):
+        for key, status in zip("123456", STATUS_ORDER, strict=True):
             await pilot.press("0", key)
-            await wait_for(pilot, lambda s=status: app.model.filter.statuses == {Status(s).value})  # type: ignore[union-attr]
+            await wait_for(pilot, lambda s=status: app.model.filter.statuses == {s})  # type: ignore[union-attr]
 
 
 async def test_text_search_and_task_filter(target: StoreTarget, store) -> None:

@@ -1,16 +1,20 @@
-"""Screens of the dashboard: jobs, job detail, enqueue form, confirmation, help, connection problem."""
+"""Screens of the dashboard: jobs, job detail, enqueue form, confirmation, help, audit log,
+connection problem."""
 
 from __future__ import annotations
 
+from .audit import AuditScreen
 from .confirm import ConfirmScreen
 from .connection import ConnectionScreen
 from .detail import JobDetailScreen
 from .enqueue import EnqueueScreen
 from .help import HelpScreen
-from .jobs import MUTATING, JobsScreen
+from .jobs import MUTATING, READ_ONLY_HIDDEN, JobsScreen
 
 __all__ = [
     "MUTATING",
+    "READ_ONLY_HIDDEN",
+    "AuditScreen",
     "ConfirmScreen",
     "ConnectionScreen",
     "EnqueueScreen",

@@ -12,6 +12,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from queuecore import Blueprint
+from queuecore._time import MAX_SECONDS
 from queuecore.job import check_data
 
 
@@ -23,6 +24,8 @@ def parse_data(text: str) -> tuple[dict[str, object] | None, str]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    except RecursionError:
+        return None, "invalid JSON: nested too deeply"
     if not isinstance(value, dict):
         return None, f"job data must be a JSON object {{…}}, not {type(value).__name__}"
     try:
@@ -42,6 +45,8 @@ def parse_delay(text: str) -> tuple[float | None, str]:
         return None, "delay must be a number of seconds"
     if value < 0 or value != value or value == float("inf"):
         return None, "delay must be zero or more seconds"
+    if value > MAX_SECONDS:
+        return None, "delay must be at most 100 years"
     return value, ""
 
 

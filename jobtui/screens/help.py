@@ -1,8 +1,13 @@
-"""``?``: every key of the dashboard, by where it applies, generated from the bindings."""
+"""``?``: every key of the dashboard, by where it applies, generated from the bindings.
+
+Remapped keys (``[keys]`` of the config file) are shown as remapped; in read-only
+mode the keys that change jobs are left out. The binding ids are listed too:
+they are what ``[keys]`` remaps.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rich.table import Table
 from rich.text import Text
@@ -12,52 +17,138 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+NAMES = {
+    "slash": "/",
+    "question_mark": "?",
+    "escape": "esc",
+    "plus": "+",
+    "minus": "-",
+    "colon": ":",
+    "equals_sign": "=",
+}
 
-def key_label(binding: Binding) -> str:
-    """How a binding's key is written in the help (``key_display`` wins)."""
-    if binding.key_display:
+#: The ``:`` commands, for the help.
+COMMAND_HELP = (
+    (":status failed[,…] | all", "Show these statuses (enqueued running completed failed cancelled stalled)"),
+    (":name TASK", "Only this task (no name: every task)"),
+    (":filter NAME", "Apply a saved filter ([filters] of the config file)"),
+    (":save NAME", "Save the current filter under NAME"),
+    (":clear", "Clear every filter"),
+    (":audit  :workers  :help  :q", "Audit log · focus the workers panel · keys · quit"),
+)
+
+#: The filter language (``/``), for the help.
+FILTER_HELP = (
+    ('disk  "disk full"', "Free text: id (full or short), task, label, reason"),
+    ("status:failed,stalled", "Statuses (running = in time, stalled = past its timeout)"),
+    ("name:send_email  label:x", "Task name, label (exactly; name:~regex)"),
+    ("reason:~time(out)?", "Reason contains, or matches a regex (~)"),
+    ("data.user_id=42", "Job data at a path: = != < > <= >="),
+    ("age:<1h  attempts:>2", "Created less than an hour ago; more than 2 attempts"),
+    ("!term", "Negates a term; terms combine with AND"),
+)
+
+
+def key_label(binding: Binding, keymap: Mapping[str, str] | None = None) -> str:
+    """How a binding's key is written in the help (a remapped key first, then ``key_display``)."""
+    if keymap and binding.id and binding.id in keymap:
+        keys = keymap[binding.id]
+    elif binding.key_display:
         return binding.key_display
-    names = {"slash": "/", "question_mark": "?", "escape": "esc", "plus": "+", "minus": "-"}
-    return ", ".join(names.get(k.strip(), k.strip()) for k in binding.key.split(","))
+    else:
+        keys = binding.key
+    return ", ".join(NAMES.get(k.strip(), k.strip()) for k in keys.split(","))
+
+
+def _bindings(items: Iterable[BindingType]) -> list[Binding]:
+    return [b for b in items if isinstance(b, Binding)]
 
 
 def sections(read_only: bool = False) -> list[tuple[str, list[Binding]]]:
     """The key sections shown by the help screen (mutating keys left out when read-only)."""
     from ..app import JobTUI
     from ..widgets import FilterInput, JobsTable, WorkersPanel
+    from .audit import AuditScreen
     from .detail import JobDetailScreen
     from .enqueue import EnqueueScreen
-    from .jobs import MUTATING, JobsScreen
+    from .jobs import READ_ONLY_HIDDEN, JobsScreen
 
     def bindings(items: Iterable[BindingType]) -> list[Binding]:
-        out = [b for b in items if isinstance(b, Binding)]
+        out = _bindings(items)
         if read_only:
-            out = [b for b in out if b.action.split("(")[0].removeprefix("app.") not in MUTATING]
+            out = [b for b in out if b.action.split("(")[0].removeprefix("app.") not in READ_ONLY_HIDDEN]
         return out
 
     return [
         ("Everywhere", bindings(JobTUI.BINDINGS)),
         ("Jobs table", bindings(JobsTable.BINDINGS) + bindings(JobsScreen.BINDINGS)),
-        ("Filter inputs", bindings(FilterInput.BINDINGS)),
+        ("Filter inputs (/, t, :)", bindings(FilterInput.BINDINGS)),
         ("Workers panel (w to focus)", bindings(WorkersPanel.BINDINGS)),
         ("Job detail", bindings(JobDetailScreen.BINDINGS)),
-        ("Enqueue form", bindings(EnqueueScreen.BINDINGS)),
+        ("Audit log (A, :audit)", bindings(AuditScreen.BINDINGS)),
+        ("Enqueue form", [] if read_only else bindings(EnqueueScreen.BINDINGS)),
     ]
 
 
-def help_table(read_only: bool = False) -> Table:
-    """The keys as a rich table."""
+def key_groups() -> list[list[Binding]]:
+    """Bindings that are active together (one key may serve only one of them)."""
+    from ..app import JobTUI
+    from ..widgets import FilterInput, JobsTable, WorkersPanel
+    from .audit import AuditScreen
+    from .confirm import ConfirmScreen
+    from .connection import ConnectionScreen
+    from .detail import JobDetailScreen
+    from .enqueue import EnqueueScreen
+    from .jobs import JobsScreen
+
+    app = _bindings(JobTUI.BINDINGS)
+    jobs = _bindings(JobsScreen.BINDINGS)
+    return [
+        app + _bindings(JobsTable.BINDINGS) + jobs,
+        app + _bindings(WorkersPanel.BINDINGS),
+        app + _bindings(JobDetailScreen.BINDINGS),
+        app + _bindings(AuditScreen.BINDINGS),
+        _bindings(FilterInput.BINDINGS),
+        _bindings(EnqueueScreen.BINDINGS),
+        _bindings(ConfirmScreen.BINDINGS),
+        _bindings(ConnectionScreen.BINDINGS),
+        _bindings(HelpScreen.BINDINGS),
+    ]
+
+
+def all_bindings() -> list[Binding]:
+    """Every binding of the dashboard, dialogs included (what ``[keys]`` may remap by id)."""
+    from .confirm import ConfirmScreen
+    from .connection import ConnectionScreen
+
+    out = [b for _, items in sections() for b in items]
+    for screen in (ConfirmScreen, ConnectionScreen, HelpScreen):
+        out += _bindings(screen.BINDINGS)
+    return out
+
+
+def help_table(read_only: bool = False, keymap: Mapping[str, str] | None = None) -> Table:
+    """The keys as a rich table (key, what, binding id)."""
     table = Table(box=None, show_header=False, padding=(0, 2))
     table.add_column("key", style="bold cyan", no_wrap=True)
     table.add_column("what")
+    table.add_column("id", style="dim", no_wrap=True)
     for title, items in sections(read_only):
         if not items:
             continue
-        table.add_row(Text(title, style="bold underline"), "")
+        table.add_row(Text(title, style="bold underline"), "", "")
         for binding in items:
-            table.add_row(key_label(binding), binding.description or binding.action)
-        table.add_row("", "")
-    table.add_row("ctrl+p", "Command palette: every action by name")
+            table.add_row(key_label(binding, keymap), binding.description or binding.action, binding.id or "")
+        table.add_row("", "", "")
+    table.add_row("ctrl+p", "Command palette: every action by name", "")
+    table.add_row("", "", "")
+    table.add_row(Text("Command line (:)", style="bold underline"), "", "")
+    for command, what in COMMAND_HELP:
+        table.add_row(command, what, "")
+    table.add_row("", "", "")
+    table.add_row(Text("Filter language (/)", style="bold underline"), "", "")
+    for example, what in FILTER_HELP:
+        table.add_row(example, what, "")
     return table
 
 
@@ -67,6 +158,10 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close", id="help-close")]  # noqa: RUF012
 
     def compose(self) -> ComposeResult:
+        read_only = getattr(self.app, "read_only", False)
+        keymap = getattr(self.app, "keymap", {})
         with VerticalScroll(id="help-dialog", classes="dialog"):
             yield Static(Text("jobtui keys", style="bold"), id="help-title")
-            yield Static(help_table(getattr(self.app, "read_only", False)), id="help-keys")
+            if keymap:
+                yield Static(Text("Keys remapped by the config file are shown as remapped.", style="dim"))
+            yield Static(help_table(read_only, keymap), id="help-keys")

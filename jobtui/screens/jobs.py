@@ -1,4 +1,10 @@
-"""The jobs screen: summary, filters, the live table and (with ``--workers``) the workers panel."""
+"""The jobs screen: summary, filters, the live table and (with ``--workers``) the workers panel.
+
+Besides the live table it owns two bits of operator state: the *marks* (``space``;
+a set of job ids that survives updates, reloads and filter changes — bulk actions
+act on them) and the *pause* (``p``; the table stops changing for reading while
+the model keeps following the store, and the changes are shown on resume).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
 from queuecore import Job
+from queuecore.query import QueryError
 
 from ..live import STATUS_ORDER, Delta, Filter
 from ..widgets import FilterBar, FilterInput, JobsTable, SummaryBar, WorkersPanel
@@ -21,7 +28,16 @@ if TYPE_CHECKING:
     from ..app import JobTUI
 
 #: Actions that change jobs or workers (disabled and hidden in read-only mode).
-MUTATING = frozenset({"cancel", "requeue", "enqueue", "requeue_failed", "toggle_pause", "scale"})
+MUTATING = frozenset(
+    {"cancel", "requeue", "enqueue", "requeue_failed", "bulk_cancel", "toggle_pause", "scale"}
+)
+#: Everything hidden in read-only mode: the mutating actions and the marks that feed them.
+READ_ONLY_HIDDEN = MUTATING | {"mark", "clear_marks"}
+
+
+def query_problem(exc: QueryError) -> str:
+    """A filter-language error for the line under the input (it names the position)."""
+    return f"{exc} — the filter did not change"
 
 
 class JobsScreen(Screen[None]):
@@ -31,14 +47,23 @@ class JobsScreen(Screen[None]):
         Binding("c", "cancel", "Cancel", id="cancel"),
         Binding("r", "requeue", "Requeue", id="requeue"),
         Binding("n", "enqueue", "New", id="enqueue"),
-        Binding("R", "requeue_failed", "Requeue failed", key_display="R", id="requeue-failed"),
+        Binding("space", "mark", "Mark", id="mark"),
+        Binding("u", "clear_marks", "Unmark all", show=False, id="clear-marks"),
+        Binding("C", "bulk_cancel", "Cancel marked/filter", key_display="C", show=False, id="bulk-cancel"),
+        Binding(
+            "R", "requeue_failed", "Requeue marked/failed", key_display="R", show=False, id="bulk-requeue"
+        ),
         Binding("slash", "search", "Search", key_display="/", id="search"),
+        Binding("colon", "command_line", "Command", key_display=":", id="command"),
+        Binding("p", "toggle_freeze", "Pause view", id="pause-view"),
+        Binding("A", "audit", "Audit log", key_display="A", show=False, id="audit"),
         Binding("t", "task_filter", "Task filter", show=False, id="task-filter"),
         Binding("1", "toggle_status(0)", "Enqueued", show=False, id="status-enqueued"),
-        Binding("2", "toggle_status(1)", "Running", show=False, id="status-dequeued"),
+        Binding("2", "toggle_status(1)", "Running", show=False, id="status-running"),
         Binding("3", "toggle_status(2)", "Completed", show=False, id="status-completed"),
         Binding("4", "toggle_status(3)", "Failed", show=False, id="status-failed"),
         Binding("5", "toggle_status(4)", "Cancelled", show=False, id="status-cancelled"),
+        Binding("6", "toggle_status(5)", "Stalled", show=False, id="status-stalled"),
         Binding("0", "all_statuses", "All statuses", show=False, id="status-all"),
         Binding("x", "clear_filters", "Clear filters", show=False, id="clear-filters"),
         Binding("w", "focus_workers", "Workers", show=False, id="focus-workers"),
@@ -50,6 +75,15 @@ class JobsScreen(Screen[None]):
         def __init__(self, delta: Delta) -> None:
             super().__init__()
             self.delta = delta
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: Marked job ids (row keys); shared with the table, which shows them.
+        self.marks: set[str] = set()
+        #: While paused: the jobs as the table shows them (None when not paused).
+        self.frozen: dict[ObjectId, Job] | None = None
+        self._pending = 0
+        self._ready = False  # composed and mounted: the app's clock may fire before that
 
     @property
     def tui(self) -> JobTUI:
@@ -66,7 +100,9 @@ class JobsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#workers", WorkersPanel).display = False
-        self.query_one("#jobs", JobsTable).focus()
+        self.table.marked = self.marks
+        self.table.focus()
+        self._ready = True
         self.render_state()
 
     # -- rendering ------------------------------------------------------------
@@ -76,34 +112,76 @@ class JobsScreen(Screen[None]):
         """The jobs table."""
         return self.query_one("#jobs", JobsTable)
 
+    @property
+    def filter_bar(self) -> FilterBar:
+        """The filter bar."""
+        return self.query_one("#filters", FilterBar)
+
+    @property
+    def paused(self) -> bool:
+        """Whether the table is frozen (``p``)."""
+        return self.frozen is not None
+
     def render_state(self) -> None:
         """Refresh summary and filter bar from the model."""
+        if not self._ready:
+            return
         model = self.tui.model
         self.query_one("#summary", SummaryBar).show(model, self.tui.display_uri)
         if model is not None:
-            self.query_one("#filters", FilterBar).show(model.filter, len(model), model.exhausted)
+            shown = len(self.frozen) if self.frozen is not None else len(model)
+            self.filter_bar.show(
+                model.filter,
+                shown,
+                model.exhausted,
+                marked=len(self.marks),
+                paused=self._pending if self.paused else None,
+            )
 
     def on_jobs_screen_changed(self, message: Changed) -> None:
         model = self.tui.model
         if model is None:
             return
+        if self.frozen is not None:
+            self._count_pending()
+            self.render_state()
+            return
         table = self.table
         now = utcnow()
         if message.delta.reloaded:
-            jobs = model.ordered()
-            wanted = {str(j.id): j for j in jobs}
-            changed: dict[str, Job | None] = {k: None for k in table.keys() if k not in wanted}
-            added = any(k not in table._cells for k in wanted)
-            changed.update(wanted)
-            table.sync(changed, now, added)
+            self._show_all()
         elif message.delta.changed:
             table.sync({str(i): model.get(i) for i in message.delta.changed}, now, message.delta.added)
         self.render_state()
 
-    def tick(self) -> None:
-        """Clock-driven refresh (ages, countdowns, run times, counts, workers)."""
+    def _show_all(self) -> None:
+        """Make the table show exactly the model's window."""
         model = self.tui.model
-        if model is not None:
+        if model is None:
+            return
+        table = self.table
+        jobs = model.ordered()
+        wanted = {str(j.id): j for j in jobs}
+        changed: dict[str, Job | None] = {k: None for k in table.keys() if k not in wanted}
+        added = any(k not in table._cells for k in wanted)
+        changed.update(wanted)
+        table.sync(changed, utcnow(), added)
+
+    def _count_pending(self) -> None:
+        """How many rows differ between the frozen table and the model (added, gone, changed)."""
+        model = self.tui.model
+        if model is None or self.frozen is None:
+            return
+        frozen, now = self.frozen, model.jobs
+        gone = len(frozen.keys() - now.keys())
+        self._pending = gone + sum(1 for id, job in now.items() if frozen.get(id) != job)
+
+    def tick(self) -> None:
+        """Clock-driven refresh (ages, countdowns, run times, stalls, counts, workers)."""
+        if not self._ready:
+            return
+        model = self.tui.model
+        if model is not None and not self.paused:
             self.table.tick({str(j.id): j for j in model.jobs.values()}, utcnow())
         self.render_state()
         queue = self.tui.queue
@@ -113,17 +191,20 @@ class JobsScreen(Screen[None]):
             panel.show(queue.stats())
 
     def current_job(self) -> Job | None:
-        """The job under the cursor (from the model), or None."""
+        """The job under the cursor (from the model, or as frozen while paused), or None."""
         key = self.table.current_id
         model = self.tui.model
         if key is None or model is None:
             return None
-        return model.get(ObjectId(key))
+        job = model.get(ObjectId(key))
+        if job is None and self.frozen is not None:
+            job = self.frozen.get(ObjectId(key))
+        return job
 
     # -- actions --------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in MUTATING and self.tui.read_only:
+        if action in READ_ONLY_HIDDEN and self.tui.read_only:
             return False
         return True
 
@@ -132,7 +213,8 @@ class JobsScreen(Screen[None]):
             self.tui.open_detail(ObjectId(event.row_key.value))
 
     def on_jobs_table_near_end(self, _: JobsTable.NearEnd) -> None:
-        self.tui.load_more()
+        if not self.paused:
+            self.tui.load_more()
 
     def action_cancel(self) -> None:
         job = self.current_job()
@@ -152,7 +234,60 @@ class JobsScreen(Screen[None]):
         self.tui.open_enqueue()
 
     def action_requeue_failed(self) -> None:
-        self.tui.request_requeue_failed()
+        self.tui.request_bulk("requeue")
+
+    def action_bulk_cancel(self) -> None:
+        self.tui.request_bulk("cancel")
+
+    def action_mark(self) -> None:
+        """Mark or unmark the row under the cursor."""
+        key = self.table.current_id
+        if key is None:
+            return
+        if key in self.marks:
+            self.marks.discard(key)
+        else:
+            self.marks.add(key)
+        self.table.show_mark(key)
+        self.render_state()
+
+    def action_clear_marks(self) -> None:
+        """Unmark every row."""
+        self.unmark(list(self.marks))
+
+    def unmark(self, keys: list[str]) -> None:
+        """Remove these marks (after a bulk action on them)."""
+        for key in keys:
+            self.marks.discard(key)
+            self.table.show_mark(key)
+        self.render_state()
+
+    def action_toggle_freeze(self) -> None:
+        """Pause the table for reading (changes are counted), or resume and apply them."""
+        model = self.tui.model
+        if self.frozen is None:
+            if model is None:
+                return
+            self.frozen = dict(model.jobs)
+            self._pending = 0
+        else:
+            self.resume()
+        self.render_state()
+
+    def resume(self) -> None:
+        """Leave the pause: show everything that changed meanwhile."""
+        if self.frozen is None:
+            return
+        self.frozen = None
+        self._pending = 0
+        self._show_all()
+        model = self.tui.model
+        if model is not None:
+            self.table.tick({str(j.id): j for j in model.jobs.values()}, utcnow())
+        self.render_state()
+
+    def action_audit(self) -> None:
+        self.tui.open_audit()
 
     def action_toggle_status(self, index: int) -> None:
         model = self.tui.model
@@ -169,12 +304,15 @@ class JobsScreen(Screen[None]):
 
     def action_search(self) -> None:
         model = self.tui.model
-        self.query_one("#filters", FilterBar).edit("text", model.filter.text if model else "")
+        self.filter_bar.edit("text", model.filter.text if model else "")
+
+    def action_command_line(self) -> None:
+        self.filter_bar.edit("command", "", self.tui.command_words())
 
     def action_task_filter(self) -> None:
         model = self.tui.model
         names = sorted(model.names) if model else []
-        self.query_one("#filters", FilterBar).edit("name", model.filter.name if model else "", names)
+        self.filter_bar.edit("name", model.filter.name if model else "", names)
 
     def action_focus_workers(self) -> None:
         panel = self.query_one("#workers", WorkersPanel)
@@ -183,21 +321,45 @@ class JobsScreen(Screen[None]):
             return
         (self.table if panel.has_focus else panel).focus()
 
+    def focus_workers(self) -> bool:
+        """Focus the workers panel; False when there is none."""
+        panel = self.query_one("#workers", WorkersPanel)
+        if not panel.display:
+            return False
+        panel.focus()
+        return True
+
     def on_input_submitted(self, event: FilterInput.Submitted) -> None:
         if not isinstance(event.input, FilterInput):
             return
         model = self.tui.model
-        bar = self.query_one("#filters", FilterBar)
+        bar = self.filter_bar
+        value = event.value.strip()
+        if event.input.field == "command":
+            problem = self.tui.run_command(value)
+            if problem:
+                bar.problem(problem)
+                return
+            bar.close()
+            if self.focused is None or isinstance(self.focused, FilterInput):
+                self.table.focus()
+            return
+        if model is None:
+            bar.close()
+            self.table.focus()
+            return
+        if event.input.field == "text":
+            try:
+                new = model.filter.with_text(value)
+            except QueryError as exc:
+                bar.problem(query_problem(exc))
+                return
+        else:
+            new = Filter(model.filter.statuses, value, model.filter.text, model.filter.parsed)
         bar.close()
         self.table.focus()
-        if model is None:
-            return
-        value = event.value.strip()
-        if event.input.field == "text":
-            self.tui.apply_filter(Filter(model.filter.statuses, model.filter.name, value))
-        else:
-            self.tui.apply_filter(Filter(model.filter.statuses, value, model.filter.text))
+        self.tui.apply_filter(new)
 
     def on_filter_input_dismissed(self, _: FilterInput.Dismissed) -> None:
-        self.query_one("#filters", FilterBar).close()
+        self.filter_bar.close()
         self.table.focus()

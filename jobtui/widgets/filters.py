@@ -1,11 +1,16 @@
-"""The filter bar: what the window is filtered by, and the inputs to change it."""
+"""The filter bar: what the window is filtered by, and the inputs to change it.
+
+Three inputs share the bar (one shown at a time): ``/`` the filter language,
+``t`` the task name, ``:`` the command line. A problem with what was typed is
+shown on the line under the input, which stays open; the filter does not change.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
@@ -13,15 +18,35 @@ from textual.widgets import Input, Static
 from ..live import STATUS_ORDER, Filter
 from . import format as fmt
 
+#: Placeholders of the inputs, by field.
+PLACEHOLDERS = {
+    "text": "filter: text, status:failed, name:x, label:x, data.k=v, reason:~regex, age:<1h, !negate — enter",
+    "name": "task name — enter applies, empty clears",
+    "command": "command: status failed · name x · filter NAME · save NAME · audit · workers · q",
+}
 
-def filter_text(current: Filter, shown: int, exhausted: bool) -> Text:
-    """``[1 enqueued] [2 running] … · task: x · text: 'y'  · 42 shown``."""
+
+def filter_text(
+    current: Filter,
+    shown: int,
+    exhausted: bool,
+    marked: int = 0,
+    paused: int | None = None,
+) -> Text:
+    """``1:enqueued 2:running … · task: x · text: 'y' · 42 shown · 3 marked · PAUSED``."""
     text = Text()
-    for index, status in enumerate(STATUS_ORDER, start=1):
-        on = status.value in current.statuses
-        style = fmt.STATUS_STYLES[status.value] + (" reverse" if on else "") if on else "dim"
-        text.append(f"{index}:{fmt.STATUS_NAMES[status.value]}", style=style)
+    if paused is not None:
+        text.append(
+            f" PAUSED · {paused} change{'s' if paused != 1 else ''} pending ", style="bold reverse yellow"
+        )
         text.append(" ")
+    for index, status in enumerate(STATUS_ORDER, start=1):
+        on = status in current.statuses
+        style = fmt.STATUS_STYLES[status] + " reverse" if on else "dim"
+        text.append(f"{index}:{fmt.STATUS_NAMES[status]}", style=style)
+        text.append(" ")
+    if "dequeued" in current.statuses:
+        text.append("running+stalled ", style=fmt.STATUS_STYLES["dequeued"] + " reverse")
     if not current.statuses:
         text.append("(all) ", style="bold")
     if current.name:
@@ -33,13 +58,15 @@ def filter_text(current: Filter, shown: int, exhausted: bool) -> Text:
         text.append(repr(current.text), style="bold")
         text.append(" ")
     text.append(f"· {shown}{'' if exhausted else '+'} shown", style="dim")
+    if marked:
+        text.append(f" · {marked} marked", style="bold magenta")
     return text
 
 
 class FilterInput(Input):
     """A one-line input of the filter bar; ``escape`` gives up, ``enter`` applies."""
 
-    BINDINGS = [Binding("escape", "dismiss", "Cancel", id="filter-cancel")]  # noqa: RUF012
+    BINDINGS = [Binding("escape", "dismiss", "Close (keep the filter)", id="filter-cancel")]  # noqa: RUF012
 
     class Dismissed(Message):
         """The operator gave up editing this filter."""
@@ -56,38 +83,72 @@ class FilterInput(Input):
         self.post_message(self.Dismissed(self.field))
 
 
-class FilterBar(Horizontal):
-    """Shows the combined filter; hosts the text-search and task-name inputs when editing."""
+class FilterBar(Vertical):
+    """Shows the combined filter; hosts the filter, task-name and command inputs when editing."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="filter-state")
-        yield FilterInput(
-            "text", placeholder="search id, task, label, reason — enter applies", id="filter-text"
-        )
-        yield FilterInput("name", placeholder="task name — enter applies, empty clears", id="filter-name")
+        with Horizontal(id="filter-row"):
+            yield Static(id="filter-state")
+            for field in ("text", "name", "command"):
+                yield FilterInput(field, placeholder=PLACEHOLDERS[field], id=f"filter-{field}")
+        yield Static(id="filter-message")
 
     def on_mount(self) -> None:
         for input in self.query(FilterInput):
             input.display = False
+        self.query_one("#filter-message", Static).display = False
 
-    def show(self, current: Filter, shown: int, exhausted: bool) -> None:
-        """Render the current filter."""
-        self.query_one("#filter-state", Static).update(filter_text(current, shown, exhausted))
+    def show(
+        self,
+        current: Filter,
+        shown: int,
+        exhausted: bool,
+        marked: int = 0,
+        paused: int | None = None,
+    ) -> None:
+        """Render the current filter (and the marks and pause state)."""
+        self.query_one("#filter-state", Static).update(filter_text(current, shown, exhausted, marked, paused))
+
+    @property
+    def editing(self) -> str | None:
+        """The field whose input is open, or None."""
+        for input in self.query(FilterInput):
+            if input.display:
+                return input.field
+        return None
 
     def edit(self, field: str, value: str, names: list[str] | None = None) -> None:
-        """Open the input for ``field`` ("text" or "name") with ``value``."""
+        """Open the input for ``field`` ("text", "name" or "command") with ``value``."""
         for input in self.query(FilterInput):
             input.display = input.field == field
+        self.problem(None)
         input = self.query_one(f"#filter-{field}", FilterInput)
         if names is not None:
             input.suggester = SuggestFromList(names, case_sensitive=False)
         input.value = value
+        input.cursor_position = len(value)
         input.focus()
 
+    def problem(self, message: str | None) -> None:
+        """Show ``message`` under the open input (None hides it)."""
+        line = self.query_one("#filter-message", Static)
+        line.update(Text(f"✗ {message}", style="bold red") if message else "")
+        line.display = bool(message)
+
+    @property
+    def message(self) -> str:
+        """The message under the input ('' when none)."""
+        line = self.query_one("#filter-message", Static)
+        if not line.display:
+            return ""
+        content = line.content
+        return content.plain if isinstance(content, Text) else str(content)
+
     def close(self) -> None:
-        """Hide the inputs."""
+        """Hide the inputs and the message."""
         for input in self.query(FilterInput):
             input.display = False
+        self.problem(None)
 
     def plain(self) -> str:
         """The bar's text (for tests)."""

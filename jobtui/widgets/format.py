@@ -7,43 +7,57 @@ README screenshots render a job the same way.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.text import Text
 
 from queuecore import Job, Status
 
-from ..live import status_of
+from ..live import shown_status, status_of
 
 #: Style per status (shared by the table, the summary bar and the detail screen).
 STATUS_STYLES: dict[str, str] = {
     Status.ENQUEUED.value: "bold cyan",
     Status.DEQUEUED.value: "bold yellow",
+    "running": "bold yellow",
     Status.COMPLETED.value: "bold green",
     Status.FAILED.value: "bold red",
     Status.CANCELLED.value: "bold magenta",
+    "stalled": "bold bright_white on dark_orange3",
 }
 #: What a status is called on screen (``dequeued`` is what an operator calls running).
 STATUS_NAMES: dict[str, str] = {
     Status.ENQUEUED.value: "enqueued",
     Status.DEQUEUED.value: "running",
+    "running": "running",
     Status.COMPLETED.value: "completed",
     Status.FAILED.value: "failed",
     Status.CANCELLED.value: "cancelled",
+    "stalled": "stalled",
 }
 MALFORMED_STYLE = "bold white on dark_red"
 
 
-def status_text(job: Job) -> Text:
-    """The status cell: coloured; a malformed document is flagged instead."""
+def status_text(job: Job, now: datetime | None = None) -> Text:
+    """The status cell: coloured (a running job past its timeout is ``stalled``); a
+    malformed document is flagged instead."""
     if job.malformed:
         return Text("⚠ malformed", style=MALFORMED_STYLE)
-    status = status_of(job)
+    status = shown_status(job, now)
     label = STATUS_NAMES.get(status, status)
-    if status == Status.DEQUEUED.value and job.cancel_reason is not None:
+    if status == "running" and job.cancel_reason is not None:
         label = "cancelling"
     return Text(label, style=STATUS_STYLES.get(status, "bold"))
+
+
+def count_text(count: int, capped: bool = False) -> str:
+    """A count for the summary: ``1,234``; a capped one as ``10k+``."""
+    if not capped:
+        return f"{count:,}"
+    if count >= 1000 and count % 1000 == 0:
+        return f"{count // 1000}k+"
+    return f"{count:,}+"
 
 
 def duration(seconds: float | None) -> str:
@@ -91,6 +105,22 @@ def run_time(job: Job, now: datetime) -> str:
     if job.ended is not None and job.ended >= job.started:
         return duration(_since(job.started, job.ended))
     return ""
+
+
+def heartbeat_age(job: Job, now: datetime) -> str:
+    """How long ago a running job's worker last reported (its heartbeat); empty otherwise."""
+    if job.malformed or status_of(job) != Status.DEQUEUED.value or job.heartbeat is None:
+        return ""
+    return duration(_since(job.heartbeat, now))
+
+
+def retention(value: timedelta) -> str:
+    """A retention period as an operator says it: ``7d``, ``12h``, ``90m``."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return duration(seconds)
 
 
 def progress(job: Job, width: int = 6) -> Text:

@@ -1,4 +1,8 @@
-"""The jobs table: a window of rows keyed by job id, updated cell by cell."""
+"""The jobs table: a window of rows keyed by job id, updated cell by cell.
+
+Marked rows (``space``) carry a ``●`` in the first column; the marks themselves
+are a set of ids the screen owns, so they survive updates, reloads and scrolling.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from . import format as fmt
 
 #: (column key, header, width) — the order of the table's columns.
 COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("mark", " ", 1),
     ("id", "id", 8),
     ("task", "task", 14),
     ("label", "label", 12),
@@ -28,10 +33,13 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("age", "age", 6),
     ("available", "avail in", 8),
     ("run", "run", 6),
+    ("beat", "beat", 5),
     ("worker", "worker", 18),
 )
-#: Columns that change with the clock (re-rendered by ``tick``).
-TIME_COLUMNS = ("age", "available", "run")
+#: Columns that change with the clock (re-rendered by ``tick``): a running job may stall.
+TIME_COLUMNS = ("status", "age", "available", "run", "beat")
+#: The mark of a marked row.
+MARK = Text("●", style="bold magenta")
 #: Rows from the end at which the table asks for the next page.
 LOAD_MORE_MARGIN = 20
 
@@ -44,21 +52,24 @@ class IdText(Text):
         self.job_id = job_id
 
 
-def render_row(job: Job, now: datetime) -> dict[str, Text | str]:
+def render_row(job: Job, now: datetime, marked: bool = False) -> dict[str, Text | str]:
     """The cells of ``job``'s row, by column key."""
     malformed = bool(job.malformed)
     reason = job.malformed if malformed else job.reason
+    id_style = "bold red" if malformed else ("bold magenta" if marked else "dim")
     return {
-        "id": IdText(job.id, job.short_id, "bold red" if malformed else "dim"),
+        "mark": MARK if marked else "",
+        "id": IdText(job.id, job.short_id, id_style),
         "task": fmt.truncate(job.name, 24),
         "label": fmt.truncate(job.label, 20),
-        "status": fmt.status_text(job),
+        "status": fmt.status_text(job, now),
         "attempts": str(job.attempts),
         "reason": Text(fmt.truncate(reason or "", 40), style="red" if malformed else ""),
         "progress": fmt.progress(job),
         "age": fmt.age(job, now),
         "available": fmt.available_in(job, now),
         "run": fmt.run_time(job, now),
+        "beat": fmt.heartbeat_age(job, now),
         "worker": fmt.truncate(job.worker, 28),
     }
 
@@ -84,6 +95,8 @@ class JobsTable(DataTable[Text | str]):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._cells: dict[str, dict[str, Text | str]] = {}
+        #: Row keys (job ids) of the marked rows (the screen's set, shared).
+        self.marked: set[str] = set()
 
     def on_mount(self) -> None:
         for key, header, width in COLUMNS:
@@ -127,7 +140,7 @@ class JobsTable(DataTable[Text | str]):
                     self.remove_row(key)
                     del self._cells[key]
             elif key in self._cells:
-                self._update(key, render_row(job, now))
+                self._update(key, render_row(job, now, key in self.marked))
             else:
                 self._add(job, now)
         if added:
@@ -142,9 +155,22 @@ class JobsTable(DataTable[Text | str]):
             row = render_row(job, now)
             self._update(key, {c: row[c] for c in TIME_COLUMNS})
 
+    def show_mark(self, key: str) -> None:
+        """Re-render the mark of row ``key`` after ``marked`` changed."""
+        if key not in self._cells:
+            return
+        cells = self._cells[key]
+        marked = key in self.marked
+        id_cell = cells["id"]
+        assert isinstance(id_cell, IdText)
+        style = "bold red" if str(id_cell.style) == "bold red" else ("bold magenta" if marked else "dim")
+        self._update(
+            key, {"mark": MARK if marked else "", "id": IdText(id_cell.job_id, id_cell.plain, style)}
+        )
+
     def _add(self, job: Job, now: datetime) -> None:
         key = str(job.id)
-        cells = render_row(job, now)
+        cells = render_row(job, now, key in self.marked)
         self._cells[key] = cells
         self.add_row(*(cells[c] for c, _, _ in COLUMNS), key=key)
 

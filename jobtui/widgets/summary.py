@@ -20,13 +20,17 @@ MODE_STYLES = {
 }
 
 
-def counts_text(counts: dict[str, int]) -> Text:
-    """``enqueued 3  running 1 …`` coloured by status, unknown statuses summed as ``other``."""
+def counts_text(counts: dict[str, int], capped: set[str] | frozenset[str] = frozenset()) -> Text:
+    """``enqueued 3  running 1 … stalled 2`` coloured by status (a capped count as ``10k+``),
+    unknown statuses summed as ``other``."""
     text = Text()
     for status in STATUS_ORDER:
-        text.append(f"{fmt.STATUS_NAMES[status.value]} ", style=fmt.STATUS_STYLES[status.value])
-        text.append(f"{counts.get(status.value, 0):,}  ")
-    known = {s.value for s in Status}
+        count = counts.get(status, 0)
+        if status == "running" and "running" not in counts:  # a store without the split
+            count = counts.get(Status.DEQUEUED.value, 0)
+        text.append(f"{fmt.STATUS_NAMES[status]} ", style=fmt.STATUS_STYLES[status])
+        text.append(fmt.count_text(count, status in capped) + "  ")
+    known = {s.value for s in Status} | set(STATUS_ORDER)
     other = sum(n for s, n in counts.items() if s not in known)
     if other:
         text.append("⚠ other ", style=fmt.MALFORMED_STYLE)
@@ -76,7 +80,7 @@ class SummaryBar(Vertical):
             self.query_one("#summary-counts", Static).update(Text("connecting…", style="dim"))
             self.query_one("#summary-uri", Static).update(Text(uri, style="dim"))
             return
-        self.query_one("#summary-counts", Static).update(counts_text(model.counts))
+        self.query_one("#summary-counts", Static).update(counts_text(model.counts, model.capped))
         self.query_one("#summary-connection", Static).update(connection_text(model.mode, model.mode_label))
         shown_uri = self.query_one("#summary-uri", Static)
         shown_uri.update(Text(uri, style="dim", overflow="ellipsis", no_wrap=True))

@@ -13,17 +13,51 @@ import abc
 import json
 from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from bson import ObjectId
 
 from ..job import Change, Event, Job, Status
+from ..query import RUNNING, STALLED, Query, check_status
+
+if TYPE_CHECKING:
+    from ..audit import AuditEntry
 
 #: What ``watch()`` is doing right now (shown by dashboards).
 MODE_CHANGE_STREAM = "change-stream"
 MODE_CHANGE_FEED = "change-feed"
 MODE_POLLING = "polling"
 MODE_RECONNECTING = "reconnecting"
+
+
+#: Keys of ``counts()`` that split ``dequeued`` by time; they are not stored statuses.
+DERIVED_COUNTS = (RUNNING, STALLED)
+#: A sensible ``cap`` for ``counts(cap=…)`` on a dashboard: exact up to 100,000 jobs.
+COUNTS_CAP = 100_000
+
+
+class Counts(dict[str, int]):
+    """Jobs per status, as returned by ``store.counts()``.
+
+    Keys: every stored status (zero included) and any unknown status found in the
+    collection; plus ``running`` (dequeued, timeout not passed) and ``stalled``
+    (dequeued, timeout passed) — these two split ``dequeued``, which stays the count
+    of all dequeued jobs. ``capped`` names the keys whose count reached the cap given to
+    ``counts(cap=…)``: the true number is at least that ("10k+").
+    """
+
+    def __init__(self, values: dict[str, int] | None = None, capped: set[str] | None = None) -> None:
+        super().__init__(values or {})
+        #: Keys whose value is a lower bound (the count stopped at the cap).
+        self.capped: set[str] = set(capped or ())
+
+    @property
+    def total(self) -> int:
+        """All jobs (stored statuses only: ``running``/``stalled`` are part of ``dequeued``)."""
+        return sum(n for key, n in self.items() if key not in DERIVED_COUNTS)
+
+    def __repr__(self) -> str:
+        return f"Counts({dict(self)!r}, capped={sorted(self.capped)!r})"
 
 
 class LockConflict(Exception):
@@ -130,19 +164,46 @@ class Store(abc.ABC):
         text: str | None = None,
         limit: int = 100,
         skip: int = 0,
+        *,
+        query: Query | None = None,
     ) -> list[Job]:
-        """Jobs newest first, filtered by status (one or several), name and text.
+        """Jobs newest first, filtered by status (one or several, also ``running`` and
+        ``stalled``), exact task name, free text and a parsed filter — all combined (AND).
 
-        ``text`` matches (case-insensitively) the id, name, label or reason.
+        ``text`` is a free-text term of :mod:`queuecore.query`: a case-insensitive part
+        of the name, label or reason, or hex digits of the id (a short id, a prefix).
+        The result is exactly the jobs for which ``query.matches(job)`` holds.
         """
 
     @abc.abstractmethod
-    async def counts(self) -> dict[str, int]:
-        """How many jobs there are per status (every status present, zero included)."""
+    async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
+        """How many jobs match ``query`` (all when None); with ``cap``, counting stops there."""
+
+    @abc.abstractmethod
+    async def counts(self, cap: int | None = None) -> Counts:
+        """How many jobs there are per status, as a :class:`Counts` dict.
+
+        Every stored status is present (zero included), plus ``running`` and ``stalled``
+        (which split ``dequeued``; ``dequeued`` stays the count of all dequeued jobs).
+        Without ``cap`` the counts are exact. With ``cap``, they are exact while the
+        collection holds at most ``cap`` jobs (a cheap estimate decides); above that each
+        count stops at ``cap`` and such keys are listed in ``Counts.capped`` — so a
+        dashboard refreshing every second never scans millions of jobs.
+        """
 
     @abc.abstractmethod
     async def active(self, names: Collection[str]) -> list[Job]:
         """Every enqueued, dequeued or failed job of these task names (a board's snapshot)."""
+
+    # -- audit log ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def insert_audit(self, entry: AuditEntry) -> None:
+        """Append an operator action to the audit log (``<collection>_audit``); see :mod:`queuecore.audit`."""
+
+    @abc.abstractmethod
+    async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
+        """The latest audit entries, newest first."""
 
     # -- changes --------------------------------------------------------------
 
@@ -171,19 +232,24 @@ class Store(abc.ABC):
 def normalise_statuses(
     status: Status | str | Collection[Status | str] | None,
 ) -> list[str] | None:
-    """Turn the ``status`` argument of ``find`` into a list of valid values (or None)."""
+    """Turn the ``status`` argument of ``find`` into a list of valid values (or None).
+
+    Stored statuses, ``running`` and ``stalled``; anything else raises ValueError.
+    """
     if status is None:
         return None
     values = [status] if isinstance(status, str) else list(status)
-    out = []
-    for value in values:
-        try:
-            out.append(Status(value).value)
-        except ValueError:
-            raise ValueError(
-                f"unknown status {value!r}; expected one of {', '.join(s.value for s in Status)}"
-            ) from None
-    return out
+    return [check_status(value) for value in values]
+
+
+def find_query(
+    status: Status | str | Collection[Status | str] | None,
+    name: str | None,
+    text: str | None,
+    query: Query | None,
+) -> Query:
+    """The single :class:`Query` of ``find``'s keyword filters and its ``query``."""
+    return Query.of(normalise_statuses(status), name, text) & query
 
 
 def parse_id(id: ObjectId | str) -> ObjectId | None:

@@ -19,9 +19,10 @@ collection can be watched and worked. Additions of this port:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-import re
-from collections.abc import AsyncIterator, Collection, Sequence
+import warnings
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,18 +38,22 @@ from pymongo.errors import (
     PyMongoError,
 )
 
+from .._time import utcnow
+from ..audit import AuditEntry
 from ..backoff import backoff
 from ..errors import ConnectError
 from ..job import ACTIVE, FINISHED, MAX_EVENTS, Change, Event, Job, Status
+from ..query import RUNNING, STALLED, Query
 from ..uri import mask
 from .base import (
     MODE_CHANGE_STREAM,
     MODE_POLLING,
     MODE_RECONNECTING,
+    Counts,
     LockConflict,
     Store,
+    find_query,
     lock_key,
-    normalise_statuses,
     parse_id,
 )
 
@@ -88,6 +93,8 @@ class MongoStore(Store):
         self.client = client
         self.database = database
         self.coll: AsyncCollection[dict[str, Any]] = client[database][collection]
+        #: The audit log of operator actions (``<collection>_audit``).
+        self.audit_coll: AsyncCollection[dict[str, Any]] = client[database][f"{collection}_audit"]
         #: Seconds between snapshots when the server has no change streams.
         self.poll_interval = poll_interval
         self._mode = MODE_CHANGE_STREAM
@@ -121,7 +128,8 @@ class MongoStore(Store):
         if lock:
             doc["lock"] = lock_key(job.name, job.label)
         try:
-            await self.coll.insert_one(doc)
+            with self._reachable():
+                await self.coll.insert_one(doc)
         except DuplicateKeyError as exc:
             if _is_lock_conflict(exc):
                 return False
@@ -188,7 +196,8 @@ class MongoStore(Store):
         if lock is True:
             # name and label never change, so reading them first is safe; the
             # status guard above still makes the update itself atomic.
-            current = await self.coll.find_one({"_id": id}, {"name": 1, "label": 1})
+            with self._reachable():
+                current = await self.coll.find_one({"_id": id}, {"name": 1, "label": 1})
             if current is None:
                 return None
             if current.get("label"):
@@ -196,7 +205,8 @@ class MongoStore(Store):
         elif lock is False:
             change["$unset"] = {"lock": ""}
         try:
-            doc = await self.coll.find_one_and_update(query, change, return_document=ReturnDocument.AFTER)
+            with self._reachable():
+                doc = await self.coll.find_one_and_update(query, change, return_document=ReturnDocument.AFTER)
         except DuplicateKeyError as exc:
             if _is_lock_conflict(exc):
                 raise LockConflict(str(exc)) from None
@@ -225,29 +235,48 @@ class MongoStore(Store):
         text: str | None = None,
         limit: int = 100,
         skip: int = 0,
+        *,
+        query: Query | None = None,
     ) -> list[Job]:
-        query: dict[str, Any] = {}
-        statuses = normalise_statuses(status)
-        if statuses is not None:
-            query["status"] = {"$in": statuses}
-        if name:
-            query["name"] = name
-        if text:
-            pattern = {"$regex": re.escape(text), "$options": "i"}
-            ors: list[dict[str, Any]] = [{"name": pattern}, {"label": pattern}, {"reason": pattern}]
-            oid = parse_id(text)
-            if oid is not None:
-                ors.append({"_id": oid})
-            query["$or"] = ors
-        cursor = self.coll.find(query).sort("_id", DESCENDING).skip(max(0, int(skip)))
-        docs = await cursor.limit(max(0, int(limit))).to_list(None) if limit > 0 else []
+        filter = find_query(status, name, text, query).mongo(utcnow())
+        if limit <= 0:
+            return []
+        cursor = self.coll.find(filter).sort("_id", DESCENDING).skip(max(0, int(skip)))
+        docs = await cursor.limit(int(limit)).to_list(None)
         return [Job.from_doc(d) for d in docs]
 
-    async def counts(self) -> dict[str, int]:
-        out = {s.value: 0 for s in Status}
+    async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
+        filter = (query or Query()).mongo(utcnow())
+        if cap is None:
+            return await self.coll.count_documents(filter)
+        if cap <= 0:
+            return 0
+        return await self.coll.count_documents(filter, limit=int(cap))
+
+    async def counts(self, cap: int | None = None) -> Counts:
+        now = utcnow()
+        running = {"status": Status.DEQUEUED.value, "available_at": {"$gt": now}}
+        stalled = {"status": Status.DEQUEUED.value, "available_at": {"$lte": now}}
+        # the collection's metadata count: no scan, decides between exact and capped counts
+        if cap is not None and await self.coll.estimated_document_count() > cap:
+            limit = max(1, int(cap))
+            known = [s.value for s in Status]
+            unknown = await self.coll.distinct("status", {"status": {"$nin": known}})
+            filters = {s: {"status": s} for s in known}
+            filters.update({RUNNING: running, STALLED: stalled})
+            filters.update({str(u): {"status": u} for u in unknown[:20]})
+            numbers = await asyncio.gather(
+                *(self.coll.count_documents(f, limit=limit) for f in filters.values())
+            )
+            out = Counts(dict(zip(filters, numbers, strict=True)))
+            out.capped = {key for key, n in out.items() if n >= limit}
+            return out
+        out = Counts({s.value: 0 for s in Status})
         pipeline = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
         async for row in await self.coll.aggregate(pipeline):
             out[str(row["_id"])] = int(row["n"])
+        out[STALLED] = min(out[Status.DEQUEUED.value], await self.coll.count_documents(stalled))
+        out[RUNNING] = out[Status.DEQUEUED.value] - out[STALLED]
         return out
 
     async def active(self, names: Collection[str]) -> list[Job]:
@@ -256,6 +285,26 @@ class MongoStore(Store):
             return []
         query = {"status": {"$in": [s.value for s in ACTIVE]}, "name": {"$in": names}}
         return [Job.from_doc(d) async for d in self.coll.find(query)]
+
+    # -- audit log ------------------------------------------------------------
+
+    async def insert_audit(self, entry: AuditEntry) -> None:
+        doc = {
+            "at": entry.at,
+            "who": entry.who,
+            "source": entry.source,
+            "action": entry.action,
+            "ids": list(entry.ids),
+            "detail": entry.detail,
+        }
+        with self._reachable():
+            await self.audit_coll.insert_one(doc)
+
+    async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
+        if limit <= 0:
+            return []
+        cursor = self.audit_coll.find({}).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(int(limit))
+        return [_audit_entry(doc) async for doc in cursor]
 
     # -- changes --------------------------------------------------------------
 
@@ -285,11 +334,11 @@ class MongoStore(Store):
                 continue
             async with stream:
                 self._mode = MODE_CHANGE_STREAM
-                failures = 0
                 token = stream.resume_token or token  # postBatchResumeToken before any event
                 yield Change("reset")
                 try:
                     async for event in stream:
+                        failures = 0  # the stream works (reset here, so streams that end at once back off)
                         token = stream.resume_token
                         op = event.get("operationType")
                         if op == "invalidate":
@@ -298,6 +347,10 @@ class MongoStore(Store):
                         change = _convert(event)
                         if change is not None:
                             yield change
+                    else:
+                        # The server ended the stream without invalidating it (nx-27017 does after a
+                        # restart): reopen from the token, backing off as after an error.
+                        failures = await self._pause(failures)
                 except OperationFailure as exc:
                     if _no_change_streams(exc):
                         self._polling = True
@@ -307,6 +360,16 @@ class MongoStore(Store):
                         failures = await self._pause(failures)
                 except PyMongoError:
                     failures = await self._pause(failures)
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Turn "the server is unreachable" (no server within the client's server-selection
+        timeout, a dropped connection) into ConnectError: nothing was written, or the write's
+        outcome is unknown; the caller may retry (queue transitions are guarded by attempt)."""
+        try:
+            yield
+        except ConnectionFailure as exc:
+            raise ConnectError(f"cannot reach MongoDB at {self.display_uri}: {_brief(exc)}") from None
 
     async def _pause(self, failures: int) -> int:
         """Back off before reopening the stream: exponential, with jitter, capped at 10 s."""
@@ -334,10 +397,25 @@ class MongoStore(Store):
             )
         else:
             await self.coll.create_index([("finished_at", ASCENDING)])
+        await self.audit_coll.create_index([("at", ASCENDING)])
         self.retention = remove_after
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _audit_entry(doc: dict[str, Any]) -> AuditEntry:
+    """An audit document as an entry (missing or odd fields read as empty, never raise)."""
+    at = doc.get("at")
+    ids = doc.get("ids")
+    return AuditEntry(
+        at=at if isinstance(at, datetime) else doc["_id"].generation_time,
+        who=str(doc.get("who") or ""),
+        source=str(doc.get("source") or ""),
+        action=str(doc.get("action") or ""),
+        ids=[str(i) for i in ids] if isinstance(ids, list) else [],
+        detail=str(doc.get("detail") or ""),
+    )
 
 
 def _is_lock_conflict(exc: DuplicateKeyError) -> bool:
@@ -362,6 +440,11 @@ def _convert(event: dict[str, Any]) -> Change | None:
     return None
 
 
+def _brief(exc: BaseException) -> str:
+    """A driver error's message without pymongo's topology dump, password masked."""
+    return _scrub(exc).split(", Topology Description:", 1)[0]
+
+
 def _scrub(exc: BaseException) -> str:
     """An exception's message, without anything that looks like a password."""
     return mask(str(exc))
@@ -379,8 +462,12 @@ async def connect_mongo(
     if "connecttimeoutms" not in uri.lower():
         options["connectTimeoutMS"] = int(timeout * 1000)
     try:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, **options)
-    except (InvalidURI, ConfigurationError, ValueError, TypeError) as exc:
+        with warnings.catch_warnings():
+            # pymongo only warns about an invalid option value and ignores it (a bad
+            # serverSelectionTimeoutMS would wait 30 s): refuse the URI instead
+            warnings.simplefilter("error", UserWarning)
+            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, **options)
+    except (InvalidURI, ConfigurationError, ValueError, TypeError, UserWarning) as exc:
         message = str(exc).replace(password, "***") if password else str(exc)
         raise ConnectError(f"invalid MongoDB URI {shown}: {mask(message)}") from None
     try:
@@ -405,6 +492,7 @@ def _password(uri: str) -> str:
     masked = mask(uri)
     if masked == uri:
         return ""
-    head = uri.split("?", 1)[0]
-    userinfo = head.split("://", 1)[1].rsplit("@", 1)[0]
-    return userinfo.partition(":")[2]
+    head = uri.split("?", 1)[0].split("://", 1)[-1]
+    if "@" not in head:  # only a secret in the query string (masked with the URI): no password
+        return ""
+    return head.rsplit("@", 1)[0].partition(":")[2]

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
+import queue
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,9 +32,11 @@ from typing import Any, TypeVar
 from bson import ObjectId
 
 from .._time import from_ms, to_ms, utcnow
+from ..audit import AuditEntry
 from ..errors import ConnectError
 from ..job import FINISHED, MAX_EVENTS, Change, Event, Job, Status
-from .base import MODE_CHANGE_FEED, LockConflict, Store, lock_key, normalise_statuses, parse_id
+from ..query import RUNNING, STALLED, Query, icontains, regexp
+from .base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id
 
 T = TypeVar("T")
 
@@ -46,6 +50,7 @@ _DATETIME_KEYS = {
     "heartbeat_at",
 }
 _JSON_KEYS = {"data", "result"}
+_DECODED_KEYS = frozenset({*_JSON_KEYS, "events"})
 _COLUMNS = (
     "id",
     "name",
@@ -100,8 +105,11 @@ def _row_to_doc(row: dict[str, Any]) -> dict[str, Any]:
         elif value is None:
             doc[key] = None
         elif key in _DATETIME_KEYS:
-            doc[key] = from_ms(value) if isinstance(value, int | float) else value
-        elif key in (*_JSON_KEYS, "events"):
+            try:
+                doc[key] = from_ms(value) if isinstance(value, int | float) else value
+            except (ValueError, OverflowError, OSError):  # out of range, NaN: salvaged as malformed
+                doc[key] = f"{value} (out of range)"
+        elif key in _DECODED_KEYS:
             try:
                 doc[key] = json.loads(value)
             except (TypeError, ValueError):
@@ -113,6 +121,61 @@ def _row_to_doc(row: dict[str, Any]) -> dict[str, Any]:
 
 def _to_job(row: sqlite3.Row) -> Job:
     return Job.from_doc(_row_to_doc(dict(row)))
+
+
+class _SQLThread:
+    """One thread that runs a connection's SQL for the event loop.
+
+    Cheaper per call than ``loop.run_in_executor`` (no concurrent.futures.Future chained
+    to the asyncio one), with the same semantics: calls run in order, one at a time, and
+    a call whose awaiting task was cancelled before it started is skipped. A daemon thread:
+    a store left open does not keep the interpreter alive (each write is one transaction).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run ``fn(*args)`` on the thread; await the returned future for its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._calls.put((loop, future, fn, args))
+        return future
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            loop, future, fn, args = call
+            if future.cancelled():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:
+                _post(loop, _fail, future, exc)
+            else:
+                _post(loop, _resolve, future, result)
+
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop the thread once the calls queued so far have run."""
+        self._calls.put(None)
+        if wait:
+            self._thread.join()
+
+
+def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile: nobody waits
+        loop.call_soon_threadsafe(fn, *args)
+
+
+def _resolve(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
 
 
 class SQLiteStore(Store):
@@ -127,7 +190,7 @@ class SQLiteStore(Store):
         self.path = path
         self.feed_interval = feed_interval
         self._t = collection
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="queuecore-sqlite")
+        self._executor = _SQLThread("queuecore-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._mode = MODE_CHANGE_FEED
         self._wakers: set[asyncio.Event] = set()
@@ -142,6 +205,9 @@ class SQLiteStore(Store):
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.create_function("queuecore_lock_key", 2, lock_key, deterministic=True)
+        # the filter language (queuecore.query): the same Python semantics as Query.matches
+        conn.create_function("queuecore_icontains", 2, icontains, deterministic=True)
+        conn.create_function("regexp", 2, regexp, deterministic=True)
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -151,7 +217,7 @@ class SQLiteStore(Store):
         if self._conn is None:
             raise RuntimeError("the store is closed")
         conn = self._conn
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, conn)
+        return await self._executor.run(fn, conn)
 
     def _wrote(self) -> None:
         """Wake this process's watchers and trim the feed now and then."""
@@ -162,9 +228,7 @@ class SQLiteStore(Store):
         """Create the file, tables, triggers and indexes (idempotent)."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._open, self.path
-            )
+            self._conn = await self._executor.run(self._open, self.path)
             await self._run(self._schema)
         except (OSError, sqlite3.Error) as exc:
             self._executor.shutdown(wait=False)
@@ -209,6 +273,15 @@ class SQLiteStore(Store):
                 key TEXT PRIMARY KEY,
                 value TEXT
             );
+            CREATE TABLE IF NOT EXISTS {t}_audit (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                at INTEGER NOT NULL,
+                who TEXT NOT NULL,
+                source TEXT NOT NULL,
+                action TEXT NOT NULL,
+                ids TEXT NOT NULL,
+                detail TEXT NOT NULL DEFAULT ''
+            );
             CREATE TRIGGER IF NOT EXISTS {t}_ins AFTER INSERT ON {t} BEGIN
                 INSERT INTO {t}_changes (id, op) VALUES (NEW.id, 'insert');
             END;
@@ -232,12 +305,11 @@ class SQLiteStore(Store):
     # -- writes ---------------------------------------------------------------
 
     async def insert(self, job: Job, *, lock: bool) -> bool:
-        doc = job.to_doc()
         values = [
             str(job.id),
             job.name,
             job.label,
-            _encode("data", doc["data"]),
+            _encode("data", job.data),
             job.status.value,
             to_ms(job.created),
             to_ms(job.available),
@@ -362,44 +434,67 @@ class SQLiteStore(Store):
         text: str | None = None,
         limit: int = 100,
         skip: int = 0,
+        *,
+        query: Query | None = None,
     ) -> list[Job]:
-        where, args = self._filter(status, name, text)
-        sql = f"SELECT * FROM {self._t}{where} ORDER BY id DESC LIMIT ? OFFSET ?"
+        where, args = find_query(status, name, text, query).sql(utcnow())
+        sql = f"SELECT * FROM {self._t} WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?"
         args.extend([max(0, int(limit)), max(0, int(skip))])
         rows = await self._run(lambda c: c.execute(sql, args).fetchall())
         return [_to_job(r) for r in rows]
 
-    def _filter(
-        self,
-        status: Status | str | Collection[Status | str] | None,
-        name: str | None,
-        text: str | None,
-    ) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        args: list[Any] = []
-        statuses = normalise_statuses(status)
-        if statuses is not None:
-            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
-            args.extend(statuses)
-        if name:
-            clauses.append("name = ?")
-            args.append(name)
-        if text:
-            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            clauses.append(
-                "(id LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\'"
-                " OR label LIKE ? ESCAPE '\\' OR reason LIKE ? ESCAPE '\\')"
-            )
-            args.extend([pattern] * 4)
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+    async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
+        where, args = (query or Query()).sql(utcnow())
+        if cap is None:
+            sql = f"SELECT COUNT(*) FROM {self._t} WHERE {where}"
+        else:
+            sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._t} WHERE {where} LIMIT ?)"
+            args.append(max(0, int(cap)))
+        return await self._run(lambda c: c.execute(sql, args).fetchone()[0])
 
-    async def counts(self) -> dict[str, int]:
-        sql = f"SELECT status, COUNT(*) FROM {self._t} GROUP BY status"
-        rows = await self._run(lambda c: c.execute(sql).fetchall())
-        out = {s.value: 0 for s in Status}
-        for status, n in rows:
-            out[str(status)] = n
-        return out
+    async def counts(self, cap: int | None = None) -> Counts:
+        t = self._t
+        now = to_ms(utcnow())
+        stalled_sql = f"SELECT COUNT(*) FROM {t} WHERE status = 'dequeued' AND available_at <= ?"
+
+        def exact(conn: sqlite3.Connection) -> Counts:
+            rows = conn.execute(f"SELECT status, COUNT(*) FROM {t} GROUP BY status").fetchall()
+            stalled = conn.execute(stalled_sql, (now,)).fetchone()[0]
+            out = Counts({s.value: 0 for s in Status})
+            for status, n in rows:
+                out[str(status)] = n
+            out[STALLED] = stalled
+            out[RUNNING] = max(0, out[Status.DEQUEUED.value] - stalled)
+            return out
+
+        def capped(conn: sqlite3.Connection, limit: int) -> Counts:
+            def upto(where: str, *args: Any) -> int:
+                sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {t} WHERE {where} LIMIT ?)"
+                return conn.execute(sql, (*args, limit)).fetchone()[0]
+
+            out = Counts()
+            for s in Status:
+                out[s.value] = upto("status = ?", s.value)
+            out[RUNNING] = upto("status = 'dequeued' AND available_at > ?", now)
+            out[STALLED] = upto("status = 'dequeued' AND available_at <= ?", now)
+            for status in _unknown_statuses(conn, t):
+                out[status] = upto("status = ?", status)
+            out.capped = {key for key, n in out.items() if n >= limit}
+            return out
+
+        def run(conn: sqlite3.Connection) -> Counts:
+            conn.execute("BEGIN")  # one read snapshot for every count
+            try:
+                if cap is not None:
+                    # rowids only grow: MAX(rowid) bounds the number of rows, in O(log n)
+                    size = conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {t}").fetchone()[0]
+                    if size > cap:
+                        return capped(conn, max(1, int(cap)))
+                return exact(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        return await self._run(run)
 
     async def active(self, names: Collection[str]) -> list[Job]:
         names = list(names)
@@ -412,15 +507,36 @@ class SQLiteStore(Store):
         rows = await self._run(lambda c: c.execute(sql, names).fetchall())
         return [_to_job(r) for r in rows]
 
+    # -- audit log ------------------------------------------------------------
+
+    async def insert_audit(self, entry: AuditEntry) -> None:
+        sql = f"INSERT INTO {self._t}_audit (at, who, source, action, ids, detail) VALUES (?, ?, ?, ?, ?, ?)"
+        args = (to_ms(entry.at), entry.who, entry.source, entry.action, json.dumps(entry.ids), entry.detail)
+        await self._run(lambda c: c.execute(sql, args))
+
+    async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
+        sql = f"SELECT at, who, source, action, ids, detail FROM {self._t}_audit ORDER BY seq DESC LIMIT ?"
+        rows = await self._run(lambda c: c.execute(sql, (max(0, int(limit)),)).fetchall())
+        return [
+            AuditEntry(
+                at=from_ms(r["at"]),
+                who=r["who"],
+                source=r["source"],
+                action=r["action"],
+                ids=_json_list(r["ids"]),
+                detail=r["detail"],
+            )
+            for r in rows
+        ]
+
     # -- changes --------------------------------------------------------------
 
     async def watch(self) -> AsyncIterator[Change]:  # type: ignore[override]
         """Tail the change feed (see the module docstring); first yields ``reset``."""
-        loop = asyncio.get_running_loop()
-        executor = ThreadPoolExecutor(1, thread_name_prefix="queuecore-feed")
+        executor = _SQLThread("queuecore-feed")
         waker = asyncio.Event()
         self._wakers.add(waker)
-        conn = await loop.run_in_executor(executor, self._open, self.path)
+        conn = await executor.run(self._open, self.path)
         t = self._t
 
         def position(c: sqlite3.Connection) -> int:
@@ -441,14 +557,14 @@ class SQLiteStore(Store):
             return c.execute("PRAGMA data_version").fetchone()[0]
 
         try:
-            seq = await loop.run_in_executor(executor, position, conn)
+            seq = await executor.run(position, conn)
             yield Change("reset")
             version = -1
             while True:
                 waker.clear()
-                rows, new_seq = await loop.run_in_executor(executor, poll, conn, seq)
+                rows, new_seq = await executor.run(poll, conn, seq)
                 if new_seq == -1:
-                    seq = await loop.run_in_executor(executor, position, conn)
+                    seq = await executor.run(position, conn)
                     yield Change("reset")
                     continue
                 seq = new_seq
@@ -465,14 +581,14 @@ class SQLiteStore(Store):
                             await waker.wait()
                     if waker.is_set():
                         break
-                    current = await loop.run_in_executor(executor, data_version, conn)
+                    current = await executor.run(data_version, conn)
                     if current != version:
                         version = current
                         break
         finally:
             self._wakers.discard(waker)
             with contextlib.suppress(Exception):
-                await loop.run_in_executor(executor, conn.close)
+                await executor.run(conn.close)
             executor.shutdown(wait=False)
 
     # -- maintenance ----------------------------------------------------------
@@ -545,7 +661,7 @@ class SQLiteStore(Store):
                 await self._purger
         conn, self._conn = self._conn, None
         if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+            await self._executor.run(conn.close)
         self._executor.shutdown(wait=False)
 
 
@@ -564,6 +680,30 @@ def _event_json(event: Event) -> dict[str, Any]:
 def _append_args(event: Event) -> tuple[Any, ...]:
     encoded = json.dumps(_event_json(event))
     return (MAX_EVENTS, encoded, encoded)
+
+
+def _json_list(text: str) -> list[str]:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
+    """Status values other than the five (malformed rows), found with index range scans:
+    the gaps around the known values are empty in a healthy table, so this costs nothing."""
+    known = sorted(s.value for s in Status)
+    ranges = [
+        ("status < ?", (known[0],)),
+        *(("status > ? AND status < ?", pair) for pair in itertools.pairwise(known)),
+        ("status > ?", (known[-1],)),
+    ]
+    found: list[str] = []
+    for where, args in ranges:
+        rows = conn.execute(f"SELECT DISTINCT status FROM {table} WHERE {where} LIMIT 20", args).fetchall()
+        found.extend(str(r[0]) for r in rows)
+    return found[:20]
 
 
 def _feed_change(row: sqlite3.Row) -> Change:

@@ -1,0 +1,370 @@
+"""Bad input (issue 6): one clear message, nothing lost, a non-zero exit; documents in the jobs
+collection that are not valid jobs are skipped by workers and flagged by the dashboard, never a
+crash. On both engines where the engine matters.
+
+Already covered elsewhere, not repeated: non-JSON and non-object ``--data``, a 5 MB inline
+``--data``, unknown and invalid ids, unreachable and invalid URIs with a password in the user
+info (test_cli.py); a 10 MB payload through the API (test_ops.py); unknown task names left
+enqueued and data failing the task's model cancelled (test_queue.py); one malformed document
+per engine in reads, the live model and the jobs screen (test_store.py, test_tui_live.py,
+test_tui_app.py).
+
+What ``jobtui enqueue`` cannot refuse: it does not load any tasks (they live in the worker
+processes), so a task name no worker knows, or data that fails the task's model, is accepted
+(exit 0). Nothing is lost either way: the job waits for a worker of that name, or the worker
+cancels it with a reason that names the field, its data kept for a fix and a requeue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from bson import ObjectId
+from conftest import StoreTarget
+from textual.widgets import Static
+from tui_util import cell, started, static_text, table, wait_for
+from typer.testing import CliRunner, Result
+from util import insert_raw, wait_all
+
+import queuecore
+from jobtui.app import JobTUI
+from jobtui.cli import app
+from jobtui.screens import ConnectionScreen
+from jobtui.workers import build_queue
+from queuecore import Blueprint, Context, Job, MalformedJob, Queue, Store, Task
+
+T = TypeVar("T")
+
+
+def in_store(target: StoreTarget, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``action`` on a fresh connection to the target (CLI tests are synchronous)."""
+
+    async def main() -> T:
+        store = await queuecore.connect(target.uri, collection=target.collection)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def store_args(target: StoreTarget) -> list[str]:
+    if target.engine == "sqlite":
+        return ["--sqlite", target.uri, "--collection", target.collection]
+    return ["--mongo", target.uri, "--collection", target.collection]
+
+
+class Cli:
+    """``jobtui`` commands on one target (typer's runner, in-process)."""
+
+    def __init__(self, target: StoreTarget) -> None:
+        self.target = target
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str) -> Result:
+        return self.runner.invoke(app, [*args, *store_args(self.target)])
+
+    def ok(self, *args: str) -> Result:
+        result = self(*args)
+        assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--json").stdout)
+
+    def counts(self) -> dict[str, int]:
+        return in_store(self.target, lambda s: s.counts())
+
+
+@pytest.fixture
+def cli(target: StoreTarget) -> Iterator[Cli]:
+    yield Cli(target)
+    if target.engine == "mongodb":
+
+        async def drop(store: Store) -> None:
+            await store.coll.drop()  # type: ignore[attr-defined]
+
+        in_store(target, drop)
+
+
+def assert_one_line_error(result: Result, *needles: str) -> str:
+    """Exit code ≠ 0, nothing on stdout, exactly one ``error:`` line on stderr, no traceback."""
+    assert result.exit_code not in (0, None), (result.stdout, result.stderr)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def finished(job: Job) -> bool:
+    return job.status in queuecore.FINISHED
+
+
+# -- enqueue: bad --data and --delay ----------------------------------------------------------
+
+
+BAD_DATA = {
+    "not UTF-8": (b'{"name": "caf\xe9"}', "is not UTF-8 text"),
+    "nested too deeply": (b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    "NaN is not JSON": (b'{"ratio": NaN}', "not JSON-compatible"),
+    "10 MB": (json.dumps({"blob": "x" * (10 * 1024 * 1024)}).encode(), "10.0 MiB; the limit is 4 MiB"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DATA))
+@pytest.mark.parametrize("inline", [False, True], ids=["file", "inline"])
+def test_bad_data_is_one_line_and_nothing_is_enqueued(
+    cli: Cli, tmp_path: Path, case: str, inline: bool
+) -> None:
+    raw, needle = BAD_DATA[case]
+    if inline and case == "not UTF-8":
+        pytest.skip("a command-line argument is already text")
+    path = tmp_path / "data.json"
+    path.write_bytes(raw)
+    data = raw.decode() if inline else f"@{path}"
+    assert_one_line_error(cli("enqueue", "import", "--data", data), "invalid --data:", needle)
+    assert sum(cli.counts().values()) == 0
+
+
+@pytest.mark.parametrize("delay", ["inf", "1e300", "4e9"])
+def test_out_of_range_delay_is_one_line_and_nothing_is_enqueued(cli: Cli, delay: str) -> None:
+    assert_one_line_error(cli("enqueue", "later", "--delay", delay), "out of range")
+    assert sum(cli.counts().values()) == 0
+
+
+def test_job_data_is_stored_as_given_never_interpreted(cli: Cli) -> None:
+    data = {
+        "$where": "sleep(100000)",
+        "$set": {"status": "completed"},
+        "a.b": "dotted key",
+        "code": "__import__('os').system('touch /tmp/pwned')",
+        "nul": "a\u0000b",
+    }
+    job_id = cli.ok("enqueue", "careful", "--data", json.dumps(data)).stdout.strip()
+    shown = cli.json("show", job_id)
+    assert shown["data"] == data and shown["status"] == "enqueued"
+
+
+def test_unknown_task_and_data_failing_the_model_lose_nothing(cli: Cli) -> None:
+    unknown = cli.ok("enqueue", "no-such-task", "--data", '{"keep": "me"}').stdout.strip()
+    invalid = cli.ok("enqueue", "send-mail", "--data", '{"to": 5, "subject": "hi"}').stdout.strip()
+    valid = cli.ok("enqueue", "send-mail", "--data", '{"to": "ada@example.com"}').stdout.strip()
+    reports: list[BaseException] = []
+
+    async def work(store: Store) -> None:
+        queue = build_queue(store, "examples.tasks", reporter=reports.append)
+        async with queue:
+            await wait_all(store, [ObjectId(invalid), ObjectId(valid)], finished)
+
+    in_store(cli.target, work)
+    assert cli.json("show", valid)["status"] == "completed"
+    rejected = cli.json("show", invalid)
+    assert rejected["status"] == "cancelled" and rejected["attempts"] == 1
+    assert rejected["reason"].startswith("invalid data for task 'send-mail': to:"), rejected["reason"]
+    assert rejected["data"] == {"to": 5, "subject": "hi"}  # kept: fix it and requeue
+    assert any("invalid data for task 'send-mail'" in str(r) for r in reports)
+    waiting = cli.json("show", unknown)
+    assert waiting["status"] == "enqueued" and waiting["attempts"] == 0 and waiting["data"] == {"keep": "me"}
+    assert [j["id"] for j in cli.json("ls", "--status", "cancelled")] == [invalid]
+
+
+# -- URIs: one line, never a password ---------------------------------------------------------
+
+SECRET = "s3cr3t-pw"
+BAD_URIS = [
+    # a secret only in the query string: the host must not be garbled by the masking
+    (
+        f"mongodb://127.0.0.1:1/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:{SECRET}",
+        "cannot reach MongoDB at mongodb://127.0.0.1:1/?",
+    ),
+    (
+        f"mongodb://bob:{SECRET}@127.0.0.1:1/db?tlsCertificateKeyFilePassword={SECRET}",
+        "bob:***@127.0.0.1:1/db",
+    ),
+    # invalid option values: refused at once (pymongo only warns, and would wait 30 s for the first)
+    (f"mongodb://bob:{SECRET}@127.0.0.1:1/db?serverSelectionTimeoutMS=abc", "invalid MongoDB URI"),
+    (f"mongodb://bob:{SECRET}@127.0.0.1:1/db?w=1&wtimeoutMS=soon", "invalid MongoDB URI"),
+    (f"mongodb://bob:{SECRET}@127.0.0.1:1/db?authMechanism=BOGUS", "invalid MongoDB URI"),
+    (f"mongodb://bob:{SECRET}@127.0.0.1:99999/db", "invalid MongoDB URI"),
+    (f"mongodb://bob:{SECRET}@/db", "invalid MongoDB URI"),
+    (f"mongodb://:{SECRET}@127.0.0.1:1/", "invalid MongoDB URI"),
+    (f"mongodb://bob:{SECRET}@127.0.0.1:1/db name", "invalid MongoDB URI"),
+    (f"mongodb://b%zzob:{SECRET}@127.0.0.1:1/db", "invalid MongoDB URI"),
+]
+
+
+@pytest.mark.parametrize(("uri", "needle"), BAD_URIS)
+def test_bad_mongodb_uri_is_one_line_without_the_password(uri: str, needle: str) -> None:
+    env = {"JOBTUI_CONNECT_TIMEOUT": "0.5"}
+    for command in (["stats"], ["enqueue", "x", "--data", '{"a": 1}']):
+        result = CliRunner().invoke(app, [*command, "--mongo", uri], env=env)
+        line = assert_one_line_error(result, needle)
+        assert SECRET not in line and "UserWarning" not in result.stderr
+
+
+async def test_dashboard_shows_a_bad_uri_masked_not_garbled() -> None:
+    app_ = JobTUI(BAD_URIS[0][0] + "&serverSelectionTimeoutMS=300")
+    async with app_.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app_.screen, ConnectionScreen))
+        text = "\n".join(static_text(w) for w in app_.screen.query(Static))
+        assert "cannot reach MongoDB" in text and "127.0.0.1:1" in text
+        assert SECRET not in text and SECRET not in app_.sub_title
+
+
+# -- malformed documents in the jobs collection ------------------------------------------------
+
+
+def malformed_docs(engine: str) -> list[dict[str, Any]]:
+    """Documents that are not valid jobs, as other programs (or bugs) might leave them.
+
+    All carry the name of the test's task where a name is given, so a worker would take them if
+    it did not check. SQLite rows must fill the NOT NULL columns; anything else goes.
+    """
+    now = datetime.now(UTC)
+    base = {"name": "work", "status": "enqueued", "created_at": now, "available_at": now}
+    if engine == "sqlite":
+        return [
+            {**base, "_id": "not-an-object-id"},
+            {**base, "_id": ObjectId(), "created_at": "yesterday", "available_at": "now"},
+            {**base, "_id": ObjectId(), "created_at": 10**18},  # far beyond year 9999
+            {**base, "_id": ObjectId(), "status": '["enqueued"]'},
+            {**base, "_id": ObjectId(), "name": "", "status": ""},
+            {
+                **base,
+                "_id": ObjectId(),
+                "data": "[1, 2]",
+                "events": "{not json",
+                "attempts": "many",
+                "progress": "half",
+                "result": "nope",
+            },
+        ]
+    return [
+        {"_id": ObjectId(), "hello": "world"},  # not a job at all
+        {**base, "_id": "not-an-object-id"},
+        {**base, "_id": 42},
+        {**base, "_id": ObjectId(), "status": ["enqueued"]},  # a list: unhashable
+        {**base, "_id": ObjectId(), "status": {"s": "enqueued"}},
+        {**base, "_id": ObjectId(), "name": ["work"]},
+        {**base, "_id": ObjectId(), "created_at": "yesterday", "available_at": None},
+        {
+            **base,
+            "_id": ObjectId(),
+            "data": "a string",
+            "events": "nope",
+            "attempts": "many",
+            "progress": "half",
+            "result": [1, 2],
+        },
+    ]
+
+
+def shown_id(doc: dict[str, Any]) -> ObjectId:
+    """The id a malformed document is listed under (a stable placeholder for a foreign _id)."""
+    return Job.from_doc(dict(doc)).id
+
+
+async def raw_docs(store: Store) -> list[Any]:
+    """The collection exactly as stored, to prove nothing was changed or lost."""
+    if store.engine == "mongodb":
+        return await store.coll.find().sort("_id", 1).to_list(None)  # type: ignore[attr-defined]
+    sql = f"SELECT * FROM {store.collection} ORDER BY id"
+    rows = await store._run(lambda c: c.execute(sql).fetchall())  # type: ignore[attr-defined]
+    return [tuple(r) for r in rows]
+
+
+async def test_workers_skip_malformed_documents_and_keep_working(store: Store) -> None:
+    docs = malformed_docs(store.engine)
+    half = len(docs) // 2
+    for doc in docs[:half]:
+        await insert_raw(store, dict(doc))
+    ran: list[ObjectId] = []
+    reports: list[BaseException] = []
+
+    async def handler(ctx: Context) -> None:
+        ran.append(ctx.job.id)
+
+    queue = Queue(store, reporter=reports.append)
+    queue.add(Task("work", handler))
+    async with queue:
+        first = await queuecore.enqueue(store, Blueprint("work", data={"n": 1}))
+        for doc in docs[half:]:  # arriving while the queue runs: through the change feed
+            await insert_raw(store, dict(doc))
+        second = await queuecore.enqueue(store, Blueprint("work", data={"n": 2}))
+        assert first is not None and second is not None
+        before = await raw_docs(store)
+        await wait_all(store, [first.id, second.id], finished)
+        assert queue.ready
+    assert sorted(ran) == sorted([first.id, second.id])  # no handler ran for a malformed document
+    assert any(isinstance(r, MalformedJob) for r in reports)
+    assert not [r for r in reports if not isinstance(r, MalformedJob)], reports
+    after = await raw_docs(store)
+    good = {str(first.id), str(second.id)}
+
+    def others(rows: list[Any]) -> list[Any]:
+        if store.engine == "mongodb":
+            return [r for r in rows if str(r["_id"]) not in good]
+        return [r for r in rows if r[0] not in good]
+
+    assert others(after) == others(before)  # untouched: nothing changed, nothing lost
+    assert len(others(after)) == len(docs)
+
+
+def test_cli_lists_shows_and_counts_malformed_documents(cli: Cli) -> None:
+    docs = malformed_docs(cli.target.engine)
+
+    async def insert(store: Store) -> None:
+        for doc in docs:
+            await insert_raw(store, dict(doc))
+        await queuecore.enqueue(store, Blueprint("fine"))
+
+    in_store(cli.target, insert)
+    listed = cli.json("ls", "--limit", "100")
+    assert len(listed) == len(docs) + 1
+    flagged = {j["id"] for j in listed if j["malformed"]}
+    assert flagged == {str(shown_id(d)) for d in docs}
+    assert "malformed" in cli.ok("ls", "--limit", "100").stdout
+    stats = cli.json("stats")
+    assert stats["total"] == len(docs) + 1
+    for doc in docs:
+        if isinstance(doc["_id"], ObjectId):
+            shown = cli.json("show", str(doc["_id"]))
+            assert shown["malformed"], shown
+            assert "malformed" in cli.ok("show", str(doc["_id"])).stdout
+
+
+async def test_dashboard_flags_malformed_documents_and_keeps_running(
+    target: StoreTarget, store: Store
+) -> None:
+    docs = malformed_docs(target.engine)
+    half = len(docs) // 2
+    for doc in docs[:half]:
+        await insert_raw(store, dict(doc))
+    good = await queuecore.enqueue(store, Blueprint("fine"))
+    assert good is not None
+    app_ = JobTUI(target.uri, collection=target.collection)
+    async with app_.run_test(size=(140, 40)) as pilot:
+        await started(pilot, rows=half + 1)
+        for doc in docs[half:]:  # arriving while the dashboard watches
+            await insert_raw(store, dict(doc))
+        await wait_for(pilot, lambda: table(app_).row_count == len(docs) + 1)
+        for doc in docs:
+            row = type("Row", (), {"id": shown_id(doc)})
+            await wait_for(pilot, lambda row=row: "malformed" in cell(app_, row, "status"))  # type: ignore[misc]
+        assert cell(app_, good, "status") == "enqueued"
+        for key in ("1", "1", "2", "2"):  # filters reload around them
+            await pilot.press(key)
+        await pilot.press("enter")  # the detail of whatever row is under the cursor
+        await pilot.press("escape")
+        assert app_.is_running and app_.model is not None and app_.model.loaded

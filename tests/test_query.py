@@ -1,0 +1,572 @@
+"""The filter language: parsing (and every malformed-filter error), the in-memory semantics,
+and the store contract — ``store.find(query=q)`` returns exactly the jobs for which
+``q.matches(job)`` holds, on both engines, for many queries over one corpus."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from bson import ObjectId
+
+import queuecore
+from queuecore import Job, Query, QueryError, Status, parse
+from queuecore._time import utcnow
+from queuecore.query import Term, format_duration, icontains, parse_duration
+
+# -- parsing -------------------------------------------------------------------
+
+
+def test_terms_of_every_kind() -> None:
+    q = parse(
+        'mail "disk full" status:failed,cancelled name:send_email label:"a b" reason:timeout '
+        "reason:~time(out)? id:6B0B9D01 data.user.id=42 age:<1h attempts:>2 !status:stalled"
+    )
+    assert q.terms == (
+        Term("text", ":", ("mail",)),
+        Term("text", ":", ("disk full",)),
+        Term("status", ":", ("failed", "cancelled")),
+        Term("name", ":", ("send_email",)),
+        Term("label", ":", ("a b",)),
+        Term("reason", ":", ("timeout",)),
+        Term("reason", "~", ("time(out)?",)),
+        Term("id", ":", ("6b0b9d01",)),
+        Term("data", "=", (42,), ("user", "id")),
+        Term("age", "<", (3600.0,)),
+        Term("attempts", ">", (2,)),
+        Term("status", ":", ("stalled",), negated=True),
+    )
+    assert parse("") == Query() and not parse("   ") and parse("x")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("data.x=42", 42),
+        ("data.x=-1.5", -1.5),
+        ("data.x=true", True),
+        ("data.x=false", False),
+        ("data.x=null", None),
+        ('data.x="42"', "42"),
+        ('data.x="true"', "true"),
+        ("data.x=alice", "alice"),
+        ("data.x:7", 7),  # ':' reads as '='
+        ("data.x=NaN", "NaN"),  # not JSON: a bare word, so a string
+    ],
+)
+def test_data_values_are_json_typed(text: str, value: Any) -> None:
+    (term,) = parse(text).terms
+    assert term.field == "data" and term.path == ("x",)
+    assert term.values == (value,) and type(term.values[0]) is type(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "mail",
+        '"disk full"',
+        "status:failed,cancelled",
+        "status:running !status:stalled",
+        "name:send_email,report",
+        'name:"a,b"',
+        'name:"~literal"',
+        'label:""',
+        'label:"a b"',
+        "label:~^a",
+        "reason:timeout",
+        'reason:"say \\"hi\\""',
+        'reason:~"\\d+ s"',
+        "data.user.id=42",
+        'data.x="42"',
+        "data.x=abc",
+        "data.x!=null",
+        "data.x>=2.5",
+        "age:<1h30m",
+        "age:>=90s",
+        "age:>1.5s",
+        "attempts:0",
+        "attempts:<=3",
+        '!"a:b"',
+        '"data.x=1"',
+        "6b0b9d01",
+    ],
+)
+def test_canonical_text_parses_back_to_the_same_query(text: str) -> None:
+    q = parse(text)
+    assert parse(str(q)) == q
+    assert str(parse(str(q))) == str(q)
+
+
+def test_canonical_text_normalises() -> None:
+    messy = "  Status:FAILED   age:<60m  data.x:1 id:ABC "
+    assert str(parse(messy)) == "status:failed age:<1h data.x=1 id:abc"
+    assert str(parse("age:<1.1h")) == "age:<1h6m"
+    assert format_duration(parse_duration("2d3h")) == "2d3h" and parse_duration("1h30m") == 5400
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "message"),
+    [
+        ("colour:red", 0, "unknown field 'colour'"),
+        ("ok http://x", 3, "unknown field 'http'"),
+        ("data:x", 0, "unknown field 'data'"),
+        ("!", 0, "'!' must be followed by a term"),
+        ("a ! b", 2, "'!' must be followed by a term"),
+        ("!!a", 1, "single '!'"),
+        ('"disk full', 0, "unterminated quote"),
+        ('label:"a b', 6, "unterminated quote"),
+        ('"a"b', 3, "space after the closing quote"),
+        ('x"y', 1, "unexpected '\"'"),
+        ('label:a"b', 7, "unexpected '\"'"),
+        ('""', 0, "empty search text"),
+        ("status:", 7, "missing value"),
+        ("status:bogus", 7, "unknown status 'bogus'"),
+        ("status:failed,,x", 7, "unknown status ''"),
+        ("name:a,,b", 5, "empty value in the name list"),
+        ("reason:~(", 8, "bad regular expression '('"),
+        ("name:~[a-", 6, "bad regular expression"),
+        ("reason:~" + "a" * 501, 8, "longer than 500"),
+        ('reason:""', 7, "empty reason text"),
+        ("age:1h", 4, "age needs < or >"),
+        ("age:<", 5, "missing value"),
+        ("age:<1x", 5, "bad duration '1x'"),
+        ("age:<h", 5, "bad duration 'h'"),
+        ("age:<1h30", 5, "bad duration '1h30'"),
+        ("attempts:>x", 10, "whole number"),
+        ("attempts:-1", 9, "whole number"),
+        ("id:xyz", 3, "up to 24 hex digits"),
+        ("id:" + "a" * 25, 3, "up to 24 hex digits"),
+        ("data.=1", 5, "a data key is"),
+        ("data.a..b=1", 7, "a data key is"),
+        ("data.x", 6, "expected =, !=, <, >, <= or >="),
+        ("data.x~1", 6, "expected =, !="),
+        ("data.x=", 7, "missing value"),
+        ("data.x=[1]", 7, "number, string, true, false or null"),
+        ("data.x={}", 7, "number, string, true, false or null"),
+        ("data.x>abc", 7, "> compares numbers"),
+        ('data.x<"1"', 7, "< compares numbers"),
+        ("data.x=99999999999999999999", 7, "out of range"),
+        ("data.x=1e999", 7, "out of range"),
+    ],
+)
+def test_malformed_filters_name_the_problem_and_where(text: str, position: int, message: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse(text)
+    err = caught.value
+    assert isinstance(err, ValueError)  # callers that catch ValueError keep working
+    assert err.position == position, (err.position, str(err))
+    assert message in str(err)
+    assert f"(at character {position + 1})" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("attempts", "= 1; DROP TABLE jobs --", (1,)), "invalid term"),
+        (("colour", ":", ("red",)), "invalid term"),
+        (("data", "=", (1,), ('x"); --',)), "invalid data path"),
+        (("data", "=", (1,)), "invalid data path"),
+        (("status", ":", ("sleeping",)), "unknown status"),
+        (("reason", "~", ("(",)), "bad regular expression"),
+        (("name", ":", ()), "one or more values"),
+    ],
+)
+def test_hand_built_terms_are_checked(args: tuple[Any, ...], message: str) -> None:
+    """Terms may be built in code (dashboards do); field, operator and path reach SQL text,
+    so only valid ones are accepted — values are always bound parameters."""
+    with pytest.raises(ValueError, match=message):
+        Term(*args)
+
+
+def test_a_filter_must_be_text() -> None:
+    with pytest.raises(QueryError, match="must be text"):
+        parse(None)  # type: ignore[arg-type]
+
+
+# -- in-memory semantics ---------------------------------------------------------
+
+NOW = datetime.fromisoformat("2025-01-01T12:00:00+00:00")
+
+
+def job(**kw: Any) -> Job:
+    values: dict[str, Any] = {
+        "_id": ObjectId("65f0c0ffee00000000abcdef"),
+        "name": "send_email",
+        "label": "",
+        "status": "enqueued",
+        "created_at": NOW - timedelta(minutes=5),
+        "available_at": NOW,
+        "data": {},
+    }
+    values.update(kw)
+    return Job.model_validate(values)
+
+
+@pytest.mark.parametrize(
+    ("text", "fields", "expected"),
+    [
+        ("EMAIL", {}, True),
+        ("coffee", {}, False),
+        ("c0ffee", {}, True),  # a part of the id
+        ("abcdef", {}, True),  # the short id's end
+        ("65F0", {}, True),  # an id prefix, any case
+        ("time", {"reason": "Timeout after 30s"}, True),
+        ("échec", {"reason": "ÉCHEC total"}, True),
+        ("status:running", {"status": "dequeued", "available_at": NOW + timedelta(seconds=1)}, True),
+        ("status:stalled", {"status": "dequeued", "available_at": NOW + timedelta(seconds=1)}, False),
+        ("status:stalled", {"status": "dequeued", "available_at": NOW}, True),
+        ("status:dequeued", {"status": "dequeued", "available_at": NOW}, True),
+        ("status:failed,stalled", {"status": "failed"}, True),
+        ("name:send_email", {}, True),
+        ("name:SEND_EMAIL", {}, False),  # names are exact
+        ("name:~^SEND", {}, True),  # regexes are case-insensitive
+        ('label:""', {}, True),
+        ("label:a", {"label": "ab"}, False),
+        ("reason:~^$", {}, True),
+        ("age:<5m", {}, False),
+        ("age:<=5m", {}, True),
+        ("age:>1m", {}, True),
+        ("attempts:0", {}, True),
+        ("attempts:>0", {"attempts": 1}, True),
+        ("data.n=1", {"data": {"n": 1}}, True),
+        ("data.n=1", {"data": {"n": 1.0}}, True),
+        ("data.n=1", {"data": {"n": True}}, False),
+        ("data.n=true", {"data": {"n": 1}}, False),
+        ("data.n=1", {"data": {"n": "1"}}, False),
+        ('data.n="1"', {"data": {"n": "1"}}, True),
+        ("data.n=null", {"data": {}}, True),
+        ("data.n=null", {"data": {"n": None}}, True),
+        ("data.n=null", {"data": {"n": 0}}, False),
+        ("data.n!=null", {"data": {"n": 0}}, True),
+        ("data.n!=1", {"data": {}}, True),
+        ("data.a.b=null", {"data": {"a": 5}}, True),  # through a scalar: missing
+        ("data.a.b=null", {"data": {"a": [{"b": 1}]}}, False),  # through an array: never null
+        ("data.a.b=1", {"data": {"a": [{"b": 1}]}}, False),  # paths walk objects only
+        ("data.tags=x", {"data": {"tags": ["x"]}}, False),  # arrays equal no scalar
+        ("data.n>1", {"data": {"n": "5"}}, False),  # < > compare numbers only
+        ("data.n>1", {"data": {"n": 1.5}}, True),
+        ("!data.n>1", {"data": {"n": "5"}}, True),
+    ],
+)
+def test_matches(text: str, fields: dict[str, Any], expected: bool) -> None:
+    assert parse(text).matches(job(**fields), NOW) is expected
+
+
+def test_matches_uses_the_current_time_by_default() -> None:
+    running = job(status="dequeued", available_at=utcnow() + timedelta(hours=1))
+    stalled = job(status="dequeued", available_at=utcnow() - timedelta(seconds=1))
+    assert parse("status:running").matches(running) and not parse("status:running").matches(stalled)
+    assert queuecore.display_status(stalled) == "stalled"
+    assert queuecore.display_status(running) == "dequeued"
+
+
+def test_sqlite_text_matching_equals_the_python_definition() -> None:
+    """The SQLite engine's LIKE shortcut for ASCII text agrees with ``str.lower`` everywhere,
+    also on the two characters that lower to ASCII letters (İ -> i̇, Kelvin sign -> k)."""
+    conn = sqlite3.connect(":memory:")
+    conn.create_function("queuecore_icontains", 2, icontains, deterministic=True)
+    haystacks = ["Kelvin", "\u212aelvin", "İstanbul", "ISTANBUL", "ÉCHEC", "échec", "50% off", "a_b", "a\\b"]
+    needles = ["kelvin", "K", "i", "İ", "é", "ÉC", "%", "_", "\\", "0% o", "a_b", "ab"]
+    for needle in needles:
+        clause, args = Term("reason", ":", (needle,)).sql(NOW)
+        sql = f"SELECT COALESCE({clause}, 0) FROM (SELECT ? AS reason)"
+        for hay in [*haystacks, ""]:
+            (got,) = conn.execute(sql, [*args, hay]).fetchone()
+            assert bool(got) == (needle.lower() in hay.lower()), (needle, hay)
+
+
+def test_query_of_find_arguments() -> None:
+    assert Query.of(["failed", Status.CANCELLED], "mail", "x") == parse("status:failed,cancelled name:mail x")
+    assert Query.of(None, "", "") == Query()
+    with pytest.raises(ValueError, match="unknown status 'sleeping'"):
+        Query.of("sleeping")
+
+
+# -- the store contract: find(query=q) == [j for j in jobs if q.matches(j)] ------------
+
+H = timedelta(hours=1)
+
+
+def corpus_rows(now: datetime) -> list[dict[str, Any]]:
+    """One row per job (oldest first): every field a query can look at, with values far
+    (hours) from any age/timeout boundary a query uses."""
+    rows: list[dict[str, Any]] = [
+        {"name": "send_email", "label": "alice", "data": {"user_id": 42, "flag": True}},
+        {"name": "send_email", "label": "bob", "data": {"user_id": 42.0, "flag": 1}},
+        {"name": "send_email", "label": "a b", "data": {"user_id": "42", "flag": False}},
+        {"name": "send_email", "label": "", "data": {"user_id": None, "score": 2.5}},
+        {"name": "report", "label": "Quarterly", "data": {"user": {"id": 7, "name": "alice"}}},
+        {"name": "report", "label": "ab", "data": {"user": {"id": 3}, "score": -1}},
+        {"name": "report", "label": "", "data": {"tags": ["a", "b"], "score": 0}},
+        {"name": "Ünïcode", "label": "ÉTÉ", "data": {"note": "ÉCHEC"}},
+        {"name": "resize-image", "label": "img-1", "data": {"size": {"w": 10}}},
+        {"name": "resize-image", "label": "img-2", "data": {}},
+    ]
+    statuses = [
+        ("enqueued", {}),
+        ("dequeued", {"available_at": now + H}),  # running
+        ("dequeued", {"available_at": now - H}),  # stalled
+        ("completed", {"finished_at": now - H}),
+        ("failed", {"reason": "Timeout after 30s"}),
+        ("failed", {"reason": "boom: upstream down"}),
+        ("cancelled", {"reason": "ÉCHEC total"}),
+        ("cancelled", {"reason": "no longer needed (abc)"}),
+        ("enqueued", {"available_at": now + H}),
+        ("failed", {"reason": "Timeout"}),
+    ]
+    ages = [timedelta(0), 2 * H, 3 * 24 * H, 30 * H]
+    out = []
+    for i, row in enumerate(rows):
+        status, extra = statuses[i % len(statuses)]
+        values = {
+            "status": status,
+            "created_at": now - ages[i % len(ages)],
+            "available_at": now - ages[i % len(ages)],
+            "attempts": i % 4,
+            "reason": "",
+            **row,
+            **extra,
+        }
+        out.append(values)
+    return out
+
+
+async def build_corpus(store: queuecore.Store) -> list[Job]:
+    """Insert the corpus through the store primitives (insert, then a guarded-less update)."""
+    now = utcnow()
+    jobs = []
+    for row in corpus_rows(now):
+        job = Job(
+            id=ObjectId(),
+            name=row["name"],
+            label=row["label"],
+            data=row["data"],
+            status=Status.ENQUEUED,
+            created=row["created_at"],
+            available=row["available_at"],
+        )
+        await store.insert(job, lock=False)
+        rest = {k: row[k] for k in ("status", "available_at", "attempts", "reason") if k in row}
+        if "finished_at" in row:
+            rest["finished_at"] = row["finished_at"]
+        updated = await store.update(job.id, statuses=None, set=rest)
+        assert updated is not None
+        jobs.append(updated)
+    return jobs
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "mongodb"])
+async def corpus(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[queuecore.Store, list[Job]]]:
+    """One store per engine holding the corpus, shared by every contract test of the module."""
+    if request.param == "sqlite":
+        uri, collection = f"sqlite:///{tmp_path_factory.mktemp('query')}/jobs.db", "jobs"
+    else:
+        uri, collection = request.getfixturevalue("mongo_uri"), f"query_{uuid.uuid4().hex[:12]}"
+    store = await queuecore.connect(uri, collection=collection)
+    try:
+        await store.ensure_indexes()
+        yield store, await build_corpus(store)
+    finally:
+        if store.engine == "mongodb":
+            await store.coll.drop()  # type: ignore[attr-defined]
+        await store.close()
+
+
+QUERIES = [
+    "",
+    "mail",
+    "EMAIL",
+    "alice",
+    "ab",  # in labels, and hex: in ids too
+    '"a b"',
+    "quarter",
+    "timeout",
+    "échec",
+    "été",
+    "UPSTREAM",
+    "(abc)",
+    "status:failed",
+    "status:failed,cancelled",
+    "status:running",
+    "status:stalled",
+    "status:dequeued",
+    "status:running,completed",
+    "!status:completed",
+    "!status:stalled",
+    "name:send_email",
+    "name:send_email,report",
+    "name:Ünïcode",
+    "!name:report",
+    "name:~^send",
+    "name:~MAIL$",
+    "name:~^(report|resize)",
+    "label:alice",
+    'label:"a b"',
+    'label:""',
+    '!label:""',
+    "label:~^a",
+    "label:~^$",
+    "reason:timeout",
+    "reason:~time(out)?",
+    "reason:~^timeout$",
+    "reason:~^$",
+    "!reason:~^$",
+    "reason:~^boom:",
+    'reason:"(abc)"',
+    "data.user_id=42",
+    "data.user_id=42.0",
+    'data.user_id="42"',
+    "data.user_id=true",
+    "data.user_id!=42",
+    "data.user_id=null",
+    "data.user_id!=null",
+    "data.flag=true",
+    "data.flag=false",
+    "data.flag=1",
+    "!data.flag=1",
+    "data.missing=null",
+    "data.missing!=null",
+    "data.user.id=7",
+    "data.user.id>5",
+    "data.user.id<=7",
+    "data.user.name=alice",
+    "data.user.name=null",
+    "data.score>1.5",
+    "data.score<0",
+    "data.score>=0",
+    "!data.score>=0",
+    "data.tags=a",
+    "data.tags.x=null",
+    "data.user.id.x=null",
+    "data.size.w=10",
+    "data.note=ÉCHEC",
+    "age:<1h",
+    "age:>1h",
+    "age:>1d",
+    "age:<=2h30m",
+    "!age:<1h",
+    "attempts:0",
+    "attempts:>1",
+    "attempts:<=2",
+    "!attempts:0",
+    "status:failed age:<1h",
+    "status:failed !reason:timeout",
+    "name:send_email data.user_id=42 !label:bob",
+    "report !status:enqueued attempts:>0",
+]
+
+
+#: Queries nx-27017 answers differently from MongoDB (README, "Testing against MongoDB"):
+#: ``$ifNull`` of a field path through an array of scalars gives null there, ``[]`` on MongoDB.
+NX_DIFFERENT = {"data.tags.x=null"}
+
+
+async def _all(store: queuecore.Store) -> list[Job]:
+    return await store.find(limit=10_000)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("text", QUERIES)
+async def test_find_returns_exactly_the_matching_jobs(
+    corpus: tuple[queuecore.Store, list[Job]], text: str, request: pytest.FixtureRequest
+) -> None:
+    store, _ = corpus
+    if store.engine == "mongodb" and text in NX_DIFFERENT and not os.environ.get("QUEUECORE_TEST_MONGO_URI"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason="nx-27017: $ifNull through an array"))
+    q = parse(text)
+    got = [j.id for j in await store.find(query=q, limit=1000)]
+    now = utcnow()
+    expected = [j.id for j in await _all(store) if q.matches(j, now)]
+    assert got == expected, f"{store.engine}: {text!r}"
+    assert await store.count(q) == len(expected)
+    assert await store.count(q, cap=2) == min(2, len(expected))
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_corpus_makes_the_contract_meaningful(corpus: tuple[queuecore.Store, list[Job]]) -> None:
+    """Most queries select some but not all jobs (a query that matches everything or nothing
+    on both sides proves little)."""
+    store, jobs = corpus
+    now = utcnow()
+    partial = [t for t in QUERIES if 0 < sum(parse(t).matches(j, now) for j in jobs) < len(jobs)]
+    assert len(partial) >= len(QUERIES) * 0.8
+    assert len(await _all(store)) == len(jobs) == 10
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_find_combines_keyword_filters_with_the_query(
+    corpus: tuple[queuecore.Store, list[Job]],
+) -> None:
+    store, _ = corpus
+    now = utcnow()
+    q = parse("age:>1d")
+    got = [j.id for j in await store.find(status=["failed", "stalled"], name="send_email", text="a", query=q)]
+    combined = parse("status:failed,stalled name:send_email a age:>1d")
+    assert got == [j.id for j in await _all(store) if combined.matches(j, now)]
+    assert got  # the corpus has such a job
+    assert [j.id for j in await store.find(query=q, limit=2, skip=1)] == [
+        j.id for j in await _all(store) if q.matches(j, now)
+    ][1:3]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_find_by_short_id_prefix_or_full_id(corpus: tuple[queuecore.Store, list[Job]]) -> None:
+    store, jobs = corpus
+    target = jobs[3]
+    for text in (target.short_id, target.short_id.upper(), str(target.id), f"id:{target.short_id}"):
+        assert [j.id for j in await store.find(query=parse(text))] == [target.id], text
+    prefix = str(target.id)[:8]  # the creation second: shared by the corpus
+    found = {j.id for j in await store.find(query=parse(f"id:{prefix}"), limit=100)}
+    assert target.id in found
+    assert {j.id for j in await store.find(text=target.short_id)} == {target.id}
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_find_accepts_running_and_stalled(corpus: tuple[queuecore.Store, list[Job]]) -> None:
+    store, _ = corpus
+    stalled = await store.find(status="stalled")
+    running = await store.find(status=["running"])
+    dequeued = await store.find(status="dequeued")
+    assert stalled and running
+    assert {j.id for j in stalled} | {j.id for j in running} == {j.id for j in dequeued}
+    assert all(queuecore.display_status(j) == "stalled" for j in stalled)
+    assert all(queuecore.display_status(j) == "dequeued" for j in running)
+    with pytest.raises(ValueError, match="unknown status 'sleeping'"):
+        await store.find(status="sleeping")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_counts_split_dequeued_into_running_and_stalled(
+    corpus: tuple[queuecore.Store, list[Job]],
+) -> None:
+    store, jobs = corpus
+    now = utcnow()
+    counts = await store.counts()
+    assert isinstance(counts, queuecore.Counts) and isinstance(counts, dict)
+    for status in (*(s.value for s in Status), "running", "stalled"):
+        assert counts[status] == sum(parse(f"status:{status}").matches(j, now) for j in jobs), status
+    assert counts["running"] + counts["stalled"] == counts["dequeued"]
+    assert counts.total == len(jobs) and not counts.capped
+    assert await store.counts(cap=1000) == counts  # a small collection: exact
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_counts_above_the_cap_stop_there_and_say_so(
+    corpus: tuple[queuecore.Store, list[Job]],
+) -> None:
+    store, _ = corpus
+    exact = await store.counts()
+    capped = await store.counts(cap=3)  # 10 jobs > 3: counted up to 3 each
+    assert capped == {key: min(n, 3) for key, n in exact.items()}
+    assert capped.capped == {key for key, n in exact.items() if n >= 3}
+    assert capped.capped  # failed and enqueued have 3 or more
+    assert "running" in capped and "stalled" in capped
