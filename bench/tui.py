@@ -19,7 +19,8 @@ Three processes, so each number belongs to the process it describes:
      on another job; while
 3. a writer process makes 1,000 change events per second: progress/note updates of the
    running jobs at the top of the table (``store.update`` with the same guard as
-   ``Context.update``), the rows the dashboard shows, each update one change event.
+   ``Context.update``), the rows the dashboard shows, each update one change event that
+   changes the row's progress cell.
 """
 
 from __future__ import annotations
@@ -190,7 +191,9 @@ async def _writer(path: Path, rate: float) -> dict[str, Any]:
                 job.id,
                 statuses=[Status.DEQUEUED],
                 attempts=job.attempts,
-                set={"progress": (done % 100) / 100, "note": f"step {done}"},
+                # each update moves the job's progress on by a point: every event changes what
+                # the row shows (``done % 100`` alone gave each job the same value every time)
+                set={"progress": (done // len(running) % 100) / 100, "note": f"step {done}"},
             )
             if updated is None:
                 raise AssertionError(f"job {job.id} is no longer running")

@@ -24,8 +24,9 @@ only when something changed — never once per event. When a count hits the cap
 (a large collection) they are re-read only on the clock tick, every
 ``LARGE_COUNTS_INTERVAL`` seconds at most. Per-minute completed and
 failed rates (for sparklines) are counted from change events, de-duplicated by
-(id, attempt, status). Queue latency (oldest waiting job per task) is read with
-``store.active(names)`` on a slower throttle and skipped on huge backlogs.
+(id, attempt, status). Queue latency (oldest waiting job per task) is one aggregation in
+the store (``store.oldest_waiting()``), read on the clock tick only (``tick``), on a
+slower throttle, and skipped on huge backlogs — never on the change-event path.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ MODE_LABELS = {
     "reconnecting": "reconnecting…",
 }
 
-#: Above this many active jobs the latency scan (``store.active``) is skipped.
+#: Above this many waiting (enqueued + failed) jobs the latency aggregation is skipped.
 LATENCY_SCAN_LIMIT = 20_000
 #: Minutes of completed/failed history kept for the sparklines.
 RATE_MINUTES = 30
@@ -230,6 +231,8 @@ class LiveModel:
         self.capped: set[str] = set()
         #: How many times ``store.counts()`` was called (the throttle's witness).
         self.counts_calls = 0
+        #: How many times the whole window was read from the store (a reset, a filter change).
+        self.reloads = 0
         #: Seconds between time-dependent reloads (see ``refresh``).
         self.time_reload_interval = TIME_RELOAD_INTERVAL
         self._time_reload_at = float("-inf")
@@ -306,6 +309,7 @@ class LiveModel:
 
     async def _reload(self) -> Delta:
         jobs = await self.store.find(**self.filter.query(), limit=self.limit)
+        self.reloads += 1
         self.jobs = {j.id: j for j in jobs}
         self._order = sorted(self.jobs)
         self.exhausted = len(jobs) < self.limit
@@ -461,27 +465,21 @@ class LiveModel:
             return False
         self._latency_dirty = False
         self._latency_at = now
-        active = sum(self.counts.get(s.value, 0) for s in (Status.ENQUEUED, Status.FAILED, Status.DEQUEUED))
-        if active > LATENCY_SCAN_LIMIT:
+        waiting = sum(self.counts.get(s.value, 0) for s in (Status.ENQUEUED, Status.FAILED))
+        if waiting > LATENCY_SCAN_LIMIT:
             self.latency = None
             return True
-        jobs = await self.store.active(sorted(self.names)) if self.names else []
-        wall = datetime.now(UTC)
-        oldest: dict[str, datetime] = {}
-        for job in jobs:
-            if job.malformed or job.status not in (Status.ENQUEUED, Status.FAILED):
-                continue
-            if job.available is None or job.available > wall:
-                continue
-            if job.name not in oldest or job.available < oldest[job.name]:
-                oldest[job.name] = job.available
-        self.latency = oldest
+        self.latency = await self.store.oldest_waiting()
         return True
 
     async def refresh(self, *, force: bool = False, timer: bool = False) -> bool:
-        """Refresh the throttled aggregates; True when any was re-read."""
+        """Refresh the throttled aggregates; True when any was re-read.
+
+        The queue latency is re-measured only with ``force`` or ``timer`` (the clock tick),
+        so a stream of change events never waits for it.
+        """
         counted = await self.refresh_counts(force=force, timer=timer)
-        measured = await self.refresh_latency(force=force)
+        measured = await self.refresh_latency(force=force) if force or timer else False
         return counted or measured
 
     async def tick(self) -> Delta:

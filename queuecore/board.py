@@ -69,21 +69,20 @@ class Board:
         without lag: the enqueuing process takes its own jobs first.
         """
         bucket = self._entries.get(job.name)
-        if bucket is None or job.malformed is not None:
-            self.remove(job.id)
-            return
-        if job.status not in ACTIVE:
-            self.remove(job.id)
-            self._bump(job.name)
+        if bucket is None or job.malformed is not None or job.status not in ACTIVE:
+            self.remove(job.id)  # no wake-up: a job leaving the board makes no work available
             return
         entry = self._index.get(job.id)
         if entry is None:
             jitter = random.uniform(0, self.max_lag) if lag and self.max_lag else 0.0
-            entry = _Entry(job.name, 0.0, jitter)
+            entry = _Entry(job.name, float("inf"), jitter)
             self._add(job.id, entry)
-        entry.available = job.available.timestamp() + entry.lag
+        available = job.available.timestamp() + entry.lag
+        sooner = available < entry.available
+        entry.available = available
         entry.trace = job.trace
-        self._bump(job.name)
+        if sooner:  # wake idle workers only when there may be work for them sooner than before
+            self._bump(job.name)
 
     def remove(self, id: ObjectId | None) -> None:
         """Forget a job (deleted, finished, or not one of ours)."""
@@ -165,7 +164,8 @@ class Board:
         return entry.trace, entry.available - entry.lag
 
     def version(self, name: str) -> int:
-        """A counter that changes whenever ``name``'s part of the board changes."""
+        """A counter that changes whenever a job of ``name`` may be available sooner than
+        before (one was added, or made available earlier): what idle workers wait for."""
         return self._versions.get(name, 0)
 
     async def wait(self, name: str, version: int, timeout: float) -> None:

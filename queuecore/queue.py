@@ -354,12 +354,20 @@ class Queue:
             began = loop.time()
             run.task = loop.create_task(self._call(task, ctx), name=f"job-{job.id}")
             lifetime = loop.call_later(seconds(task.lifetime), run.interrupt, "lifetime")
-            heartbeat = loop.create_task(self._heartbeat(ctx))
+            # The heartbeat task starts when the first beat is due: most handlers finish long
+            # before, and a task per attempt is a cost on the hot path.
+            beats: list[asyncio.Task[None]] = []
+            period = seconds(task.timeout) / 2
+            heartbeat = loop.call_later(period, lambda: beats.append(loop.create_task(self._heartbeat(ctx))))
+            finished = loop.create_future()
+            run.task.add_done_callback(lambda _: finished.done() or finished.set_result(None))
             try:
-                await asyncio.wait({run.task})
+                await finished  # like asyncio.wait: a cancelled worker leaves the handler task alone
             finally:
                 lifetime.cancel()
                 heartbeat.cancel()
+                for beat in beats:
+                    beat.cancel()
                 self._running.pop(job.id, None)
             tracing.record("duration", loop.time() - began, task.name)
             await self._conclude(runner, run)
@@ -414,15 +422,16 @@ class Queue:
             await outcome
 
     async def _heartbeat(self, ctx: Context) -> None:
-        """While the handler runs, extend the claim every half timeout."""
+        """While the handler runs, extend the claim every half timeout (started half a
+        timeout after the handler, so it beats at once)."""
         period = seconds(ctx.task.timeout) / 2
         while True:
-            await asyncio.sleep(period)
             try:
                 if not await ctx.extend():
                     return
             except Exception as exc:
                 await self._report(exc)
+            await asyncio.sleep(period)
 
     async def _settle(self, task: Task, write: Callable[[], Awaitable[Job]]) -> None:
         """Write a job's outcome; a job that moved on meanwhile is reported, not fatal.

@@ -19,7 +19,8 @@ Metrics (OpenTelemetry metrics API): ``queuecore.jobs.enqueued``,
 
 Without opentelemetry-api installed (or with ``QUEUECORE_TRACING=0``) every
 function here is a no-op and opentelemetry is never imported. The application
-brings its own SDK and exporter.
+brings its own SDK and exporter; until it sets a tracer provider, no spans are
+created at all (they would be no-op spans), only the trace context is carried on.
 """
 
 from __future__ import annotations
@@ -55,6 +56,36 @@ class _Otel:
         self.latency = meter.create_histogram(
             "queuecore.queue.latency", unit="s", description="from available to started"
         )
+        self.recording = False
+        self.current = _Current(trace.get_current_span)
+
+    def tracing(self) -> bool:
+        """Whether a real tracer provider is set. Without one (the API's default proxy, or an
+        explicit no-op provider) every span would be a no-op span: :func:`span` then skips
+        creating and attaching one, the hot path's main tracing cost. A provider can be set
+        only once, so once seen it is remembered; until then each call checks again."""
+        if not self.recording:
+            provider = self.trace.get_tracer_provider()
+            self.recording = not isinstance(
+                provider, self.trace.ProxyTracerProvider | self.trace.NoOpTracerProvider
+            )
+        return self.recording
+
+
+class _Current:
+    """The span a no-op tracer would give, without starting or attaching anything: the
+    current span (a non-recording one; it carries a resumed trace context, if any)."""
+
+    __slots__ = ("get",)
+
+    def __init__(self, get: Any) -> None:
+        self.get = get
+
+    def __enter__(self) -> Any:
+        return self.get()
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def _otel() -> _Otel | None:
@@ -71,17 +102,20 @@ def enabled() -> bool:
 
 
 def span(span_name: str, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
-    """A current span named ``span_name`` (yields None when tracing is off)."""
+    """A current span named ``span_name`` (yields None when tracing is off, and the current
+    non-recording span while no tracer provider is set)."""
     otel = _otel()
     if otel is None:
         return _NULL
+    if not otel.tracing():
+        return otel.current
     attrs = {f"queuecore.job.{k}": _attr(v) for k, v in attributes.items() if v is not None}
     return otel.tracer.start_as_current_span(span_name, attributes=attrs)
 
 
 def annotate(current: Any, **attributes: Any) -> None:
-    """Add attributes to a span from :func:`span` (no-op for None)."""
-    if current is not None:
+    """Add attributes to a span from :func:`span` (no-op for None or a non-recording span)."""
+    if current is not None and current.is_recording():
         for key, value in attributes.items():
             if value is not None:
                 current.set_attribute(f"queuecore.job.{key}", _attr(value))

@@ -4,17 +4,25 @@ Besides the live table it owns two bits of operator state: the *marks* (``space`
 a set of job ids that survives updates, reloads and filter changes — bulk actions
 act on them) and the *pause* (``p``; the table stops changing for reading while
 the model keeps following the store, and the changes are shown on resume).
+
+The model's changes reach the table at a capped rate: the first change after a quiet
+spell is shown at once, later ones are merged and shown together at most every
+``APPLY_INTERVAL`` seconds, so 1,000 change events per second cost ten table updates,
+and key presses are not queued behind them.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from bson import ObjectId
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header
 
 from queuecore import Job
@@ -33,6 +41,8 @@ MUTATING = frozenset(
 )
 #: Everything hidden in read-only mode: the mutating actions and the marks that feed them.
 READ_ONLY_HIDDEN = MUTATING | {"mark", "clear_marks"}
+#: The table shows the model's changes at most this often (seconds).
+APPLY_INTERVAL = 0.1
 
 
 def query_problem(exc: QueryError) -> str:
@@ -84,6 +94,12 @@ class JobsScreen(Screen[None]):
         self.frozen: dict[ObjectId, Job] | None = None
         self._pending = 0
         self._ready = False  # composed and mounted: the app's clock may fire before that
+        #: Changes of the model not shown yet (merged), and the timer that will show them.
+        self._queued: Delta | None = None
+        self._apply_timer: Timer | None = None
+        self._applied_at = float("-inf")
+        #: How many times the model's changes were shown (the rate cap's witness).
+        self.table_updates = 0
 
     @property
     def tui(self) -> JobTUI:
@@ -139,20 +155,40 @@ class JobsScreen(Screen[None]):
             )
 
     def on_jobs_screen_changed(self, message: Changed) -> None:
+        """Queue the model's changes; show them now or at the end of the current interval.
+
+        A reload (a filter change, a reconnect) is shown at once.
+        """
+        if self._queued is None:
+            self._queued = Delta()
+        self._queued.merge(message.delta)
+        wait = self._applied_at + APPLY_INTERVAL - time.monotonic()
+        if wait <= 0 or message.delta.reloaded:
+            self._apply_queued()
+        elif self._apply_timer is None:
+            self._apply_timer = self.set_timer(wait, self._apply_queued, name="jobtui-apply")
+
+    def _apply_queued(self) -> None:
+        """Show the queued changes of the model in one table update."""
+        if self._apply_timer is not None:
+            self._apply_timer.stop()
+            self._apply_timer = None
+        delta, self._queued = self._queued, None
         model = self.tui.model
-        if model is None:
+        if delta is None or model is None:
             return
-        if self.frozen is not None:
-            self._count_pending()
+        self._applied_at = time.monotonic()
+        self.table_updates += 1
+        try:
+            if self.frozen is not None:
+                self._count_pending()
+            elif delta.reloaded:
+                self._show_all()
+            elif delta.changed:
+                self.table.sync({str(i): model.get(i) for i in delta.changed}, utcnow(), delta.added)
             self.render_state()
+        except NoMatches:  # the app is closing: its widgets went before this timer
             return
-        table = self.table
-        now = utcnow()
-        if message.delta.reloaded:
-            self._show_all()
-        elif message.delta.changed:
-            table.sync({str(i): model.get(i) for i in message.delta.changed}, now, message.delta.added)
-        self.render_state()
 
     def _show_all(self) -> None:
         """Make the table show exactly the model's window."""
@@ -180,15 +216,21 @@ class JobsScreen(Screen[None]):
         """Clock-driven refresh (ages, countdowns, run times, stalls, counts, workers)."""
         if not self._ready:
             return
-        model = self.tui.model
-        if model is not None and not self.paused:
-            self.table.tick({str(j.id): j for j in model.jobs.values()}, utcnow())
-        self.render_state()
-        queue = self.tui.queue
-        panel = self.query_one("#workers", WorkersPanel)
-        if queue is not None:
-            panel.display = True
-            panel.show(queue.stats())
+        try:
+            model = self.tui.model
+            if model is not None and not self.paused:
+                self.table.tick({str(j.id): j for j in model.jobs.values()}, utcnow())
+            self.render_state()
+            queue = self.tui.queue
+            panel = self.query_one("#workers", WorkersPanel)
+            if queue is not None:
+                panel.display = True
+                panel.show(queue.stats())
+        except NoMatches:  # the app is closing: its widgets went before the clock stopped
+            return
+
+    def on_unmount(self) -> None:
+        self._ready = False
 
     def current_job(self) -> Job | None:
         """The job under the cursor (from the model, or as frozen while paused), or None."""

@@ -107,7 +107,8 @@ class FilterBar(Vertical):
         paused: int | None = None,
     ) -> None:
         """Render the current filter (and the marks and pause state)."""
-        self.query_one("#filter-state", Static).update(filter_text(current, shown, exhausted, marked, paused))
+        state = self.query_one("#filter-state", Static)
+        fmt.set_content(state, filter_text(current, shown, exhausted, marked, paused))
 
     @property
     def editing(self) -> str | None:

@@ -153,3 +153,17 @@ def when(value: datetime | None) -> str:
 def utcnow() -> datetime:
     """The current time, timezone-aware."""
     return datetime.now(UTC)
+
+
+def same_text(a: object, b: object) -> bool:
+    """Whether two cell/label values look the same (text, style and spans)."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and str(a.style) == str(b.style) and a.spans == b.spans
+    return a == b
+
+
+def set_content(static: Any, content: Text | str) -> None:
+    """``static.update(content)`` unless it already shows that: an update costs a layout pass
+    of the screen, and the bars are re-rendered with every batch of changes."""
+    if not same_text(static.content, content):
+        static.update(content)

@@ -2,19 +2,29 @@
 
 Marked rows (``space``) carry a ``●`` in the first column; the marks themselves
 are a set of ids the screen owns, so they survive updates, reloads and scrolling.
+
+Updates are applied in batches (``sync``, ``tick``, ``show_mark``) and only cells whose
+content changed are touched. Textual's ``DataTable.update_cell`` invalidates the cached
+rendering of *every* cell on each call (a full re-render of the visible table, the
+dashboard's main cost under a stream of change events), so a batch instead sets the
+changed values and forgets only those cells' cached renderings and repaints only their
+rows (:meth:`JobsTable._show_changes`); with a DataTable that lacks the caches this relies
+on, it falls back to ``update_cell``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from bson import ObjectId
 from rich.text import Text
 from textual.binding import Binding
 from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
 from queuecore import Job
 
@@ -42,6 +52,16 @@ TIME_COLUMNS = ("status", "age", "available", "run", "beat")
 MARK = Text("●", style="bold magenta")
 #: Rows from the end at which the table asks for the next page.
 LOAD_MORE_MARGIN = 20
+#: DataTable's render caches that ``JobsTable._show_changes`` prunes (Textual internals).
+_CACHES = ("_data", "_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache")
+#: Changed rows repainted per frame at most. A DataTable row takes about 0.5 ms to render, and
+#: a frame that runs long also delays the next one (Textual paces frames at 60 per second), so
+#: a larger batch (the clock changes every visible row each second) is spread over the next
+#: frames: none of them holds up a key press for long.
+PAINT_BUDGET = 4
+#: Changed rows formatted per turn of the event loop: a large batch is formatted in slices,
+#: so a key press waits for one slice (about a millisecond), not for the whole batch.
+RENDER_SLICE = 25
 
 
 class IdText(Text):
@@ -62,22 +82,26 @@ def render_row(job: Job, now: datetime, marked: bool = False) -> dict[str, Text 
         "id": IdText(job.id, job.short_id, id_style),
         "task": fmt.truncate(job.name, 24),
         "label": fmt.truncate(job.label, 20),
-        "status": fmt.status_text(job, now),
         "attempts": str(job.attempts),
         "reason": Text(fmt.truncate(reason or "", 40), style="red" if malformed else ""),
         "progress": fmt.progress(job),
+        "worker": fmt.truncate(job.worker, 28),
+        **render_time_cells(job, now),
+    }
+
+
+def render_time_cells(job: Job, now: datetime) -> dict[str, Text | str]:
+    """The cells of ``job``'s row that change with the clock (``TIME_COLUMNS``)."""
+    return {
+        "status": fmt.status_text(job, now),
         "age": fmt.age(job, now),
         "available": fmt.available_in(job, now),
         "run": fmt.run_time(job, now),
         "beat": fmt.heartbeat_age(job, now),
-        "worker": fmt.truncate(job.worker, 28),
     }
 
 
-def _same(a: object, b: object) -> bool:
-    if isinstance(a, Text) and isinstance(b, Text):
-        return a.plain == b.plain and str(a.style) == str(b.style) and a.spans == b.spans
-    return a == b
+_same = fmt.same_text
 
 
 class JobsTable(DataTable[Text | str]):
@@ -97,6 +121,16 @@ class JobsTable(DataTable[Text | str]):
         self._cells: dict[str, dict[str, Text | str]] = {}
         #: Row keys (job ids) of the marked rows (the screen's set, shared).
         self.marked: set[str] = set()
+        #: Cells set since the last ``_show_changes``: row key → column keys.
+        self._dirty: dict[str, set[str]] = {}
+        #: Changed rows on screen still to repaint (in order), and whether a repaint is scheduled.
+        self._repaint: dict[str, None] = {}
+        self._repaint_scheduled = False
+        #: Rows still to format: row key → (job, time, whole row or only the clock's cells).
+        self._pending: dict[str, tuple[Job, datetime, bool]] = {}
+        self._pending_scheduled = False
+        #: Whether cells are updated by pruning DataTable's caches (else ``update_cell``).
+        self._surgical = all(hasattr(self, name) for name in _CACHES)
 
     def on_mount(self) -> None:
         for key, header, width in COLUMNS:
@@ -126,34 +160,60 @@ class JobsTable(DataTable[Text | str]):
         keep_row = self.cursor_row
         self.clear()
         self._cells.clear()
+        self._pending.clear()
         for job in jobs:
             self._add(job, now)
         self._restore(keep, keep_row)
 
     def sync(self, changed: dict[str, Job | None], now: datetime, added: bool) -> None:
-        """Apply a batch: ``changed`` maps row keys to the job now (None = remove)."""
+        """Apply a batch: ``changed`` maps row keys to the job now (None = remove).
+
+        Rows come and go at once; changed rows are re-rendered ``RENDER_SLICE`` at a time
+        (the first slice now, the rest in the next turns of the event loop).
+        """
         keep = self.current_id
         keep_row = self.cursor_row
         for key, job in changed.items():
             if job is None:
+                self._pending.pop(key, None)
                 if key in self._cells:
                     self.remove_row(key)
                     del self._cells[key]
             elif key in self._cells:
-                self._update(key, render_row(job, now, key in self.marked))
+                self._pending[key] = (job, now, True)
             else:
                 self._add(job, now)
         if added:
             self.sort("id", key=lambda cell: cell.job_id, reverse=True)
         self._restore(keep, keep_row)
+        self._render_pending()
 
     def tick(self, jobs: dict[str, Job], now: datetime) -> None:
-        """Re-render the clock-driven cells (age, countdown, run time)."""
+        """Re-render the clock-driven cells (age, countdown, run time), in slices like ``sync``."""
         for key, job in jobs.items():
+            if key in self._cells:
+                whole = key in self._pending and self._pending[key][2]
+                self._pending[key] = (job, now, whole)
+        self._render_pending()
+
+    def _render_pending(self) -> None:
+        """Format up to ``RENDER_SLICE`` pending rows and show them; the rest on the next turn."""
+        self._pending_scheduled = False
+        done = 0
+        while self._pending and done < RENDER_SLICE:
+            key = next(iter(self._pending))
+            job, now, whole = self._pending.pop(key)
             if key not in self._cells:
                 continue
-            row = render_row(job, now)
-            self._update(key, {c: row[c] for c in TIME_COLUMNS})
+            cells = render_row(job, now, key in self.marked) if whole else render_time_cells(job, now)
+            self._update(key, cells)
+            done += 1
+        self._show_changes()
+        if self._pending and not self._pending_scheduled:
+            # the next slice in a turn of the event loop of its own (``call_later`` would run
+            # it in this widget's message loop, before the key presses queued meanwhile)
+            self._pending_scheduled = True
+            asyncio.get_running_loop().call_soon(self._render_pending)
 
     def show_mark(self, key: str) -> None:
         """Re-render the mark of row ``key`` after ``marked`` changed."""
@@ -167,6 +227,7 @@ class JobsTable(DataTable[Text | str]):
         self._update(
             key, {"mark": MARK if marked else "", "id": IdText(id_cell.job_id, id_cell.plain, style)}
         )
+        self._show_changes()
 
     def _add(self, job: Job, now: datetime) -> None:
         key = str(job.id)
@@ -175,11 +236,80 @@ class JobsTable(DataTable[Text | str]):
         self.add_row(*(cells[c] for c, _, _ in COLUMNS), key=key)
 
     def _update(self, key: str, cells: dict[str, Text | str]) -> None:
+        """Set the cells of row ``key`` that differ from what it shows (``_show_changes`` paints them)."""
         old = self._cells[key]
         for column, value in cells.items():
             if not _same(old.get(column), value):
                 old[column] = value
-                self.update_cell(key, column, value)
+                if self._surgical:
+                    # what update_cell does, without invalidating every cached cell
+                    self._data[RowKey(key)][ColumnKey(column)] = value
+                    self._dirty.setdefault(key, set()).add(column)
+                else:
+                    self.update_cell(key, column, value)
+
+    def _show_changes(self) -> None:
+        """Repaint the cells set by ``_update`` since the last call, and only those.
+
+        DataTable caches renderings per cell, per row line and per screen line, each keyed by
+        a table-wide update counter that ``update_cell`` bumps. Here the counter stays, the
+        cached renderings of the changed cells, of their rows and of their lines are dropped,
+        and only the changed rows on screen are repainted, ``PAINT_BUDGET`` rows per frame
+        (until a row is repainted, it shows what it showed before; anything that repaints
+        it earlier, a cursor move or a scroll, shows the new values).
+        """
+        dirty, self._dirty = self._dirty, {}
+        if not dirty:
+            return
+        rows = {RowKey(key) for key in dirty}
+        cells = {(RowKey(key), ColumnKey(c)) for key, columns in dirty.items() for c in columns}
+        indexes = {self._row_locations.get(row) for row in rows} - {None}
+        cell_cache, row_cache = self._cell_render_cache, self._row_render_cache
+        for cache_key in [k for k in cell_cache.keys() if (k[0], k[1]) in cells]:
+            cell_cache.discard(cache_key)
+        for cache_key in [k for k in row_cache.keys() if k[0] in rows]:
+            row_cache.discard(cache_key)
+        renderables = self._row_renderable_cache
+        for cache_key in [k for k in renderables.keys() if k[1] in indexes]:
+            renderables.discard(cache_key)
+        header = self.header_height if self.show_header else 0
+        if self.fixed_rows or len(self._y_offsets) != self.row_count:
+            # rows taller than a line or fixed rows: no simple row → line mapping
+            self._line_cache.clear()
+            self.refresh()
+            return
+        lines = {header + index for index in indexes if index is not None}
+        line_cache = self._line_cache
+        for cache_key in [k for k in line_cache.keys() if k[0] in lines]:
+            line_cache.discard(cache_key)
+        located = self._row_locations
+        self._repaint.update(dict.fromkeys(sorted(dirty, key=lambda k: located.get(RowKey(k)) or 0)))
+        if not self._repaint_scheduled:  # else this frame's rows are painted: the next frame
+            self._repaint_some()
+
+    def _repaint_some(self) -> None:
+        """Repaint up to ``PAINT_BUDGET`` of the changed rows on screen; the rest after the next frame.
+
+        Once rows are painted, nothing more is painted until the frame is drawn.
+        """
+        self._repaint_scheduled = False
+        header = self.header_height if self.show_header else 0
+        top = int(self.scroll_y)
+        width, height = self.size
+        painted = 0
+        while self._repaint and painted < PAINT_BUDGET:
+            key = next(iter(self._repaint))
+            del self._repaint[key]
+            index = self._row_locations.get(RowKey(key))
+            if index is None:
+                continue  # removed meanwhile
+            y = header + index - top  # widget coordinates: every row is one line high
+            if header <= y < height:  # rows off screen are painted when scrolled to
+                self.refresh(Region(0, y, width, 1))
+                painted += 1
+        if painted and not self._repaint_scheduled:
+            self._repaint_scheduled = True
+            self.call_after_refresh(self._repaint_some)
 
     def _restore(self, key: str | None, row: int) -> None:
         if self.row_count == 0:

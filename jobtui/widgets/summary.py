@@ -77,17 +77,23 @@ class SummaryBar(Vertical):
     def show(self, model: LiveModel | None, uri: str) -> None:
         """Render from the model (None: not connected yet)."""
         if model is None:
-            self.query_one("#summary-counts", Static).update(Text("connecting…", style="dim"))
-            self.query_one("#summary-uri", Static).update(Text(uri, style="dim"))
+            fmt.set_content(self.query_one("#summary-counts", Static), Text("connecting…", style="dim"))
+            fmt.set_content(self.query_one("#summary-uri", Static), Text(uri, style="dim"))
             return
-        self.query_one("#summary-counts", Static).update(counts_text(model.counts, model.capped))
-        self.query_one("#summary-connection", Static).update(connection_text(model.mode, model.mode_label))
+        # only what changed is updated: this runs with every batch of changes
+        fmt.set_content(self.query_one("#summary-counts", Static), counts_text(model.counts, model.capped))
+        fmt.set_content(
+            self.query_one("#summary-connection", Static), connection_text(model.mode, model.mode_label)
+        )
         shown_uri = self.query_one("#summary-uri", Static)
-        shown_uri.update(Text(uri, style="dim", overflow="ellipsis", no_wrap=True))
+        fmt.set_content(shown_uri, Text(uri, style="dim", overflow="ellipsis", no_wrap=True))
         shown_uri.display = self.size.width >= 110  # the header shows it too: latency goes first
-        self.query_one("#spark-completed", Sparkline).data = model.rates("completed", 12)
-        self.query_one("#spark-failed", Sparkline).data = model.rates("failed", 12)
-        self.query_one("#summary-latency", Static).update(latency_text(model))
+        for status in ("completed", "failed"):
+            spark = self.query_one(f"#spark-{status}", Sparkline)
+            data = model.rates(status, 12)
+            if list(spark.data or ()) != data:
+                spark.data = data
+        fmt.set_content(self.query_one("#summary-latency", Static), latency_text(model))
 
     def plain(self) -> str:
         """The bar's text (for tests and screen readers)."""

@@ -195,6 +195,17 @@ class Store(abc.ABC):
     async def active(self, names: Collection[str]) -> list[Job]:
         """Every enqueued, dequeued or failed job of these task names (a board's snapshot)."""
 
+    @abc.abstractmethod
+    async def oldest_waiting(self, now: datetime | None = None) -> dict[str, datetime]:
+        """Per task name, the ``available`` time of its oldest *waiting* job: enqueued or
+        failed, with ``available`` at or before ``now`` (default: the current time).
+
+        Queue latency for dashboards, computed by one aggregation in the database (GROUP BY
+        name / ``$group``), so reading it every few seconds costs no job parsing, unlike
+        :meth:`active`. Tasks with no waiting job are absent; documents whose name is not a
+        string or whose ``available`` time is not a date are left out.
+        """
+
     # -- audit log ------------------------------------------------------------
 
     @abc.abstractmethod

@@ -38,7 +38,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from .._time import utcnow
+from .._time import as_utc, utcnow
 from ..audit import AuditEntry
 from ..backoff import backoff
 from ..errors import ConnectError
@@ -285,6 +285,20 @@ class MongoStore(Store):
             return []
         query = {"status": {"$in": [s.value for s in ACTIVE]}, "name": {"$in": names}}
         return [Job.from_doc(d) async for d in self.coll.find(query)]
+
+    async def oldest_waiting(self, now: datetime | None = None) -> dict[str, datetime]:
+        waiting = [Status.ENQUEUED.value, Status.FAILED.value]
+        pipeline = [
+            # type bracketing: $lte with a date matches dates only
+            {"$match": {"status": {"$in": waiting}, "available_at": {"$lte": now or utcnow()}}},
+            {"$group": {"_id": "$name", "oldest": {"$min": "$available_at"}}},
+        ]
+        out: dict[str, datetime] = {}
+        async for row in await self.coll.aggregate(pipeline):
+            name, oldest = row.get("_id"), row.get("oldest")
+            if isinstance(name, str) and isinstance(oldest, datetime):
+                out[name] = as_utc(oldest)
+        return out
 
     # -- audit log ------------------------------------------------------------
 

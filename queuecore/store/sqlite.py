@@ -11,13 +11,22 @@
   writes of other processes too. Writes of this process wake watchers at once;
   other processes' writes are noticed within ``feed_interval`` (cheap
   ``PRAGMA data_version`` check).
-- All SQL runs on one thread per connection; the event loop never blocks.
+- All SQL runs off the event loop, on the store's thread and one thread per watcher;
+  the event loop never blocks. Calls made in one event-loop iteration reach the store's
+  thread together, and the guarded writes among them share one transaction (group
+  commit): a busy queue pays one thread hand-off and one commit for several writes
+  (see ``_SQLThread``). A watcher's poll right after a write of this process rides
+  along on the store's thread.
+- Rows are read back without pydantic validating every field when they are exactly
+  what this module writes (``_fast_job``); anything else is validated, or salvaged as
+  malformed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import queue
@@ -119,8 +128,175 @@ def _row_to_doc(row: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _to_job(row: sqlite3.Row) -> Job:
-    return Job.from_doc(_row_to_doc(dict(row)))
+#: The job columns in the order every query here selects them (``_fast_job`` reads them by position).
+_SELECT = ", ".join(_COLUMNS)
+_FEED_SELECT = ", ".join(f"j.{c}" for c in _COLUMNS)
+_STATUSES: dict[str, Status] = {s.value: s for s in Status}
+
+
+#: Validated history entries by (at, status, reason): events are immutable, and a job's
+#: history is read again after each of its writes (RETURNING, then the change feed), so
+#: most entries were validated before.
+_EVENT_CACHE: dict[tuple[str, str, str | None], Event] = {}
+_EVENT_CACHE_SIZE = 4096
+
+
+def _events(text: str) -> list[Event]:
+    """A stored event history; each entry is validated (pydantic) once (raises when invalid)."""
+    items = json.loads(text)
+    if type(items) is not list:
+        raise ValueError("events is not a list")
+    out = []
+    for item in items:
+        at, status, reason = item.get("at"), item.get("status"), item.get("reason")
+        if type(at) is not str or type(status) is not str or not (reason is None or type(reason) is str):
+            out.append(Event.model_validate(item))  # not as written here: validate, don't cache
+            continue
+        key = (at, status, reason)
+        event = _EVENT_CACHE.get(key)
+        if event is None:
+            event = Event.model_validate(item)
+            if len(_EVENT_CACHE) >= _EVENT_CACHE_SIZE:
+                _EVENT_CACHE.clear()
+            _EVENT_CACHE[key] = event
+        out.append(event)
+    return out
+
+
+#: The last jobs parsed from rows this process's writes returned (RETURNING), by id, with
+#: those rows: the change feed usually reads the very same row right after the write.
+_WRITTEN: dict[str, tuple[tuple[Any, ...], Job]] = {}
+_WRITTEN_SIZE = 512
+
+
+def _written_job(row: Sequence[Any]) -> Job:
+    """The job in a row a write returned; remembered for :func:`_feed_job`."""
+    values = tuple(row)
+    job = _to_job(values)
+    if job.malformed is None:
+        if len(_WRITTEN) >= _WRITTEN_SIZE:
+            _WRITTEN.clear()
+        _WRITTEN[values[0]] = (values, job)
+    return job
+
+
+def _feed_job(values: tuple[Any, ...]) -> Job:
+    """The job in a change-feed row. When the row is exactly one a write of this process
+    returned, its parse is reused: the same values always give the same job. The copy
+    gets containers of its own (data and result decoded again, a new events list), so a
+    job a watcher gets shares no mutable part with the one the writer got."""
+    known = _WRITTEN.get(values[0])
+    if known is None or known[0] != values:
+        return _to_job(values)
+    fields = dict(known[1].__dict__)
+    fields["data"] = json.loads(values[3])
+    fields["result"] = None if values[11] is None else json.loads(values[11])
+    fields["events"] = list(fields["events"])  # Event objects are immutable
+    return Job.trusted(**fields)
+
+
+def _to_job(row: Sequence[Any], offset: int = 0) -> Job:
+    """The job in a row that holds ``_COLUMNS`` from position ``offset`` on."""
+    values = tuple(row)[offset : offset + len(_COLUMNS)]
+    job = _fast_job(values)
+    if job is None:  # not exactly what this module writes: validate, or salvage as malformed
+        job = Job.from_doc(_row_to_doc(dict(zip(_COLUMNS, values, strict=True))))
+    return job
+
+
+def _fast_job(values: Sequence[Any]) -> Job | None:
+    """A row as this module writes it, turned into a Job without validating it field by field.
+
+    Every value is type-checked exactly (``type(x) is int``, a known status, a 24-digit id,
+    JSON that decodes to a dict, events that validate), and the result equals what
+    ``Job.from_doc(_row_to_doc(row))`` returns; anything unexpected returns None so that
+    path decides (and flags a malformed row). Pydantic validation of every field costs
+    several times more, and the hot path parses each job after each of its writes.
+    """
+    (
+        id_,
+        name,
+        label,
+        data,
+        status,
+        created,
+        available,
+        started,
+        ended,
+        finished,
+        attempts,
+        result,
+        reason,
+        events,
+        worker,
+        progress,
+        note,
+        cancel_reason,
+        heartbeat,
+        trace,
+        _lock,
+    ) = values
+    if not (
+        type(id_) is str
+        and len(id_) == 24
+        and type(name) is str
+        and type(label) is str
+        and type(data) is str
+        and type(status) is str
+        and type(created) is int
+        and type(available) is int
+        and type(attempts) is int
+        and type(reason) is str
+        and type(events) is str
+        and type(worker) is str
+        and type(note) is str
+        and (progress is None or type(progress) is float)
+        and (cancel_reason is None or type(cancel_reason) is str)
+        and (trace is None or type(trace) is str)
+        and (result is None or type(result) is str)
+        and (started is None or type(started) is int)
+        and (ended is None or type(ended) is int)
+        and (finished is None or type(finished) is int)
+        and (heartbeat is None or type(heartbeat) is int)
+    ):
+        return None
+    state = _STATUSES.get(status)
+    if state is None:
+        return None
+    try:
+        oid = ObjectId(id_)
+        decoded = json.loads(data)
+        outcome = None if result is None else json.loads(result)
+        history = _events(events)
+        times = [None if t is None else from_ms(t) for t in (created, available, started, ended, finished)]
+        beat = None if heartbeat is None else from_ms(heartbeat)
+    except Exception:  # whatever it is, the validating path reports it
+        return None
+    if type(decoded) is not dict or not (outcome is None or type(outcome) is dict):
+        return None
+    return Job.trusted(
+        id=oid,
+        name=name,
+        label=label,
+        data=decoded,
+        status=state,
+        created=times[0],
+        available=times[1],
+        started=times[2],
+        ended=times[3],
+        finished=times[4],
+        attempts=attempts,
+        result=outcome,
+        reason=reason,
+        events=history,
+        worker=worker,
+        progress=progress,
+        note=note,
+        cancel_reason=cancel_reason,
+        heartbeat=beat,
+        trace=trace,
+        malformed=None,
+    )
 
 
 class _SQLThread:
@@ -130,37 +306,152 @@ class _SQLThread:
     to the asyncio one), with the same semantics: calls run in order, one at a time, and
     a call whose awaiting task was cancelled before it started is skipped. A daemon thread:
     a store left open does not keep the interpreter alive (each write is one transaction).
+
+    Batching: the calls made during one event-loop iteration are handed over together (one
+    wake-up of this thread), and their results come back together (one wake-up of the loop).
+    Group commit: consecutive writes (:meth:`write`, one guarded statement each) of a batch
+    run in one transaction; a statement that fails is undone by SQLite on its own (statement
+    atomicity), so one call's error never touches the others. Results are handed back only
+    after the COMMIT, so no caller sees a write that could still be lost. If the transaction
+    as a whole fails (BEGIN, COMMIT, or an error after which SQLite rolled it back), nothing
+    of it was written and every write of the group runs again on its own.
     """
 
     def __init__(self, name: str) -> None:
-        self._calls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._calls: queue.SimpleQueue[list[_Call] | None] = queue.SimpleQueue()
+        # Calls made during one event-loop iteration are handed over together, at its end:
+        # one wake-up of this thread for all of them, and one transaction for their writes.
+        self._pending: list[_Call] = []
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
-    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Run ``fn(*args)`` on the thread; await the returned future for its result."""
+    def run(self, fn: Callable[..., T], *args: Any, quick: bool = False) -> asyncio.Future[T]:
+        """Run ``fn(*args)`` on the thread; await the returned future for its result.
+
+        ``quick``: ``fn`` is known to take little time (an indexed lookup), so its result may
+        be handed back together with those of the calls after it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._calls.put((loop, future, fn, args))
+        self._submit(_Call(loop, future, fn, args, None, quick))
         return future
 
+    def write(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run the write ``fn(conn)``, perhaps in one transaction with other queued writes.
+
+        ``fn`` runs one statement (so an error undoes exactly what it did) and must not begin
+        or end transactions itself; it sees the writes queued before it.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._submit(_Call(loop, future, fn, (conn,), conn, True))
+        return future
+
+    def _submit(self, call: _Call) -> None:
+        with self._lock:
+            if self._pending and self._pending[0].loop is not call.loop:
+                self._calls.put(self._pending)  # another event loop: never batched together
+                self._pending = []
+            self._pending.append(call)
+            first = len(self._pending) == 1
+        if first:
+            call.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            calls, self._pending = self._pending, []
+        if calls:
+            self._calls.put(calls)
+
     def _serve(self) -> None:
-        while (call := self._calls.get()) is not None:
-            loop, future, fn, args = call
-            if future.cancelled():
-                continue
-            try:
-                result = fn(*args)
-            except BaseException as exc:
-                _post(loop, _fail, future, exc)
-            else:
-                _post(loop, _resolve, future, result)
+        while (calls := self._calls.get()) is not None:
+            stop = False
+            with contextlib.suppress(queue.Empty):  # what else was handed over meanwhile
+                while not stop:
+                    more = self._calls.get_nowait()
+                    if more is None:
+                        stop = True
+                    else:
+                        calls.extend(more)
+            done: list[tuple[_Call, bool, Any]] = []  # outcomes not handed back yet
+            index = 0
+            while index < len(calls):
+                call = calls[index]
+                index += 1
+                if call.future.cancelled():
+                    continue
+                if not call.quick and done:  # this one may take long: hand back what is done first
+                    _hand_back(done)
+                    done = []
+                group = [call]
+                if call.conn is not None:  # a write: take the writes that follow it on the same connection
+                    while index < len(calls) and len(group) < _GROUP:
+                        follower = calls[index]
+                        if follower.conn is not call.conn:
+                            break
+                        if not follower.future.cancelled():
+                            group.append(follower)
+                        index += 1
+                done.extend(_together(call.conn, group) if len(group) > 1 else [_alone(call)])
+            if done:
+                _hand_back(done)
+            if stop:
+                return
 
     def shutdown(self, wait: bool = False) -> None:
         """Stop the thread once the calls queued so far have run."""
+        self._flush()
         self._calls.put(None)
         if wait:
             self._thread.join()
+
+
+#: At most this many writes share one transaction (bounds how long the write lock is held).
+_GROUP = 256
+
+
+@dataclasses.dataclass(slots=True)
+class _Call:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    conn: sqlite3.Connection | None  # set for writes that may share a transaction
+    quick: bool  # known to be short: its result may wait for the calls after it
+
+
+_Outcome = tuple[_Call, bool, Any]
+
+
+def _alone(call: _Call) -> _Outcome:
+    try:
+        return call, True, call.fn(*call.args)
+    except BaseException as exc:
+        return call, False, exc
+
+
+def _together(conn: sqlite3.Connection, group: list[_Call]) -> list[_Outcome]:
+    """Run writes in one transaction (see :class:`_SQLThread`)."""
+    outcomes: list[_Outcome] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for call in group:
+            try:
+                result = call.fn(*call.args)
+            except BaseException as exc:
+                if not conn.in_transaction:  # SQLite rolled the whole transaction back
+                    raise
+                # the failed statement was undone by SQLite; the transaction goes on
+                outcomes.append((call, False, exc))
+            else:
+                outcomes.append((call, True, result))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        return [_alone(call) for call in group]  # nothing was written: each on its own
+    return outcomes
 
 
 def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
@@ -168,14 +459,28 @@ def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) 
         loop.call_soon_threadsafe(fn, *args)
 
 
-def _resolve(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():
-        future.set_result(result)
+def _hand_back(outcomes: list[_Outcome]) -> None:
+    """Resolve the calls' futures on their event loops: one wake-up per loop."""
+    loop = outcomes[0][0].loop
+    if all(call.loop is loop for call, _, _ in outcomes):
+        _post(loop, _settle, outcomes)
+        return
+    per_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        per_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, mine in per_loop.items():
+        _post(loop, _settle, mine)
 
 
-def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
+def _settle(outcomes: list[_Outcome]) -> None:
+    for call, ok, value in outcomes:
+        future = call.future
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class SQLiteStore(Store):
@@ -218,6 +523,12 @@ class SQLiteStore(Store):
             raise RuntimeError("the store is closed")
         conn = self._conn
         return await self._executor.run(fn, conn)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Like :meth:`_run`, for one guarded write that may share a transaction (group commit)."""
+        if self._conn is None:
+            raise RuntimeError("the store is closed")
+        return await self._executor.write(self._conn, fn)
 
     def _wrote(self) -> None:
         """Wake this process's watchers and trim the feed now and then."""
@@ -331,7 +642,7 @@ class SQLiteStore(Store):
                 raise
             return True
 
-        inserted = await self._run(run)
+        inserted = await self._write(run)
         if inserted:
             self._wrote()
         return inserted
@@ -348,15 +659,15 @@ class SQLiteStore(Store):
             f" attempts = attempts + 1, worker = ?, progress = NULL, note = '',"
             f" heartbeat_at = NULL, events = {_APPEND} WHERE id = ?"
             " AND status IN ('enqueued', 'failed', 'dequeued') AND available_at <= ?"
-            " RETURNING *"
+            f" RETURNING {_SELECT}"
         )
         ms = to_ms(now)
         args = (ms, to_ms(now + timeout), worker, *_append_args(event), str(id), ms)
-        row = await self._run(lambda c: c.execute(sql, args).fetchone())
+        row = await self._write(lambda c: c.execute(sql, args).fetchone())
         if row is None:
             return None
         self._wrote()
-        return _to_job(row)
+        return _written_job(row)
 
     async def update(
         self,
@@ -392,7 +703,7 @@ class SQLiteStore(Store):
         if attempts is not None:
             where.append("attempts = ?")
             args.append(attempts)
-        sql = f"UPDATE {self._t} SET {', '.join(assignments)} WHERE {' AND '.join(where)} RETURNING *"
+        sql = f"UPDATE {self._t} SET {', '.join(assignments)} WHERE {' AND '.join(where)} RETURNING {_SELECT}"
 
         def run(conn: sqlite3.Connection) -> sqlite3.Row | None:
             try:
@@ -402,11 +713,11 @@ class SQLiteStore(Store):
                     raise LockConflict(str(exc)) from None
                 raise
 
-        row = await self._run(run)
+        row = await self._write(run)
         if row is None:
             return None
         self._wrote()
-        return _to_job(row)
+        return _written_job(row)
 
     async def delete(self, ids: Sequence[ObjectId]) -> int:
         if not ids:
@@ -423,7 +734,7 @@ class SQLiteStore(Store):
         oid = parse_id(id)
         if oid is None:
             return None
-        sql = f"SELECT * FROM {self._t} WHERE id = ?"
+        sql = f"SELECT {_SELECT} FROM {self._t} WHERE id = ?"
         row = await self._run(lambda c: c.execute(sql, (str(oid),)).fetchone())
         return _to_job(row) if row is not None else None
 
@@ -438,7 +749,7 @@ class SQLiteStore(Store):
         query: Query | None = None,
     ) -> list[Job]:
         where, args = find_query(status, name, text, query).sql(utcnow())
-        sql = f"SELECT * FROM {self._t} WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?"
+        sql = f"SELECT {_SELECT} FROM {self._t} WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?"
         args.extend([max(0, int(limit)), max(0, int(skip))])
         rows = await self._run(lambda c: c.execute(sql, args).fetchall())
         return [_to_job(r) for r in rows]
@@ -501,11 +812,27 @@ class SQLiteStore(Store):
         if not names:
             return []
         sql = (
-            f"SELECT * FROM {self._t} WHERE status IN ('enqueued', 'dequeued', 'failed')"
+            f"SELECT {_SELECT} FROM {self._t} WHERE status IN ('enqueued', 'dequeued', 'failed')"
             f" AND name IN ({', '.join('?' for _ in names)})"
         )
         rows = await self._run(lambda c: c.execute(sql, names).fetchall())
         return [_to_job(r) for r in rows]
+
+    async def oldest_waiting(self, now: datetime | None = None) -> dict[str, datetime]:
+        # the (status, available_at) index finds the waiting rows; a number compared with
+        # TEXT/BLOB is always smaller, so malformed available_at values never match
+        sql = (
+            f"SELECT name, MIN(available_at) FROM {self._t}"
+            " WHERE status IN ('enqueued', 'failed') AND available_at <= ? GROUP BY name"
+        )
+        at = to_ms(now or utcnow())
+        rows = await self._run(lambda c: c.execute(sql, (at,)).fetchall())
+        out: dict[str, datetime] = {}
+        for name, oldest in rows:
+            if isinstance(name, str) and isinstance(oldest, int | float):
+                with contextlib.suppress(ValueError, OverflowError, OSError):  # out of range
+                    out[name] = from_ms(oldest)
+        return out
 
     # -- audit log ------------------------------------------------------------
 
@@ -538,48 +865,71 @@ class SQLiteStore(Store):
         self._wakers.add(waker)
         conn = await executor.run(self._open, self.path)
         t = self._t
+        # The connection is used from two threads (this feed's and the store's), one call at
+        # a time; the lock also keeps a call left running by a cancelled await from
+        # overlapping the next one (or the close).
+        using = threading.Lock()
 
         def position(c: sqlite3.Connection) -> int:
-            return c.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {t}_changes").fetchone()[0]
+            with using:
+                return c.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {t}_changes").fetchone()[0]
 
         def poll(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
-            first = c.execute(f"SELECT MIN(seq) FROM {t}_changes").fetchone()[0]
-            if first is not None and first > after + 1:
-                return [], -1  # trimmed past our position: history lost
-            rows = c.execute(
-                f"SELECT c.seq AS _seq, c.op AS _op, c.id AS _cid, j.* FROM {t}_changes c"
-                f" LEFT JOIN {t} j ON j.id = c.id WHERE c.seq > ? ORDER BY c.seq LIMIT 1000",
-                (after,),
-            ).fetchall()
-            return rows, (rows[-1]["_seq"] if rows else after)
+            with using:
+                rows = c.execute(
+                    f"SELECT c.seq AS _seq, c.op AS _op, c.id AS _cid, {_FEED_SELECT} FROM {t}_changes c"
+                    f" LEFT JOIN {t} j ON j.id = c.id WHERE c.seq > ? ORDER BY c.seq LIMIT 1000",
+                    (after,),
+                ).fetchall()
+                # A gap after our position: if the feed was trimmed past it, history is lost
+                # (checked after reading, so a trim between the two queries is noticed too).
+                if rows and rows[0][0] != after + 1:
+                    first = c.execute(f"SELECT MIN(seq) FROM {t}_changes").fetchone()[0]
+                    if first is not None and first > after + 1:
+                        return [], -1
+                return rows, (rows[-1][0] if rows else after)
 
         def data_version(c: sqlite3.Connection) -> int:
-            return c.execute("PRAGMA data_version").fetchone()[0]
+            with using:
+                return c.execute("PRAGMA data_version").fetchone()[0]
+
+        def close(c: sqlite3.Connection) -> None:
+            with using:
+                c.close()
 
         try:
             seq = await executor.run(position, conn)
             yield Change("reset")
             version = -1
+            local = False  # woken by a write of this process
             while True:
                 waker.clear()
-                rows, new_seq = await executor.run(poll, conn, seq)
+                # After a write of this process, poll on the store's own SQL thread: the poll
+                # then shares the hand-off (one thread wake-up each way) with the writes
+                # queued meanwhile, instead of costing one of its own. Polls for other
+                # processes' writes stay on this feed's thread, away from slow reads.
+                runner = self._executor if local and not self._closed else executor
+                rows, new_seq = await runner.run(poll, conn, seq, quick=True)
                 if new_seq == -1:
                     seq = await executor.run(position, conn)
                     yield Change("reset")
                     continue
                 seq = new_seq
+                parsed: dict[str, tuple[tuple[Any, ...], Job]] = {}
                 for row in rows:
-                    yield _feed_change(row)
+                    yield _feed_change(row, parsed)
                 if len(rows) == 1000:
                     continue
                 # Wait for a write of this process, or poll for other processes' writes.
-                while not waker.is_set():
+                local = waker.is_set()
+                while not local:
                     # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
                     # cancellation that races with the waker, and close() would hang.
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.feed_interval):
                             await waker.wait()
-                    if waker.is_set():
+                    local = waker.is_set()
+                    if local:
                         break
                     current = await executor.run(data_version, conn)
                     if current != version:
@@ -588,7 +938,7 @@ class SQLiteStore(Store):
         finally:
             self._wakers.discard(waker)
             with contextlib.suppress(Exception):
-                await executor.run(conn.close)
+                await executor.run(close, conn)
             executor.shutdown(wait=False)
 
     # -- maintenance ----------------------------------------------------------
@@ -706,10 +1056,21 @@ def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
     return found[:20]
 
 
-def _feed_change(row: sqlite3.Row) -> Change:
-    oid = parse_id(row["_cid"])
-    if row["_op"] == "delete" or row["id"] is None:
+def _feed_change(row: sqlite3.Row, parsed: dict[str, tuple[tuple[Any, ...], Job]]) -> Change:
+    """A change-feed row (``_seq, _op, _cid`` and the job's ``_COLUMNS``) as a Change.
+
+    Each row carries the job as it is at the poll, so several changes of one job in one
+    poll carry the same row: ``parsed`` (per poll) parses it once for all of them.
+    """
+    cid = row[2]
+    oid = parse_id(cid)
+    if row[1] == "delete" or row[3] is None:
         return Change("delete", oid)
-    values = {k: v for k, v in dict(row).items() if not k.startswith("_")}
-    kind = "insert" if row["_op"] == "insert" else "update"
-    return Change(kind, oid, Job.from_doc(_row_to_doc(values)))
+    values = tuple(row)[3:]
+    known = parsed.get(cid)
+    if known is not None and known[0] == values:
+        job = known[1]
+    else:
+        job = _feed_job(values)
+        parsed[cid] = (values, job)
+    return Change("insert" if row[1] == "insert" else "update", oid, job)

@@ -1,0 +1,261 @@
+"""The SQLite engine's hot path (issue 6): jobs read back without field-by-field validation
+are exactly the validated jobs; writes that share a transaction keep their own outcomes;
+the change feed notices lost history; tracing costs nothing until a provider is set."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from bson import ObjectId
+from util import insert_raw
+
+import queuecore
+from queuecore import Blueprint, Job, Status
+from queuecore.job import MAX_EVENTS
+from queuecore.store.sqlite import _COLUMNS, _SELECT, SQLiteStore, _fast_job, _feed_job, _row_to_doc
+
+
+@pytest.fixture
+async def sqlite(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
+    assert isinstance(store, SQLiteStore)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def rows(store: SQLiteStore) -> list[tuple]:
+    sql = f"SELECT {_SELECT} FROM {store.collection} ORDER BY id"
+    return [tuple(r) for r in await store._run(lambda c: c.execute(sql).fetchall())]
+
+
+def validated(values: tuple) -> Job:
+    """The job pydantic validates from a stored row (the path for rows of other programs)."""
+    return Job.from_doc(_row_to_doc(dict(zip(_COLUMNS, values, strict=True))))
+
+
+async def test_jobs_in_every_state_read_back_exactly_as_validated(sqlite: SQLiteStore) -> None:
+    store = sqlite
+    plain = await queuecore.enqueue(store, Blueprint("mail", data={"to": ["a", "b"], "n": 1.5}))
+    labeled = await queuecore.enqueue(
+        store, Blueprint("mail", label="weekly", delay=30), trace="00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    )
+    done = await queuecore.enqueue(store, Blueprint("report"))
+    running = await queuecore.enqueue(store, Blueprint("report"))
+    busy = await queuecore.enqueue(store, Blueprint("report"))
+    assert plain and labeled and done and running and busy
+    await queuecore.dequeue(store, done.id, 30, worker="host:1:report")
+    await queuecore.complete(store, done.id, {"rows": [1, 2], "nested": {"ok": True}})
+    await queuecore.dequeue(store, running.id, 30)
+    await queuecore.cancel_job(store, running.id, "operator said so")  # a cancel request
+    await store.update(
+        running.id,
+        statuses=[Status.DEQUEUED],
+        set={"progress": 0.5, "note": "half", "heartbeat_at": datetime.now(UTC)},
+    )
+    for _ in range(MAX_EVENTS):  # more history than is kept
+        await queuecore.dequeue(store, busy.id, 30)
+        await queuecore.fail(store, busy.id, "again", delay=0)
+    await queuecore.cancel_job(store, plain.id)
+    await queuecore.requeue(store, plain.id, delay=5)
+
+    found = await rows(store)
+    assert len(found) == 5
+    for values in found:
+        fast = _fast_job(values)
+        assert fast is not None, values
+        slow = validated(values)
+        assert fast == slow and fast.model_dump() == slow.model_dump()
+        assert slow.malformed is None
+        assert await store.get(fast.id) == slow
+        assert _feed_job(values) == slow  # reused from the write's RETURNING where it matches
+    assert len((await store.get(busy.id)).events) == MAX_EVENTS  # type: ignore[union-attr]
+
+
+async def test_the_feed_copy_of_a_written_job_is_equal_but_shares_nothing(sqlite: SQLiteStore) -> None:
+    feed = sqlite.watch()
+    try:
+        async with asyncio.timeout(10):
+            assert (await anext(feed)).kind == "reset"
+            job = await queuecore.enqueue(sqlite, Blueprint("mail", data={"to": ["a"]}))
+            assert job is not None
+            claimed = await queuecore.dequeue(sqlite, job.id, 30)
+            assert claimed is not None
+            while (change := await anext(feed)).job is None or change.job.status is not Status.DEQUEUED:
+                pass
+    finally:
+        await feed.aclose()
+    seen = change.job
+    assert seen == claimed == await sqlite.get(job.id)
+    assert seen.data is not claimed.data and seen.data["to"] is not claimed.data["to"]
+    assert seen.events is not claimed.events
+
+
+async def test_rows_written_by_other_programs_are_validated(sqlite: SQLiteStore) -> None:
+    now = datetime.now(UTC)
+    base = {"name": "work", "status": "enqueued", "created_at": now, "available_at": now}
+    odd_but_valid = {
+        **base,
+        "_id": ObjectId(),
+        "events": [
+            {"at": "2024-05-01T10:00:00Z", "status": "enqueued", "extra": 1},
+            {"at": 1714557600, "status": "dequeued", "reason": None},
+        ],
+        "progress": 1,
+    }
+    broken = {**base, "_id": ObjectId(), "data": "[1, 2]", "events": '[{"at": "soon"}]'}
+    for doc in (odd_but_valid, broken):
+        await insert_raw(sqlite, dict(doc))
+    for values in await rows(sqlite):
+        job = await sqlite.get(values[0])
+        assert job == validated(values)
+    good = await sqlite.get(odd_but_valid["_id"])
+    assert good is not None and good.malformed is None and good.progress == 1.0
+    assert [e.at for e in good.events] == [datetime(2024, 5, 1, 10, tzinfo=UTC)] * 2
+    bad = await sqlite.get(broken["_id"])
+    assert bad is not None and bad.malformed is not None
+
+
+async def test_writes_in_one_transaction_keep_their_own_outcomes(sqlite: SQLiteStore) -> None:
+    store = sqlite
+    finished = await queuecore.enqueue(store, Blueprint("mail", label="L"))
+    assert finished is not None
+    await queuecore.dequeue(store, finished.id, 30)
+    await queuecore.complete(store, finished.id)
+    holder = await queuecore.enqueue(store, Blueprint("mail", label="L"))  # now holds the lock
+    target = await queuecore.enqueue(store, Blueprint("mail"))
+    assert holder is not None and target is not None
+
+    # issued together, so they reach the SQLite thread as one batch (one transaction)
+    outcomes = await asyncio.gather(
+        *(queuecore.enqueue(store, Blueprint("mail", label="M")) for _ in range(5)),
+        *(queuecore.dequeue(store, target.id, 30) for _ in range(5)),
+        queuecore.requeue(store, finished.id),  # refused: "L" is active
+        queuecore.enqueue(store, Blueprint("mail", data={"after": "the refused write"})),
+        return_exceptions=True,
+    )
+    labeled, claims, requeued, last = outcomes[:5], outcomes[5:10], outcomes[10], outcomes[11]
+    assert sum(j is not None for j in labeled) == 1  # the unique lock, inside one transaction
+    assert sum(j is not None for j in claims) == 1  # the claim's guard, inside one transaction
+    assert isinstance(requeued, queuecore.TransitionError)
+    assert isinstance(last, Job) and await store.get(last.id) == last
+    assert (await store.get(finished.id)).status is Status.COMPLETED  # type: ignore[union-attr]
+    claimed = await store.get(target.id)
+    assert claimed is not None and claimed.attempts == 1 and claimed.status is Status.DEQUEUED
+    counts = await store.counts()
+    assert counts.total == 5  # finished, holder, target, one "M", last
+
+
+async def test_a_failed_group_transaction_reruns_each_write_once(sqlite: SQLiteStore) -> None:
+    """When SQLite rolls a shared transaction back as a whole, nothing of it was written:
+    each write runs again on its own, so none is lost and none is applied twice."""
+    t = sqlite.collection
+    executor, conn = sqlite._executor, sqlite._conn
+    assert conn is not None
+
+    def insert(name: str):
+        def run(c) -> int:
+            return c.execute(
+                f"INSERT INTO {t} (id, name, status, created_at, available_at)"
+                " VALUES (?, ?, 'enqueued', 0, 0)",
+                (str(ObjectId()), name),
+            ).rowcount
+
+        return run
+
+    def sabotage(c) -> None:
+        c.execute("ROLLBACK")  # as SQLite does on some errors (SQLITE_FULL, SQLITE_IOERR, ...)
+        raise OSError("disk trouble")
+
+    results = await asyncio.gather(
+        executor.write(conn, insert("a")),
+        executor.write(conn, sabotage),
+        executor.write(conn, insert("b")),
+        return_exceptions=True,
+    )
+    assert results[0] == 1 and results[2] == 1
+    assert isinstance(results[1], Exception)
+    names = sorted(r[1] for r in await rows(sqlite))
+    assert names == ["a", "b"]
+
+
+async def test_feed_resets_when_its_history_was_trimmed(sqlite: SQLiteStore, tmp_path: Path) -> None:
+    other = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")  # another process
+    feed = sqlite.watch()
+    try:
+        async with asyncio.timeout(10):
+            assert (await anext(feed)).kind == "reset"
+            t = other.collection
+
+            def burst(conn) -> None:
+                """New jobs, and the feed trimmed past the watcher, in one transaction."""
+                conn.execute("BEGIN IMMEDIATE")
+                for _ in range(3):
+                    conn.execute(
+                        f"INSERT INTO {t} (id, name, status, created_at, available_at)"
+                        " VALUES (?, 'work', 'enqueued', 0, 0)",
+                        (str(ObjectId()),),
+                    )
+                conn.execute(f"DELETE FROM {t}_changes WHERE seq < (SELECT MAX(seq) FROM {t}_changes)")
+                conn.execute("COMMIT")
+
+            await other._run(burst)  # type: ignore[attr-defined]
+            assert (await anext(feed)).kind == "reset"
+    finally:
+        await feed.aclose()
+        await other.close()
+
+
+def test_without_a_tracer_provider_no_spans_are_made_until_one_is_set(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import asyncio
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        import queuecore
+        from queuecore import Blueprint, Queue, Task
+
+        seen = []
+
+        async def handler(ctx):
+            ctx.trace.set_attribute("x", 1)  # ctx.trace stays usable: a non-recording span
+            seen.append(ctx.trace.is_recording())
+
+        async def run_one(store):
+            queue = Queue(store)
+            queue.add(Task("t", handler))
+            async with queue:
+                job = await queue.enqueue(Blueprint("t"))
+                async with asyncio.timeout(10):
+                    while (await store.get(job.id)).status.value != "completed":
+                        await asyncio.sleep(0.01)
+
+        async def main():
+            store = await queuecore.connect("sqlite:///{tmp_path}/j.db")
+            await run_one(store)
+            exporter = InMemorySpanExporter()
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            trace.set_tracer_provider(provider)  # set late: spans from now on
+            await run_one(store)
+            await store.close()
+            print(seen, sorted({{s.name for s in exporter.get_finished_spans()}}))
+
+        asyncio.run(main())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (
+        "[False, True] ['queuecore/Complete', 'queuecore/Dequeue', 'queuecore/Enqueue', 'queuecore/Execute']"
+    )
