@@ -39,6 +39,7 @@ from queuecore.audit import record
 from queuecore.query import QueryError
 from queuecore.uri import is_mongo, mask, sqlite_path
 
+from . import format as fmt
 from .config import ConfigError, UserConfig, config_path, save_filter
 from .live import STATUS_ORDER, Delta, Filter, LiveModel, shown_status, status_of
 from .screens import (
@@ -51,7 +52,6 @@ from .screens import (
     JobsScreen,
 )
 from .screens.jobs import READ_ONLY_HIDDEN
-from .widgets import format as fmt
 from .workers import WorkersError, build_queue
 
 #: Errors whose message is shown as is (they are written for operators).

@@ -31,6 +31,7 @@ from queuecore.query import STATUS_VALUES
 from queuecore.uri import is_mongo, mask, sqlite_path
 
 from . import __version__
+from . import format as fmt
 from .config import Profile, UserConfig, load_config, resolve_uri
 from .workers import WorkersError, build_queue, load_tasks
 
@@ -309,21 +310,7 @@ def _status(job: Job) -> str:
 def _ago(value: datetime | None, now: datetime) -> str:
     if value is None:
         return ""
-    return _duration((now - value).total_seconds())
-
-
-def _duration(seconds: float) -> str:
-    s = int(max(0.0, seconds))
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h}h{m:02d}m"
-    d, h = divmod(h, 24)
-    return f"{d}d{h}h"
+    return fmt.duration((now - value).total_seconds())
 
 
 def _console() -> Any:
@@ -351,7 +338,7 @@ def _jobs_table(jobs: list[Job]) -> Any:
                 _status(job),
                 str(job.attempts),
                 _ago(job.created, now),
-                _duration(wait) if wait >= 1 else "",
+                fmt.duration(wait) if wait >= 1 else "",
                 f"{job.progress * 100:.0f}%" if job.progress is not None else "",
                 escape(" ".join((job.malformed or job.reason).split())),
             )
@@ -913,11 +900,11 @@ class _OutcomeLog:
             return
         took = ""
         if job.started and job.ended and job.ended >= job.started:
-            took = f" in {_duration((job.ended - job.started).total_seconds())}"
+            took = f" in {fmt.duration((job.ended - job.started).total_seconds())}"
         if status == Status.COMPLETED:
             log.info("completed  %s%s", what, took)
         elif status == Status.FAILED:
-            wait = _duration((job.available - datetime.now(UTC)).total_seconds()) if job.available else "?"
+            wait = fmt.duration((job.available - datetime.now(UTC)).total_seconds()) if job.available else "?"
             log.info("failed     %s%s: %s (retry in %s)", what, took, _one_line(job.reason), wait)
         elif status == Status.CANCELLED:
             log.info("cancelled  %s%s: %s", what, took, _one_line(job.reason))

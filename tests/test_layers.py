@@ -35,3 +35,11 @@ def test_importing_queuecore_loads_no_ui_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_cli_loads_no_textual() -> None:
+    """The scripting CLI (``jobtui ls``, ``enqueue``…) starts without Textual: only the
+    dashboard commands import it, so scripts do not pay for it."""
+    code = "import sys, jobtui.cli, jobtui.format; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -503,3 +503,91 @@ async def test_small_terminal_and_resize(target: StoreTarget, store) -> None:
         await pilot.pause()
         assert table(app).region.width == 140
         assert table(app).cursor_row == 2
+
+
+async def test_bars_use_short_names_on_a_narrow_terminal(target: StoreTarget, store) -> None:
+    """At 80 columns every count and the connection indicator still fit on the summary line
+    (short names, no overlap) and the filter bar stays on one line; widened, full names."""
+    await enqueue(store, "send-mail")
+    app = make_app(target)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, rows=1)
+        screen = app.jobs_screen
+        assert screen is not None
+        counts = screen.query_one("#summary-counts", Static)
+        connection = screen.query_one("#summary-connection", Static)
+        state = screen.query_one("#filter-state", Static)
+        await wait_for(pilot, lambda: "enq 1" in counts.content.plain)  # type: ignore[union-attr]
+        assert counts.content.plain.split() == [  # type: ignore[union-attr]
+            *("enq", "1", "run", "0", "done", "0", "fail", "0", "canc", "0", "stall", "0")
+        ]
+        assert counts.content.cell_len <= counts.region.width  # type: ignore[union-attr]
+        assert counts.region.right <= connection.region.x and connection.region.right <= 80
+        assert "live" in connection.content.plain or "polling" in connection.content.plain  # type: ignore[union-attr]
+        assert state.content.plain.startswith("1:enq 2:run")  # type: ignore[union-attr]
+        assert state.content.cell_len <= state.region.width and state.region.height == 1  # type: ignore[union-attr]
+        await pilot.resize_terminal(140, 30)
+        await wait_for(pilot, lambda: counts.content.plain.startswith("enqueued 1  running 0"))  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: state.content.plain.startswith("1:enqueued 2:running"))  # type: ignore[union-attr]
+
+
+async def test_an_empty_table_says_what_to_do(target: StoreTarget, store) -> None:
+    app = make_app(target)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, rows=0)
+        hint = app.screen.query_one("#empty-hint", Static)
+        await wait_for(pilot, lambda: hint.display)
+        assert "No jobs yet" in str(hint.content) and "n enqueues" in str(hint.content)
+        job = await enqueue(store, "send-mail")
+        await wait_for(pilot, lambda: table(app).keys() == [str(job.id)])
+        assert not hint.display
+        await pilot.press("4")  # only failed jobs: there are none
+        await wait_for(pilot, lambda: hint.display and "matches this filter" in str(hint.content))
+        await pilot.press("0")
+        await wait_for(pilot, lambda: not hint.display and table(app).row_count == 1)
+
+
+async def test_enqueue_form_fits_a_small_terminal(target: StoreTarget, store) -> None:
+    """At 80×24 the whole enqueue form, buttons included, is on screen, and it works."""
+    from textual.widgets import Button, Input
+
+    from jobtui.screens import EnqueueScreen
+
+    app = make_app(target)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, EnqueueScreen))
+        await pilot.pause()
+        ok = app.screen.query_one("#enqueue-ok", Button)
+        assert ok.region.height >= 1 and ok.region.bottom <= 24
+        assert app.screen.query_one("#enqueue-delay", Input).region.bottom <= ok.region.y
+        await pilot.click("#enqueue-name")
+        await pilot.press(*"report")
+        await pilot.click("#enqueue-ok")
+        await wait_for(pilot, lambda: app.screen is app.jobs_screen)
+        await wait_store(pilot, lambda: _has_job(store, "report"))
+
+
+async def _has_job(store: queuecore.Store, name: str) -> bool:
+    return bool(await store.find(name=name))
+
+
+async def test_help_fits_80_columns_and_shows_binding_ids_when_wide(target: StoreTarget) -> None:
+    from jobtui.screens.help import sections
+
+    ids = [b.id for _, bindings in sections() for b in bindings]
+    for width, with_ids in ((80, False), (140, True)):
+        app = make_app(target)
+        async with app.run_test(size=(width, 40)) as pilot:
+            await started(pilot)
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda app=app: isinstance(app.screen, HelpScreen))
+            keys = app.screen.query_one("#help-keys", Static)
+            text = static_text(keys, width=keys.content_region.width)
+            assert "Cancel marked/filter" in text  # descriptions are readable, not squeezed
+            assert [c.header for c in keys.content.columns] == (  # type: ignore[union-attr]
+                ["key", "what", "id"] if with_ids else ["key", "what"]
+            )
+            if with_ids:  # what [keys] of the config file remaps
+                assert all(i in text for i in ids if i)

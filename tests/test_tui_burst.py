@@ -14,7 +14,7 @@ from tui_util import enqueue, started, table, wait_for
 
 import queuecore
 from jobtui.app import JobTUI
-from jobtui.widgets.format import utcnow
+from jobtui.format import utcnow
 from jobtui.widgets.jobs_table import COLUMNS, render_row
 from queuecore import Job, Status
 

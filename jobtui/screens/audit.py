@@ -15,7 +15,7 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from queuecore.audit import AuditEntry, history
 
-from ..widgets import format as fmt
+from .. import format as fmt
 
 if TYPE_CHECKING:
     from ..app import JobTUI

@@ -20,7 +20,7 @@ from textual.widgets import Footer, Header, Static
 from queuecore import Job
 from queuecore.tracing import trace_id
 
-from ..widgets import format as fmt
+from .. import format as fmt
 
 if TYPE_CHECKING:
     from ..app import JobTUI

@@ -6,7 +6,7 @@ import json
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static, TextArea
@@ -50,6 +50,10 @@ def parse_delay(text: str) -> tuple[float | None, str]:
     return value, ""
 
 
+#: Below this many terminal rows the enqueue form is shown compact.
+SHORT_HEIGHT = 34
+
+
 class EnqueueScreen(ModalScreen[Blueprint | None]):
     """The form; dismisses with a Blueprint (ctrl+s / Enqueue) or None (escape)."""
 
@@ -64,7 +68,7 @@ class EnqueueScreen(ModalScreen[Blueprint | None]):
         self.initial_name = name
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="enqueue-dialog", classes="dialog"):
+        with VerticalScroll(id="enqueue-dialog", classes="dialog"):
             yield Static("Enqueue a job", id="enqueue-title")
             yield Label("Task name")
             yield Input(
@@ -88,6 +92,15 @@ class EnqueueScreen(ModalScreen[Blueprint | None]):
     def on_mount(self) -> None:
         self.query_one("#enqueue-name", Input).focus()
         self.validate_form()
+        self.on_resize()
+
+    def on_resize(self) -> None:
+        """On a short terminal (24 rows) the form goes compact so all of it, buttons
+        included, fits without scrolling; it scrolls if it still does not."""
+        short = self.app.size.height < SHORT_HEIGHT
+        self.query_one("#enqueue-dialog").set_class(short, "-short")
+        for widget in self.query("#enqueue-dialog Input, #enqueue-dialog Button"):
+            widget.compact = short  # type: ignore[attr-defined]
 
     def validate_form(self) -> Blueprint | None:
         """Check every field, show the problems, and return the blueprint when valid."""

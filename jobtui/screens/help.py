@@ -127,28 +127,43 @@ def all_bindings() -> list[Binding]:
     return out
 
 
-def help_table(read_only: bool = False, keymap: Mapping[str, str] | None = None) -> Table:
-    """The keys as a rich table (key, what, binding id)."""
-    table = Table(box=None, show_header=False, padding=(0, 2))
-    table.add_column("key", style="bold cyan", no_wrap=True)
-    table.add_column("what")
-    table.add_column("id", style="dim", no_wrap=True)
+#: Below this terminal width the help leaves out the binding ids and wraps long keys.
+NARROW = 110
+
+
+def help_table(
+    read_only: bool = False, keymap: Mapping[str, str] | None = None, *, narrow: bool = False
+) -> Table:
+    """The keys as a rich table (key, what, binding id). ``narrow`` (an 80-column terminal):
+    without the id column, long keys and examples wrapped, so the descriptions stay readable."""
+    table = Table(box=None, show_header=False, padding=(0, 2) if not narrow else (0, 1))
+    if narrow:
+        table.add_column("key", style="bold cyan", max_width=22, overflow="fold")
+    else:
+        table.add_column("key", style="bold cyan", no_wrap=True)
+    table.add_column("what", ratio=1)
+    if not narrow:
+        table.add_column("id", style="dim", no_wrap=True)
+
+    def add_row(key: str | Text, what: str, id: str = "") -> None:
+        table.add_row(key, what, *(() if narrow else (id,)))
+
     for title, items in sections(read_only):
         if not items:
             continue
-        table.add_row(Text(title, style="bold underline"), "", "")
+        add_row(Text(title, style="bold underline"), "")
         for binding in items:
-            table.add_row(key_label(binding, keymap), binding.description or binding.action, binding.id or "")
-        table.add_row("", "", "")
-    table.add_row("ctrl+p", "Command palette: every action by name", "")
-    table.add_row("", "", "")
-    table.add_row(Text("Command line (:)", style="bold underline"), "", "")
+            add_row(key_label(binding, keymap), binding.description or binding.action, binding.id or "")
+        add_row("", "")
+    add_row("ctrl+p", "Command palette: every action by name")
+    add_row("", "")
+    add_row(Text("Command line (:)", style="bold underline"), "")
     for command, what in COMMAND_HELP:
-        table.add_row(command, what, "")
-    table.add_row("", "", "")
-    table.add_row(Text("Filter language (/)", style="bold underline"), "", "")
+        add_row(command, what)
+    add_row("", "")
+    add_row(Text("Filter language (/)", style="bold underline"), "")
     for example, what in FILTER_HELP:
-        table.add_row(example, what, "")
+        add_row(example, what)
     return table
 
 
@@ -164,4 +179,5 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("jobtui keys", style="bold"), id="help-title")
             if keymap:
                 yield Static(Text("Keys remapped by the config file are shown as remapped.", style="dim"))
-            yield Static(help_table(read_only, keymap), id="help-keys")
+            narrow = self.app.size.width < NARROW
+            yield Static(help_table(read_only, keymap, narrow=narrow), id="help-keys")

@@ -23,14 +23,15 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Footer, Header, Static
 
 from queuecore import Job
 from queuecore.query import QueryError
 
+from .. import format as fmt
+from ..format import utcnow
 from ..live import STATUS_ORDER, Delta, Filter
 from ..widgets import FilterBar, FilterInput, JobsTable, SummaryBar, WorkersPanel
-from ..widgets.format import utcnow
 
 if TYPE_CHECKING:
     from ..app import JobTUI
@@ -48,6 +49,15 @@ APPLY_INTERVAL = 0.1
 def query_problem(exc: QueryError) -> str:
     """A filter-language error for the line under the input (it names the position)."""
     return f"{exc} — the filter did not change"
+
+
+def empty_hint(current: Filter, read_only: bool) -> str:
+    """What to do when the table is empty: widen the filter, or add the first jobs."""
+    if current != Filter():
+        return "No job matches this filter — 0 shows every status · / edits the text."
+    if read_only:
+        return "No jobs yet. They appear here as soon as something enqueues them."
+    return "No jobs yet — n enqueues one · jobtui demo shows a lively example."
 
 
 class JobsScreen(Screen[None]):
@@ -111,6 +121,7 @@ class JobsScreen(Screen[None]):
         yield SummaryBar(id="summary")
         yield FilterBar(id="filters")
         yield JobsTable(id="jobs")
+        yield Static(id="empty-hint")
         yield WorkersPanel(id="workers")
         yield Footer(compact=True)
 
@@ -138,13 +149,22 @@ class JobsScreen(Screen[None]):
         """Whether the table is frozen (``p``)."""
         return self.frozen is not None
 
+    def on_resize(self) -> None:
+        # the bars choose short names when the terminal is narrow: choose again
+        self.call_after_refresh(self.render_state)
+
     def render_state(self) -> None:
         """Refresh summary and filter bar from the model."""
         if not self._ready:
             return
         model = self.tui.model
         self.query_one("#summary", SummaryBar).show(model, self.tui.display_uri)
+        hint = self.query_one("#empty-hint", Static)
+        hint.display = model is not None and model.loaded and not len(model) and self.frozen is None
+        self.set_class(hint.display, "-empty")  # the table shrinks to its header, the hint under it
         if model is not None:
+            if hint.display:
+                fmt.set_content(hint, empty_hint(model.filter, self.tui.read_only))
             shown = len(self.frozen) if self.frozen is not None else len(model)
             self.filter_bar.show(
                 model.filter,

@@ -15,8 +15,8 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
+from .. import format as fmt
 from ..live import STATUS_ORDER, Filter
-from . import format as fmt
 
 #: Placeholders of the inputs, by field.
 PLACEHOLDERS = {
@@ -32,8 +32,12 @@ def filter_text(
     exhausted: bool,
     marked: int = 0,
     paused: int | None = None,
+    *,
+    compact: bool = False,
 ) -> Text:
-    """``1:enqueued 2:running … · task: x · text: 'y' · 42 shown · 3 marked · PAUSED``."""
+    """``1:enqueued 2:running … · task: x · text: 'y' · 42 shown · 3 marked · PAUSED``;
+    ``compact`` (a narrow terminal): ``1:enq 2:run …``."""
+    names = fmt.SHORT_NAMES if compact else fmt.STATUS_NAMES
     text = Text()
     if paused is not None:
         text.append(
@@ -43,7 +47,7 @@ def filter_text(
     for index, status in enumerate(STATUS_ORDER, start=1):
         on = status in current.statuses
         style = fmt.STATUS_STYLES[status] + " reverse" if on else "dim"
-        text.append(f"{index}:{fmt.STATUS_NAMES[status]}", style=style)
+        text.append(f"{index}:{names[status]}", style=style)
         text.append(" ")
     if "dequeued" in current.statuses:
         text.append("running+stalled ", style=fmt.STATUS_STYLES["dequeued"] + " reverse")
@@ -108,7 +112,10 @@ class FilterBar(Vertical):
     ) -> None:
         """Render the current filter (and the marks and pause state)."""
         state = self.query_one("#filter-state", Static)
-        fmt.set_content(state, filter_text(current, shown, exhausted, marked, paused))
+        text = filter_text(current, shown, exhausted, marked, paused)
+        if 0 < state.content_size.width < text.cell_len:  # a narrow terminal: keep it on one line
+            text = filter_text(current, shown, exhausted, marked, paused, compact=True)
+        fmt.set_content(state, text)
 
     @property
     def editing(self) -> str | None:

@@ -28,7 +28,7 @@ from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotEx
 
 from queuecore import Job
 
-from . import format as fmt
+from .. import format as fmt
 
 #: (column key, header, width) — the order of the table's columns.
 COLUMNS: tuple[tuple[str, str, int], ...] = (

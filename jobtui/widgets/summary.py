@@ -9,8 +9,8 @@ from textual.widgets import Label, Sparkline, Static
 
 from queuecore import Status
 
+from .. import format as fmt
 from ..live import STATUS_ORDER, LiveModel
-from . import format as fmt
 
 MODE_STYLES = {
     "change-stream": "bold green",
@@ -20,16 +20,20 @@ MODE_STYLES = {
 }
 
 
-def counts_text(counts: dict[str, int], capped: set[str] | frozenset[str] = frozenset()) -> Text:
+def counts_text(
+    counts: dict[str, int], capped: set[str] | frozenset[str] = frozenset(), *, compact: bool = False
+) -> Text:
     """``enqueued 3  running 1 … stalled 2`` coloured by status (a capped count as ``10k+``),
-    unknown statuses summed as ``other``."""
-    text = Text()
+    unknown statuses summed as ``other``. ``compact`` (a narrow terminal): short names
+    (``enq 3 run 1 …``), single spaces."""
+    names, gap = (fmt.SHORT_NAMES, " ") if compact else (fmt.STATUS_NAMES, "  ")
+    text = Text(no_wrap=True, overflow="ellipsis")
     for status in STATUS_ORDER:
         count = counts.get(status, 0)
         if status == "running" and "running" not in counts:  # a store without the split
             count = counts.get(Status.DEQUEUED.value, 0)
-        text.append(f"{fmt.STATUS_NAMES[status]} ", style=fmt.STATUS_STYLES[status])
-        text.append(fmt.count_text(count, status in capped) + "  ")
+        text.append(f"{names[status]} ", style=fmt.STATUS_STYLES[status])
+        text.append(fmt.count_text(count, status in capped) + gap)
     known = {s.value for s in Status} | set(STATUS_ORDER)
     other = sum(n for s, n in counts.items() if s not in known)
     if other:
@@ -81,10 +85,15 @@ class SummaryBar(Vertical):
             fmt.set_content(self.query_one("#summary-uri", Static), Text(uri, style="dim"))
             return
         # only what changed is updated: this runs with every batch of changes
-        fmt.set_content(self.query_one("#summary-counts", Static), counts_text(model.counts, model.capped))
-        fmt.set_content(
-            self.query_one("#summary-connection", Static), connection_text(model.mode, model.mode_label)
-        )
+        counts = counts_text(model.counts, model.capped)
+        connection = connection_text(model.mode, model.mode_label)
+        room = self.content_size.width - 1  # one column between the two
+        if room > 0 and counts.cell_len + connection.cell_len > room:  # a narrow terminal
+            counts = counts_text(model.counts, model.capped, compact=True)
+            if counts.cell_len + connection.cell_len > room:
+                connection = connection_text(model.mode, model.mode_label.split(" (")[0])
+        fmt.set_content(self.query_one("#summary-counts", Static), counts)
+        fmt.set_content(self.query_one("#summary-connection", Static), connection)
         shown_uri = self.query_one("#summary-uri", Static)
         fmt.set_content(shown_uri, Text(uri, style="dim", overflow="ellipsis", no_wrap=True))
         shown_uri.display = self.size.width >= 110  # the header shows it too: latency goes first

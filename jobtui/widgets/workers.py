@@ -10,7 +10,7 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from queuecore import TaskStats
 
-from . import format as fmt
+from .. import format as fmt
 
 COLUMNS = (
     ("task", "task", 16),

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from queuecore import Job, Status
 
-from ..live import shown_status, status_of
+from .live import shown_status, status_of
 
 #: Style per status (shared by the table, the summary bar and the detail screen).
 STATUS_STYLES: dict[str, str] = {
@@ -35,6 +35,16 @@ STATUS_NAMES: dict[str, str] = {
     Status.FAILED.value: "failed",
     Status.CANCELLED.value: "cancelled",
     "stalled": "stalled",
+}
+#: Shorter names for the summary and filter bars on a narrow terminal (80 columns).
+SHORT_NAMES: dict[str, str] = {
+    Status.ENQUEUED.value: "enq",
+    Status.DEQUEUED.value: "run",
+    "running": "run",
+    Status.COMPLETED.value: "done",
+    Status.FAILED.value: "fail",
+    Status.CANCELLED.value: "canc",
+    "stalled": "stall",
 }
 MALFORMED_STYLE = "bold white on dark_red"
 
