@@ -254,9 +254,15 @@ class JobTUI(App[None]):
     async def watch_store(self) -> None:
         """Follow the store's changes; a failed feed is reported and reopened with backoff."""
         failures = 0
+
+        def deliver(delta: Delta) -> None:
+            nonlocal failures
+            failures = 0  # the feed works again: the next interruption backs off from the start
+            self._deliver(delta)
+
         while self.model is not None:
             try:
-                await self.model.run(self._deliver)
+                await self.model.run(deliver)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import pytest
 from bson import ObjectId
 from conftest import StoreTarget
+from pymongo.errors import AutoReconnect, OperationFailure
 from textual.widgets import Static
 from tui_util import cell, started, static_text, table, wait_for
 from typer.testing import CliRunner, Result
@@ -214,6 +215,33 @@ def test_bad_mongodb_uri_is_one_line_without_the_password(uri: str, needle: str)
         result = CliRunner().invoke(app, [*command, "--mongo", uri], env=env)
         line = assert_one_line_error(result, needle)
         assert SECRET not in line and "UserWarning" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("error", "needle"),
+    [
+        (OperationFailure("Authentication failed.", code=18), "authentication failed for MongoDB at "),
+        (OperationFailure("not authorized on db", code=13), "refused: the user may not use this database"),
+        (AutoReconnect("connection reset"), "cannot reach MongoDB at "),
+    ],
+)
+async def test_a_server_that_refuses_is_not_called_unreachable(
+    mongo_uri: str, monkeypatch: pytest.MonkeyPatch, error: Exception, needle: str
+) -> None:
+    """Opening the store tells "the server said no" (wrong password, no rights) from "no
+    server": the operator fixes the credentials, not the network. No password is shown."""
+    from pymongo.asynchronous.database import AsyncDatabase
+
+    async def answer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(AsyncDatabase, "command", answer)
+    uri = mongo_uri if "@" in mongo_uri else mongo_uri.replace("mongodb://", f"mongodb://bob:{SECRET}@", 1)
+    with pytest.raises(queuecore.ConnectError) as refused:
+        await queuecore.connect(uri)
+    message = str(refused.value)
+    assert message.startswith(needle) or needle in message, message
+    assert SECRET not in message and "\n" not in message
 
 
 async def test_dashboard_shows_a_bad_uri_masked_not_garbled() -> None:

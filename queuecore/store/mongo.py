@@ -108,8 +108,10 @@ class MongoStore(Store):
             await self.client.admin.command("ping")
             await self.coll.create_index([("lock", ASCENDING)], name=LOCK_INDEX, unique=True, sparse=True)
             await self._read_retention()
+        except OperationFailure as exc:  # the server answered, and said no
+            raise ConnectError(_refusal(self.display_uri, exc)) from None
         except PyMongoError as exc:
-            raise ConnectError(f"cannot reach MongoDB at {self.display_uri}: {_scrub(exc)}") from None
+            raise ConnectError(f"cannot reach MongoDB at {self.display_uri}: {_brief(exc)}") from None
 
     async def _read_retention(self) -> None:
         info = await self.coll.index_information()
@@ -457,6 +459,21 @@ def _convert(event: dict[str, Any]) -> Change | None:
 def _brief(exc: BaseException) -> str:
     """A driver error's message without pymongo's topology dump, password masked."""
     return _scrub(exc).split(", Topology Description:", 1)[0]
+
+
+#: Server error codes an operator can act on when opening the store.
+_AUTH_FAILED = 18
+_UNAUTHORIZED = 13
+
+
+def _refusal(shown: str, exc: OperationFailure) -> str:
+    """What the server's refusal to open the store means, for an operator (not "unreachable")."""
+    detail = _scrub(exc).split(", full error:", 1)[0]
+    if exc.code == _AUTH_FAILED:
+        return f"authentication failed for MongoDB at {shown}: check the user and password"
+    if exc.code == _UNAUTHORIZED:
+        return f"MongoDB at {shown} refused: the user may not use this database ({detail})"
+    return f"MongoDB at {shown} refused to open the jobs collection: {detail}"
 
 
 def _scrub(exc: BaseException) -> str:
