@@ -503,16 +503,31 @@ def enqueue(
     delay: Annotated[
         float, typer.Option("--delay", min=0, metavar="S", help="Seconds before the job may run.")
     ] = 0.0,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks",
+            metavar="MODULE[:ATTR]",
+            envvar="JOBTUI_TASKS",
+            help="Check the name and data against these tasks (as `jobtui work` loads them) first.",
+        ),
+    ] = None,
     as_json: AsJson = False,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
 ) -> None:
-    """Enqueue a job; prints its id (nothing, and a note on stderr, when its label de-duplicates it)."""
+    """Enqueue a job; prints its id (nothing, and a note on stderr, when its label de-duplicates it).
+
+    Without --tasks any name and JSON object are accepted (the tasks live in the workers): a
+    job no worker knows waits, and data failing the task's model is cancelled by the worker.
+    """
     _mutating(ctx, "enqueue")
     if not name.strip():
         fail("the task name must not be empty")
     payload = _parse_data(data)
+    if tasks is not None:
+        _check_task(tasks, name, payload)
     target = _target(ctx, mongo, sqlite, collection)
     blueprint = queuecore.Blueprint(name, label=label, data=payload, delay=delay)
 
@@ -532,6 +547,20 @@ def enqueue(
         _print_json(job_json(job))
     else:
         typer.echo(str(job.id))
+
+
+def _check_task(spec: str, name: str, data: dict[str, Any]) -> None:
+    """Refuse (one line, exit 1) a task name ``spec`` does not define, or data its model rejects."""
+    try:
+        known = {t.name: t for t in load_tasks(spec)}
+    except WorkersError as exc:
+        fail(str(exc))
+    task = known.get(name)
+    if task is None:
+        fail(f"unknown task {name!r}: {spec} defines {', '.join(sorted(known))}")
+    problem = task.problem(data)
+    if problem is not None:
+        fail(problem)
 
 
 @app.command("ls")

@@ -22,7 +22,7 @@ from .errors import ConnectError, Error, MissingJobError, QueueError
 from .job import Blueprint, Job, Status
 from .ops import cancel, complete, dequeue, enqueue, fail
 from .store.base import Store
-from .task import Context, Task
+from .task import Context, Task, validation_message
 
 log = logging.getLogger("queuecore")
 
@@ -334,7 +334,7 @@ class Queue:
         try:
             model = task.parse(job.data)
         except ValidationError as exc:
-            reason = f"invalid data for task {task.name!r}: {_validation_message(exc)}"
+            reason = f"invalid data for task {task.name!r}: {validation_message(exc)}"
             await self._settle(task, lambda: cancel(self.store, job.id, reason, attempt=attempt))
             stats.failed += 1
             stats.last_error = reason
@@ -484,11 +484,3 @@ class Queue:
         task = asyncio.get_running_loop().create_task(self._report(exc))
         self._reports.add(task)
         task.add_done_callback(self._reports.discard)
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:3]:
-        where = ".".join(str(p) for p in err["loc"]) or "data"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)

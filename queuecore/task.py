@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ._time import Duration, delta, seconds, utcnow
 from .job import Blueprint, Event, Job, Status
@@ -94,6 +94,25 @@ class Task:
         if self._adapter is None:
             return None
         return self._adapter.validate_python(data)
+
+    def problem(self, data: dict[str, Any]) -> str | None:
+        """Why ``data`` fails the task's model (``invalid data for task 'x': field: msg``), or
+        None when it is valid: the reason a worker cancels such a job with, and what a
+        client can check before enqueuing."""
+        try:
+            self.parse(data)
+        except ValidationError as exc:
+            return f"invalid data for task {self.name!r}: {validation_message(exc)}"
+        return None
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic error in one line: the first three ``field: message`` pairs."""
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "data"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
 
 
 @dataclass(eq=False)

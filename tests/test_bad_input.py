@@ -9,10 +9,11 @@ enqueued and data failing the task's model cancelled (test_queue.py); one malfor
 per engine in reads, the live model and the jobs screen (test_store.py, test_tui_live.py,
 test_tui_app.py).
 
-What ``jobtui enqueue`` cannot refuse: it does not load any tasks (they live in the worker
-processes), so a task name no worker knows, or data that fails the task's model, is accepted
-(exit 0). Nothing is lost either way: the job waits for a worker of that name, or the worker
-cancels it with a reason that names the field, its data kept for a fix and a requeue.
+``jobtui enqueue`` loads no tasks unless told (they live in the worker processes): without
+``--tasks MODULE`` a task name no worker knows, or data that fails the task's model, is
+accepted (exit 0). Nothing is lost either way: the job waits for a worker of that name, or the
+worker cancels it with a reason that names the field, its data kept for a fix and a requeue.
+With ``--tasks`` both are refused before anything is written.
 """
 
 from __future__ import annotations
@@ -181,6 +182,21 @@ def test_unknown_task_and_data_failing_the_model_lose_nothing(cli: Cli) -> None:
     waiting = cli.json("show", unknown)
     assert waiting["status"] == "enqueued" and waiting["attempts"] == 0 and waiting["data"] == {"keep": "me"}
     assert [j["id"] for j in cli.json("ls", "--status", "cancelled")] == [invalid]
+
+
+def test_enqueue_with_tasks_refuses_unknown_names_and_bad_data(cli: Cli) -> None:
+    """``--tasks MODULE`` (as ``jobtui work`` loads it) lets a script check before enqueuing:
+    an unknown task or data failing the model is one line, exit 1, and nothing is written."""
+    for args, needle in (
+        (("no-such-task",), "unknown task 'no-such-task': examples.tasks defines doomed, flaky,"),
+        (("send-mail", "--data", '{"to": 5}'), "invalid data for task 'send-mail': to:"),
+        (("quick", "--tasks", "examples.nowhere"), "no module named 'examples.nowhere'"),
+    ):
+        result = cli("enqueue", *args, *(() if "--tasks" in args else ("--tasks", "examples.tasks")))
+        assert_one_line_error(result, needle)
+    assert sum(cli.counts().values()) == 0
+    job = cli.ok("enqueue", "send-mail", "--data", '{"to": "ada@example.com"}', "--tasks", "examples.tasks")
+    assert cli.json("show", job.stdout.strip())["name"] == "send-mail"
 
 
 # -- URIs: one line, never a password ---------------------------------------------------------
