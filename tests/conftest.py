@@ -92,3 +92,12 @@ async def open_store(target: StoreTarget) -> AsyncIterator:
     yield factory
     for s in opened:
         await s.close()
+
+
+@pytest.fixture
+def cli(target: StoreTarget) -> Iterator[Any]:
+    """``jobtui`` commands on ``target`` (tests/cli_util.py); MongoDB collections dropped afterwards."""
+    from cli_util import Cli, drop
+
+    yield Cli(target)
+    drop(target)

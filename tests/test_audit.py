@@ -6,13 +6,12 @@ import asyncio
 import getpass
 import json
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC
 
 import pytest
 from bson import ObjectId
-from conftest import StoreTarget
-from test_cli import Cli, in_store, make_mix
+from cli_util import Cli, in_store
+from test_cli import make_mix
 
 import queuecore
 from queuecore import AuditEntry, Blueprint, Status
@@ -90,18 +89,6 @@ def test_actor_without_a_user_name(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # -- the CLI ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(target: StoreTarget) -> Iterator[Cli]:
-    yield Cli(target)
-    if target.engine == "mongodb":
-
-        async def drop(store: queuecore.Store) -> None:
-            await store.coll.drop()  # type: ignore[attr-defined]
-            await store.audit_coll.drop()  # type: ignore[attr-defined]
-
-        in_store(target, drop)
 
 
 def entries(cli: Cli) -> list[AuditEntry]:

@@ -18,20 +18,19 @@ With ``--tasks`` both are refused before anything is written.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from bson import ObjectId
+from cli_util import Cli, assert_one_line_error, in_store
 from conftest import StoreTarget
 from pymongo.errors import AutoReconnect, OperationFailure
 from textual.widgets import Static
 from tui_util import cell, started, static_text, table, wait_for
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 from util import insert_raw, wait_all
 
 import queuecore
@@ -42,71 +41,6 @@ from jobtui.workers import build_queue
 from queuecore import Blueprint, Context, Job, MalformedJob, Queue, Store, Task
 
 T = TypeVar("T")
-
-
-def in_store(target: StoreTarget, action: Callable[[Store], Awaitable[T]]) -> T:
-    """Run ``action`` on a fresh connection to the target (CLI tests are synchronous)."""
-
-    async def main() -> T:
-        store = await queuecore.connect(target.uri, collection=target.collection)
-        try:
-            return await action(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
-
-
-def store_args(target: StoreTarget) -> list[str]:
-    if target.engine == "sqlite":
-        return ["--sqlite", target.uri, "--collection", target.collection]
-    return ["--mongo", target.uri, "--collection", target.collection]
-
-
-class Cli:
-    """``jobtui`` commands on one target (typer's runner, in-process)."""
-
-    def __init__(self, target: StoreTarget) -> None:
-        self.target = target
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str) -> Result:
-        return self.runner.invoke(app, [*args, *store_args(self.target)])
-
-    def ok(self, *args: str) -> Result:
-        result = self(*args)
-        assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-        return result
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args, "--json").stdout)
-
-    def counts(self) -> dict[str, int]:
-        return in_store(self.target, lambda s: s.counts())
-
-
-@pytest.fixture
-def cli(target: StoreTarget) -> Iterator[Cli]:
-    yield Cli(target)
-    if target.engine == "mongodb":
-
-        async def drop(store: Store) -> None:
-            await store.coll.drop()  # type: ignore[attr-defined]
-
-        in_store(target, drop)
-
-
-def assert_one_line_error(result: Result, *needles: str) -> str:
-    """Exit code ≠ 0, nothing on stdout, exactly one ``error:`` line on stderr, no traceback."""
-    assert result.exit_code not in (0, None), (result.stdout, result.stderr)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def finished(job: Job) -> bool:

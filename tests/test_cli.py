@@ -14,15 +14,15 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from bson import ObjectId
+from cli_util import Cli, assert_one_line_error, in_store, store_args
 from conftest import StoreTarget
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 from util import insert_raw, wait_job
 
 import queuecore
@@ -36,73 +36,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def in_store(target: StoreTarget, action: Callable[[Store], Awaitable[T]]) -> T:
-    """Run ``action`` on a fresh connection to the target (the CLI's tests are synchronous)."""
-
-    async def main() -> T:
-        store = await queuecore.connect(target.uri, collection=target.collection)
-        try:
-            return await action(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
-
-
-def store_args(target: StoreTarget) -> list[str]:
-    """The options that point a command at the target."""
-    if target.engine == "sqlite":
-        return ["--sqlite", target.uri, "--collection", target.collection]
-    return ["--mongo", target.uri, "--collection", target.collection]
-
-
-class Cli:
-    """Invoke ``jobtui`` commands on one target."""
-
-    def __init__(self, target: StoreTarget) -> None:
-        self.target = target
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
-        command, *rest = args
-        return self.runner.invoke(app, [command, *rest, *store_args(self.target)], env=env)
-
-    def raw(self, *args: str, env: dict[str, str] | None = None) -> Result:
-        """Invoke with exactly these arguments (no store options added)."""
-        return self.runner.invoke(app, list(args), env=env)
-
-    def ok(self, *args: str) -> Result:
-        result = self(*args)
-        assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-        return result
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args, "--json").stdout)
-
-
-@pytest.fixture
-def cli(target: StoreTarget) -> Iterator[Cli]:
-    yield Cli(target)
-    if target.engine == "mongodb":
-
-        async def drop(store: Store) -> None:
-            await store.coll.drop()  # type: ignore[attr-defined]
-
-        in_store(target, drop)
-
-
-def assert_one_line_error(result: Result, *needles: str) -> str:
-    """The command failed with exactly one ``error:`` line on stderr and printed nothing else."""
-    assert result.exit_code not in (0, None), (result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 async def make_mix(store: Store) -> dict[str, ObjectId]:

@@ -24,11 +24,12 @@ from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
+from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
 
 from queuecore import Job
 
 from .. import format as fmt
+from .cursor import cursor_key
 
 #: (column key, header, width) — the order of the table's columns.
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -141,12 +142,7 @@ class JobsTable(DataTable[Text | str]):
     @property
     def current_id(self) -> str | None:
         """The row key (job id) under the cursor, or None when the table is empty."""
-        if self.row_count == 0:
-            return None
-        try:
-            return self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
-        except CellDoesNotExist:
-            return None
+        return cursor_key(self)
 
     def keys(self) -> list[str]:
         """The row keys (job ids) in display order."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.coordinate import Coordinate
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+from textual.widgets.data_table import RowDoesNotExist
 
 from queuecore import TaskStats
 
 from .. import format as fmt
+from .cursor import cursor_key
 
 COLUMNS = (
     ("task", "task", 16),
@@ -64,12 +64,7 @@ class WorkersPanel(DataTable[Text | str]):
     @property
     def current_task(self) -> str | None:
         """The task name under the cursor."""
-        if self.row_count == 0:
-            return None
-        try:
-            return self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
-        except CellDoesNotExist:
-            return None
+        return cursor_key(self)
 
     def show(self, stats: list[TaskStats]) -> None:
         """Update the rows from ``Queue.stats()`` (cells change in place)."""
