@@ -138,6 +138,15 @@ def test_dashboard_in_a_real_terminal(terminal: Terminal, store_uri: str) -> Non
     terminal.press("0")
     terminal.wait_for(lambda s: all(n in table_rows(s) for n in names), "every job after 0")
 
+    # / opens the filter; keys sent at once with it (as a paste or a fast typist) land in it
+    terminal.press("/", "name:e2e-dropped", "Enter")
+    terminal.wait_for(
+        lambda s: "e2e-dropped" in table_rows(s) and not any(n in table_rows(s) for n in names[:2]),
+        "only the job the typed filter matches",
+    )
+    terminal.press("/", "C-u", "Enter")  # an emptied filter shows every job again
+    terminal.wait_for(lambda s: all(n in table_rows(s) for n in names), "every job after clearing")
+
     # a job enqueued by another process (the CLI) appears live
     subprocess.run(
         [*jobtui_command(), "enqueue", "e2e-live", "--sqlite", store_uri],

@@ -591,3 +591,22 @@ async def test_help_fits_80_columns_and_shows_binding_ids_when_wide(target: Stor
             )
             if with_ids:  # what [keys] of the config file remaps
                 assert all(i in text for i in ids if i)
+
+
+async def test_keys_typed_in_one_burst_with_slash_land_in_the_filter(target: StoreTarget, store) -> None:
+    """``/`` then text and enter, all queued before the app handles any of them (a fast
+    typist, tmux, a macro): the text goes into the filter input — not to the table, where
+    ``n`` would open the enqueue form — and ``t``, ``:`` and ``/`` inside it are typed."""
+    from textual import events
+
+    wanted = await enqueue(store, "beta")
+    await enqueue(store, "alpha")
+    app = make_app(target)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=2)
+        names = {"/": "slash", ":": "colon", " ": "space", "\r": "enter"}
+        for char in "/name:beta !reason:~t/x:\r":
+            app.post_message(events.Key(names.get(char, char), char))
+        await wait_for(pilot, lambda: table(app).keys() == [str(wanted.id)])
+        assert app.model is not None and app.model.filter.text == "name:beta !reason:~t/x:"
+        assert app.screen is app.jobs_screen and isinstance(app.focused, type(table(app)))

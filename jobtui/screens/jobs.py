@@ -23,7 +23,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from queuecore import Job
 from queuecore.query import QueryError
@@ -42,6 +42,10 @@ MUTATING = frozenset(
 )
 #: Everything hidden in read-only mode: the mutating actions and the marks that feed them.
 READ_ONLY_HIDDEN = MUTATING | {"mark", "clear_marks"}
+#: Actions that open a filter input. Their keys are priority bindings: the input opens (and
+#: takes the focus) before the next key is dispatched, so keys typed in one burst with the
+#: ``/`` land in the input, not in the table. While an input has the focus they are typed.
+OPENS_INPUT = frozenset({"search", "command_line", "task_filter"})
 #: The table shows the model's changes at most this often (seconds).
 APPLY_INTERVAL = 0.1
 
@@ -73,11 +77,11 @@ class JobsScreen(Screen[None]):
         Binding(
             "R", "requeue_failed", "Requeue marked/failed", key_display="R", show=False, id="bulk-requeue"
         ),
-        Binding("slash", "search", "Search", key_display="/", id="search"),
-        Binding("colon", "command_line", "Command", key_display=":", id="command"),
+        Binding("slash", "search", "Search", key_display="/", id="search", priority=True),
+        Binding("colon", "command_line", "Command", key_display=":", id="command", priority=True),
         Binding("p", "toggle_freeze", "Pause view", id="pause-view"),
         Binding("A", "audit", "Audit log", key_display="A", show=False, id="audit"),
-        Binding("t", "task_filter", "Task filter", show=False, id="task-filter"),
+        Binding("t", "task_filter", "Task filter", show=False, id="task-filter", priority=True),
         Binding("1", "toggle_status(0)", "Enqueued", show=False, id="status-enqueued"),
         Binding("2", "toggle_status(1)", "Running", show=False, id="status-running"),
         Binding("3", "toggle_status(2)", "Completed", show=False, id="status-completed"),
@@ -268,6 +272,8 @@ class JobsScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in READ_ONLY_HIDDEN and self.tui.read_only:
             return False
+        if action in OPENS_INPUT and isinstance(self.focused, Input):
+            return False  # the key is typed into the input instead
         return True
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

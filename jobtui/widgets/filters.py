@@ -135,7 +135,9 @@ class FilterBar(Vertical):
             input.suggester = SuggestFromList(names, case_sensitive=False)
         input.value = value
         input.cursor_position = len(value)
-        input.focus()
+        # focus now, not after the queued events (``focus()`` defers): keys typed right after
+        # the ``/`` (a paste, a fast typist) must reach the input, not the table
+        self.screen.set_focus(input)
 
     def problem(self, message: str | None) -> None:
         """Show ``message`` under the open input (None hides it)."""
