@@ -15,7 +15,7 @@ from .errors import ConnectError, E, Error, MissingJobError, QueueError, Transit
 from .job import ACTIVE, FINISHED, RUNNING, STALLED, Blueprint, Change, Event, Job, Status, display_status
 from .ops import cancel, cancel_job, complete, dequeue, enqueue, ensure_indexes, fail, requeue
 from .query import Query, QueryError, parse
-from .queue import LifetimeExceeded, MalformedJob, Queue, TaskStats
+from .queue import LifetimeExceeded, MalformedJob, Queue, TaskStats, WorkerCrashed
 from .store import Store, connect
 from .store.base import Counts
 from .task import Context, Task
@@ -49,6 +49,7 @@ __all__ = [
     "Task",
     "TaskStats",
     "TransitionError",
+    "WorkerCrashed",
     "__version__",
     "actor",
     "backoff",

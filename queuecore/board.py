@@ -28,6 +28,9 @@ MAX_IDLE = 60.0
 
 #: Random probes ``pick`` tries before it scans the whole bucket.
 PROBES = 8
+#: A bucket this small is scanned at once: probing it costs more than a scan, and its entries
+#: are mostly held (jobs being run), so probes would mostly miss (idle workers woken by a new job).
+SCAN = 32
 
 
 @dataclass
@@ -135,7 +138,7 @@ class Board:
         # Rejection sampling: a uniformly random entry that is ready is a uniformly random
         # ready job, found in O(1) while most of a backlog is ready; else scan everything.
         ids = self._ids.get(name)
-        if ids:
+        if ids and len(ids) > SCAN:
             for _ in range(PROBES):
                 chosen = ids[random.randrange(len(ids))]
                 entry = self._index[chosen]

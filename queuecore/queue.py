@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from bson import ObjectId
-from pydantic import ValidationError
 
 from . import tracing
 from ._time import seconds
@@ -22,7 +21,7 @@ from .errors import ConnectError, Error, MissingJobError, QueueError
 from .job import Blueprint, Job, Status
 from .ops import cancel, complete, dequeue, enqueue, fail
 from .store.base import Store
-from .task import Context, Task, validation_message
+from .task import Context, Task
 
 log = logging.getLogger("queuecore")
 
@@ -37,8 +36,12 @@ class MalformedJob(QueueError):
     """A document in the jobs collection is not a valid job; it is skipped."""
 
 
+class WorkerCrashed(QueueError):
+    """A worker died of an unexpected error (its ``__cause__``); it is started again."""
+
+
 def _default_reporter(exc: BaseException) -> None:
-    log.error("queuecore: %s", exc, exc_info=exc if exc.__traceback__ else None)
+    log.error("queuecore: %s", exc, exc_info=exc if exc.__traceback__ or exc.__cause__ else None)
 
 
 @dataclass
@@ -79,6 +82,8 @@ class _Runner:
         self.stats = TaskStats(task.name, task.workers)
         self.resumed = asyncio.Event()
         self.resumed.set()
+        #: How many times a worker of this task crashed (and was restarted).
+        self.crashes = 0
 
 
 class Queue:
@@ -236,11 +241,31 @@ class Queue:
             raise KeyError(f"no task named {name!r} runs in this queue") from None
 
     def _spawn(self, runner: _Runner) -> None:
+        if self._stopping:
+            return
         for index in range(runner.target):
             if index not in runner.workers or runner.workers[index].done():
-                runner.workers[index] = asyncio.create_task(
+                worker = asyncio.create_task(
                     self._worker(runner, index), name=f"worker-{runner.task.name}-{index}"
                 )
+                worker.add_done_callback(lambda done: self._worker_ended(runner, done))
+                runner.workers[index] = worker
+
+    def _worker_ended(self, runner: _Runner, worker: asyncio.Task[None]) -> None:
+        """A worker that died of an unexpected error (a bug, not a job's failure: those are
+        handled) is reported and started again after a backoff, so a task never silently
+        stops being processed. A worker that retired (scaled down) or was stopped is not."""
+        if worker.cancelled() or worker.exception() is None:
+            return
+        exc = worker.exception()
+        runner.crashes += 1
+        runner.stats.last_error = f"worker crashed: {type(exc).__name__}: {exc}"
+        crashed = WorkerCrashed(f"a worker of {runner.task.name!r} crashed, restarting it: {exc}")
+        crashed.__cause__ = exc
+        self._spawn_report(crashed)
+        if not self._stopping:
+            delay = backoff(0.1, 10, 2, runner.crashes).total_seconds()
+            asyncio.get_running_loop().call_later(delay, self._spawn, runner)
 
     # -- the board feed -------------------------------------------------------
 
@@ -298,48 +323,65 @@ class Queue:
         task = runner.task
         name = task.name
         worker_id = f"{self._host}:{name}"
-        while not self._stopping and index < runner.target:
-            if not runner.resumed.is_set():
-                await runner.resumed.wait()
-                continue
-            version = board.version(name)
-            id, wait = board.pick(name)
-            if id is None:
-                await board.wait(name, version, wait)
-                continue
-            trace, available = board.describe(id)
-            with tracing.resume(trace):  # the attempt continues the enqueuer's trace
-                try:
-                    job = await dequeue(self.store, id, task.timeout, worker=worker_id)
-                except Exception as exc:
-                    await self._report(exc)
-                    await asyncio.sleep(max(seconds(task.interval), 0.5))
+        # The completion of the previous job, still being written: its write and the claim of
+        # the next job share one hand-off to the store (and one transaction on SQLite), so a
+        # busy worker pays one round trip per job instead of two. It is always awaited before
+        # the next handler starts, before the worker idles and before it exits.
+        settling: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping and index < runner.target:
+                if not runner.resumed.is_set():
+                    settling = await _settled(settling)
+                    await runner.resumed.wait()
                     continue
-                if job is None:
-                    await asyncio.sleep(seconds(task.interval))
+                version = board.version(name)
+                id, wait = board.pick(name)
+                if id is None:
+                    settling = await _settled(settling)
+                    await board.wait(name, version, wait)
                     continue
-                if available is not None and job.started is not None:
-                    tracing.record("latency", job.started.timestamp() - available, name)
-                await self._execute(runner, job)
+                trace, available = board.describe(id)
+                with tracing.resume(trace):  # the attempt continues the enqueuer's trace
+                    try:
+                        job = await dequeue(self.store, id, task.timeout, worker=worker_id)
+                    except Exception as exc:
+                        settling = await _settled(settling)
+                        await self._report(exc)
+                        await asyncio.sleep(max(seconds(task.interval), 0.5))
+                        continue
+                    settling = await _settled(settling)
+                    if job is None:
+                        await asyncio.sleep(seconds(task.interval))
+                        continue
+                    if available is not None and job.started is not None:
+                        tracing.record("latency", job.started.timestamp() - available, name)
+                    settling = await self._execute(runner, job)
+                if settling is not None:
+                    # let the completion reach the store before the next claim, so the stored
+                    # times of one worker's attempts never overlap
+                    await asyncio.sleep(0)
+        finally:
+            await _settled(settling)
         if index >= runner.target:
             runner.workers.pop(index, None)
 
-    async def _execute(self, runner: _Runner, job: Job) -> None:
+    async def _execute(self, runner: _Runner, job: Job) -> asyncio.Task[None] | None:
+        """Run one attempt; returns the task still writing a successful outcome (see ``_worker``)."""
         task = runner.task
         stats = runner.stats
         attempt = job.attempts
         if job.cancel_reason is not None:
             await self._settle(task, lambda: cancel(self.store, job.id, job.cancel_reason, attempt=attempt))
-            return
+            return None
         try:
             model = task.parse(job.data)
-        except ValidationError as exc:
-            reason = f"invalid data for task {task.name!r}: {validation_message(exc)}"
+        except Exception as exc:  # a ValidationError, or whatever a model's own validator raised
+            reason = task.invalid(exc)
             await self._settle(task, lambda: cancel(self.store, job.id, reason, attempt=attempt))
             stats.failed += 1
             stats.last_error = reason
             await self._report(Error(reason))
-            return
+            return None
         with tracing.span(
             "queuecore/Execute",
             id=str(job.id),
@@ -370,7 +412,18 @@ class Queue:
                     beat.cancel()
                 self._running.pop(job.id, None)
             tracing.record("duration", loop.time() - began, task.name)
+            # A successful outcome is written while the worker claims its next job, unless the
+            # attempt is traced: then the Complete span stays inside the Execute span.
+            if not run.task.cancelled() and run.task.exception() is None and not tracing.recording(span):
+                return loop.create_task(self._completed(runner, run))
             await self._conclude(runner, run)
+            return None
+
+    async def _completed(self, runner: _Runner, run: _Running) -> None:
+        """Write the outcome of a handler that returned: the job is completed."""
+        job, attempt = run.job, run.job.attempts
+        await self._settle(runner.task, lambda: complete(self.store, job.id, run.ctx.result, attempt=attempt))
+        runner.stats.processed += 1
 
     async def _conclude(self, runner: _Runner, run: _Running) -> None:
         """Turn a finished handler into the job's next status."""
@@ -391,8 +444,7 @@ class Queue:
             return
         exc = run.task.exception()
         if exc is None:
-            await self._settle(task, lambda: complete(self.store, job.id, run.ctx.result, attempt=attempt))
-            stats.processed += 1
+            await self._completed(runner, run)
             return
         stats.failed += 1
         tracing.failed(run.ctx.trace, exc)
@@ -484,3 +536,9 @@ class Queue:
         task = asyncio.get_running_loop().create_task(self._report(exc))
         self._reports.add(task)
         task.add_done_callback(self._reports.discard)
+
+
+async def _settled(settling: asyncio.Task[None] | None) -> None:
+    """Wait for a worker's pending completion write (see ``Queue._worker``); always None."""
+    if settling is not None:
+        await settling

@@ -101,13 +101,20 @@ class Task:
         client can check before enqueuing."""
         try:
             self.parse(data)
-        except ValidationError as exc:
-            return f"invalid data for task {self.name!r}: {validation_message(exc)}"
+        except Exception as exc:
+            return self.invalid(exc)
         return None
 
+    def invalid(self, exc: Exception) -> str:
+        """The reason for a job whose data the model refused with ``exc``."""
+        return f"invalid data for task {self.name!r}: {validation_message(exc)}"
 
-def validation_message(exc: ValidationError) -> str:
-    """A pydantic error in one line: the first three ``field: message`` pairs."""
+
+def validation_message(exc: Exception) -> str:
+    """A pydantic error in one line: the first three ``field: message`` pairs. Anything else
+    a model may raise (a validator's TypeError) as ``TypeError: message``."""
+    if not isinstance(exc, ValidationError):
+        return f"{type(exc).__name__}: {exc}"
     parts = []
     for err in exc.errors()[:3]:
         where = ".".join(str(p) for p in err["loc"]) or "data"

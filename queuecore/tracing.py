@@ -121,6 +121,11 @@ def annotate(current: Any, **attributes: Any) -> None:
                 current.set_attribute(f"queuecore.job.{key}", _attr(value))
 
 
+def recording(current: Any) -> bool:
+    """Whether a span from :func:`span` records (False for None and non-recording spans)."""
+    return current is not None and bool(current.is_recording())
+
+
 def failed(current: Any, exc: BaseException) -> None:
     """Mark a span from :func:`span` as failed with ``exc`` (no-op for None)."""
     otel = _otel()

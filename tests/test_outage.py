@@ -100,6 +100,7 @@ class Watching:
         #: Runs of the model that ended with an error (and were restarted).
         self.interruptions: list[BaseException] = []
         self.updated = asyncio.Event()
+        self.recorded = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
 
     def on_delta(self, delta: Delta) -> None:
@@ -120,6 +121,25 @@ class Watching:
     async def record(self) -> None:
         async for change in self.store.watch():
             self.changes.append(change)
+            self.recorded.set()
+
+    async def recorded_all(self, ids: list[ObjectId], timeout: float = DEADLINE_S) -> None:
+        """Wait until the raw recorder (a feed of its own, not the model's) has delivered the
+        completion of every job in ``ids``."""
+
+        def done() -> bool:
+            last = {c.id: c.job for c in self.changes}
+            return all(last.get(i) is not None and last[i].status is Status.COMPLETED for i in ids)  # type: ignore[union-attr]
+
+        try:
+            async with asyncio.timeout(timeout):
+                while not done():
+                    self.recorded.clear()
+                    await self.recorded.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"the raw feed did not deliver every completion within {timeout:g}s"
+            ) from None
 
     async def start(self) -> None:
         self.tasks = [asyncio.create_task(self.follow()), asyncio.create_task(self.record())]
@@ -296,6 +316,7 @@ async def test_mongodb_down_for_5s_queue_and_dashboard_reconnect_and_lose_nothin
         assert worked.runs == Counter(dict.fromkeys(ids, 1))  # every handler ran exactly once
         assert (await patient.get(held.id)).result == {"n": "held"}  # type: ignore[union-attr]
         await assert_model_equals_database(watching, patient, ids)
+        await watching.recorded_all(ids)
     await watching.stop()
 
     # the raw feed delivered an event for every transition of every job: resumed, not just reloaded
@@ -463,6 +484,7 @@ async def test_sqlite_locked_for_5s_workers_and_watcher_wait_and_lose_nothing(tm
             assert worked.runs == Counter(dict.fromkeys(ids, 1))
             assert worked.reports == []  # nothing failed: everyone waited
             await assert_model_equals_database(watching, client, ids)
+            await watching.recorded_all(ids)
         for id in ids:  # the feed continued from its position: an event per transition, no reset
             assert watching.transitions(id) == ["insert", "update", "update", "completed"], id
         assert [c.kind for c in watching.changes].count("reset") == 1

@@ -462,3 +462,75 @@ async def test_pause_resume_and_scale(store: queuecore.Store) -> None:
         assert queue.scale("ctl", 0) == 1
         with pytest.raises(KeyError, match="no task named 'nope'"):
             queue.pause("nope")
+
+
+async def test_a_model_validator_raising_any_error_cancels_the_job(store: queuecore.Store) -> None:
+    """pydantic passes a validator's TypeError through (only ValueError/AssertionError become
+    a ValidationError): the job is cancelled with the reason, the worker goes on."""
+    from pydantic import field_validator
+
+    class Picky(BaseModel):
+        n: int
+
+        @field_validator("n")
+        @classmethod
+        def odd_only(cls, value: int) -> int:
+            if value % 2 == 0:
+                raise TypeError("even numbers are not supported")
+            return value
+
+    seen: list[int] = []
+
+    async def handler(ctx: Context) -> None:
+        seen.append(ctx.model.n)
+
+    reports = Reports()
+    queue = Queue(store, reporter=reports)
+    queue.add(Task("picky", handler, model=Picky, workers=1))
+    async with queue:
+        bad = await queue.enqueue(Blueprint("picky", data={"n": 2}))
+        good = await queue.enqueue(Blueprint("picky", data={"n": 3}))
+        assert bad is not None and good is not None
+        rejected, done = await wait_all(store, [bad.id, good.id], finished)
+    assert rejected.status is Status.CANCELLED and rejected.attempts == 1
+    assert rejected.reason == "invalid data for task 'picky': TypeError: even numbers are not supported"
+    assert done.status is Status.COMPLETED and seen == [3]
+    # what a client checks before enqueuing (jobtui enqueue --tasks) says the same
+    assert queuecore.Task("picky", handler, model=Picky).problem({"n": 4}) == rejected.reason
+
+
+async def test_a_crashed_worker_is_reported_and_restarted(
+    store: queuecore.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that dies of a bug (here: the board raising once) is reported as
+    WorkerCrashed, with the error as its cause, and started again: the task keeps running."""
+    from queuecore.board import Board
+
+    real_pick = Board.pick
+    broken = {"left": 1}
+
+    def pick_once_broken(self: Board, name: str):  # type: ignore[no-untyped-def]
+        if broken["left"]:
+            broken["left"] -= 1
+            raise RuntimeError("board bug")
+        return real_pick(self, name)
+
+    monkeypatch.setattr(Board, "pick", pick_once_broken)
+    reports = Reports()
+
+    async def handler(ctx: Context) -> None:
+        ctx.result["ok"] = True
+
+    queue = Queue(store, reporter=reports)
+    queue.add(Task("steady", handler, workers=1))
+    async with queue:
+        await asyncio.wait_for(reports.arrived.wait(), 10)
+        job = await queue.enqueue(Blueprint("steady"))
+        assert job is not None
+        [done] = await wait_all(store, [job.id], finished)
+        stats = queue.stats()[0]
+    assert done.status is Status.COMPLETED
+    [crash] = reports
+    assert isinstance(crash, queuecore.WorkerCrashed) and isinstance(crash.__cause__, RuntimeError)
+    assert "a worker of 'steady' crashed, restarting it: board bug" == str(crash)
+    assert stats.last_error == "worker crashed: RuntimeError: board bug" and stats.workers == 1

@@ -5,6 +5,7 @@ the change feed notices lost history; tracing costs nothing until a provider is 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -14,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from bson import ObjectId
-from util import insert_raw
+from util import insert_raw, wait_all
 
 import queuecore
-from queuecore import Blueprint, Job, Status
+from queuecore import Blueprint, Context, Job, Queue, Status, Task
 from queuecore.job import MAX_EVENTS
 from queuecore.store.sqlite import _COLUMNS, _SELECT, SQLiteStore, _fast_job, _feed_job, _row_to_doc
 
@@ -259,3 +260,98 @@ def test_without_a_tracer_provider_no_spans_are_made_until_one_is_set(tmp_path: 
     assert out.stdout.strip() == (
         "[False, True] ['queuecore/Complete', 'queuecore/Dequeue', 'queuecore/Enqueue', 'queuecore/Execute']"
     )
+
+
+async def test_one_worker_finishes_each_job_before_it_claims_the_next(sqlite: SQLiteStore) -> None:
+    """A worker writes a completion together with its next claim (one round trip), yet the
+    stored attempts of one worker never overlap, and every job ends completed once."""
+    store = sqlite
+    queue = Queue(store, max_lag=0)
+    queue.add(Task("one", _noop, workers=1))
+    jobs = [await queuecore.enqueue(store, Blueprint("one")) for _ in range(20)]
+    ids = [j.id for j in jobs if j is not None]
+    async with queue:
+        done = await wait_all(store, ids, lambda j: j.status is Status.COMPLETED)
+    trail = [Status.ENQUEUED.value, Status.DEQUEUED.value, Status.COMPLETED.value]
+    assert all(j.attempts == 1 and [e.status for e in j.events] == trail for j in done)
+    ordered = sorted(done, key=lambda j: (j.started, j.ended))
+    for before, after in itertools.pairwise(ordered):
+        assert before.ended is not None and after.started is not None
+        assert before.ended <= after.started, (before.id, after.id)
+    assert queue.stats()[0].processed == 20
+
+
+async def test_close_writes_the_completion_of_a_handler_that_just_returned(sqlite: SQLiteStore) -> None:
+    """Closing the queue right as a handler returns still completes its job: the pending
+    completion write is awaited before the worker stops."""
+    store = sqlite
+    returned = asyncio.Event()
+
+    async def handler(ctx: Context) -> None:
+        returned.set()
+
+    queue = Queue(store)
+    queue.add(Task("quick", handler, workers=1))
+    await queue.run()
+    try:
+        job = await queue.enqueue(Blueprint("quick"))
+        assert job is not None
+        async with asyncio.timeout(10):
+            await returned.wait()
+    finally:
+        await queue.close()
+    assert queue.stats()[0].processed == 1  # written by the time close() returned
+    stored = await store.get(job.id)
+    assert stored is not None and stored.status is Status.COMPLETED and stored.attempts == 1
+
+
+async def _noop(ctx: Context) -> None:
+    return None
+
+
+def test_a_traced_attempt_completes_inside_its_execute_span(tmp_path: Path) -> None:
+    """With a recording tracer the completion is written before the attempt's span ends (no
+    overlap with the next claim): the Complete span is a child inside the Execute span."""
+    code = textwrap.dedent(
+        f"""
+        import asyncio
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        import queuecore
+        from queuecore import Blueprint, Queue, Task
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+
+        async def handler(ctx):
+            return None
+
+        async def main():
+            store = await queuecore.connect("sqlite:///{tmp_path}/j.db")
+            queue = Queue(store)
+            queue.add(Task("t", handler, workers=1))
+            jobs = [await queuecore.enqueue(store, Blueprint("t")) for _ in range(3)]
+            async with queue:
+                async with asyncio.timeout(10):
+                    while [(await store.get(j.id)).status.value for j in jobs] != ["completed"] * 3:
+                        await asyncio.sleep(0.01)
+            await store.close()
+            spans = exporter.get_finished_spans()
+            execute = {{s.context.span_id: s for s in spans if s.name == "queuecore/Execute"}}
+            complete = [s for s in spans if s.name == "queuecore/Complete"]
+            inside = [
+                s.parent.span_id in execute and s.end_time <= execute[s.parent.span_id].end_time
+                for s in complete
+            ]
+            print(len(execute), inside)
+
+        asyncio.run(main())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "3 [True, True, True]"
