@@ -586,7 +586,8 @@ class JobTUI(App[None]):
 
             self.mutate("enqueue", enqueue)
 
-        self.push_screen(EnqueueScreen(sorted(names), name), submitted)
+        hosted = dict(self.queue.tasks) if self.queue is not None else {}
+        self.push_screen(EnqueueScreen(sorted(names), name, hosted), submitted)
 
     def open_detail(self, job_id: ObjectId) -> None:
         """Show one job in full."""

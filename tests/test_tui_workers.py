@@ -153,3 +153,32 @@ async def test_workers_spec_that_fails_to_load_is_a_notification(target: StoreTa
         assert app.queue is None and not panel(app).display
         await pilot.press("w")
         await wait_for(pilot, lambda: any("No workers run" in n.message for n in app._notifications))
+
+
+async def test_enqueue_form_checks_data_against_a_hosted_task(target: StoreTarget, store) -> None:
+    """With --workers, data for a hosted task is checked against its model as it is typed:
+    the worker would cancel such a job, so the form refuses it; other names are not judged."""
+    app = JobTUI(target.uri, collection=target.collection, workers="examples.tasks")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await wait_for(pilot, lambda: app.queue is not None)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "EnqueueScreen")
+        form = app.screen
+        status = form.query_one("#enqueue-data-status", Static)
+        form.query_one("#enqueue-name").value = "send-mail"  # type: ignore[attr-defined]
+        form.query_one("#enqueue-data").text = '{"to": 5}'  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: "invalid data for task 'send-mail': to:" in str(status.content))
+        assert form.query_one("#enqueue-ok").disabled
+        form.query_one("#enqueue-name").value = "not-hosted-here"  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: "valid JSON object" in str(status.content))
+        form.query_one("#enqueue-name").value = "send-mail"  # type: ignore[attr-defined]
+        form.query_one("#enqueue-data").text = '{"to": "ada@example.com"}'  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: "valid data for task 'send-mail'" in str(status.content))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is app.jobs_screen)
+        await wait_store(pilot, lambda: _enqueued(store, "send-mail"))
+
+
+async def _enqueued(store, name: str) -> bool:  # type: ignore[no-untyped-def]
+    return bool(await store.find(name=name))

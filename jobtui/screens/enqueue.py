@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from queuecore import Blueprint
+from queuecore import Blueprint, Task
 from queuecore._time import MAX_SECONDS
 from queuecore.job import check_data
 
@@ -62,10 +63,15 @@ class EnqueueScreen(ModalScreen[Blueprint | None]):
         Binding("escape", "cancel", "Cancel", id="enqueue-cancel"),
     ]
 
-    def __init__(self, names: list[str] | None = None, name: str = "") -> None:
+    def __init__(
+        self, names: list[str] | None = None, name: str = "", tasks: Mapping[str, Task] | None = None
+    ) -> None:
         super().__init__()
         self.names = sorted(names or [])
         self.initial_name = name
+        #: The tasks this dashboard hosts (``--workers``): data for one of them is checked
+        #: against its model as it is typed (a job of another task is checked by its worker).
+        self.tasks = dict(tasks or {})
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="enqueue-dialog", classes="dialog"):
@@ -107,6 +113,13 @@ class EnqueueScreen(ModalScreen[Blueprint | None]):
         name = self.query_one("#enqueue-name", Input).value.strip()
         label = self.query_one("#enqueue-label", Input).value.strip()
         data, data_message = parse_data(self.query_one("#enqueue-data", TextArea).text)
+        task = self.tasks.get(name)
+        if data is not None and task is not None:
+            problem = task.problem(data)
+            if problem is not None:
+                data, data_message = None, problem
+            elif task.model is not None:
+                data_message = f"valid data for task {name!r}"
         delay, delay_message = parse_delay(self.query_one("#enqueue-delay", Input).value)
         status = self.query_one("#enqueue-data-status", Static)
         status.update(("✓ " if data is not None else "✗ ") + data_message)
