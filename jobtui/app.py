@@ -65,6 +65,10 @@ REQUEUEABLE = ("failed", "cancelled", "completed")
 BulkKind = Literal["cancel", "requeue"]
 
 
+#: Seconds a live feed must stay up before its next failure backs off from the start again.
+FEED_HEALTHY_AFTER = 60.0
+
+
 class JobTUI(App[None]):
     """The dashboard app (see the module docstring)."""
 
@@ -254,18 +258,18 @@ class JobTUI(App[None]):
     async def watch_store(self) -> None:
         """Follow the store's changes; a failed feed is reported and reopened with backoff."""
         failures = 0
-
-        def deliver(delta: Delta) -> None:
-            nonlocal failures
-            failures = 0  # the feed works again: the next interruption backs off from the start
-            self._deliver(delta)
-
+        loop = asyncio.get_running_loop()
         while self.model is not None:
+            began = loop.time()
             try:
-                await self.model.run(deliver)
+                await self.model.run(self._deliver)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                # A feed that stayed up for a while starts its backoff afresh; one that fails
+                # again right after reopening (its first snapshot loads fine) backs off further.
+                if loop.time() - began > FEED_HEALTHY_AFTER:
+                    failures = 0
                 failures += 1
                 self.notify(f"Live updates interrupted: {exc}", severity="warning")
                 delay = queuecore.backoff(0.5, 10, 2, failures).total_seconds()

@@ -166,9 +166,14 @@ def utcnow() -> datetime:
 
 
 def same_text(a: object, b: object) -> bool:
-    """Whether two cell/label values look the same (text, style and spans)."""
+    """Whether two cell/label values look the same (text, style, spans and layout)."""
     if isinstance(a, Text) and isinstance(b, Text):
-        return a.plain == b.plain and str(a.style) == str(b.style) and a.spans == b.spans
+        return (
+            a.plain == b.plain
+            and str(a.style) == str(b.style)
+            and a.spans == b.spans
+            and (a.no_wrap, a.overflow, a.justify) == (b.no_wrap, b.overflow, b.justify)
+        )
     return a == b
 
 

@@ -254,8 +254,14 @@ class Queue:
     def _worker_ended(self, runner: _Runner, worker: asyncio.Task[None]) -> None:
         """A worker that died of an unexpected error (a bug, not a job's failure: those are
         handled) is reported and started again after a backoff, so a task never silently
-        stops being processed. A worker that retired (scaled down) or was stopped is not."""
-        if worker.cancelled() or worker.exception() is None:
+        stops being processed. A worker that retired (scaled down) leaves its slot to
+        ``_spawn``, which fills the slots below the target; one that was stopped does not."""
+        if worker.cancelled():
+            return
+        if worker.exception() is None:
+            # A worker ends normally when it retires (scaled down). If the target went back up
+            # while it finished its last completion, its slot is empty again: fill it.
+            self._spawn(runner)
             return
         exc = worker.exception()
         runner.crashes += 1

@@ -57,7 +57,7 @@ class _Otel:
             "queuecore.queue.latency", unit="s", description="from available to started"
         )
         self.recording = False
-        self.current = _Current(trace.get_current_span)
+        self.current = _Current(trace.get_current_span, trace.NonRecordingSpan)
 
     def tracing(self) -> bool:
         """Whether a real tracer provider is set. Without one (the API's default proxy, or an
@@ -74,15 +74,19 @@ class _Otel:
 
 class _Current:
     """The span a no-op tracer would give, without starting or attaching anything: the
-    current span (a non-recording one; it carries a resumed trace context, if any)."""
+    current trace context (a resumed one, if any) as a non-recording span — never the
+    current span itself, which may be the application's own, recording under a tracer
+    provider it did not make global: queuecore must not annotate or fail it."""
 
-    __slots__ = ("get",)
+    __slots__ = ("get", "wrap")
 
-    def __init__(self, get: Any) -> None:
+    def __init__(self, get: Any, wrap: Any) -> None:
         self.get = get
+        self.wrap = wrap
 
     def __enter__(self) -> Any:
-        return self.get()
+        current = self.get()
+        return current if not current.is_recording() else self.wrap(current.get_span_context())
 
     def __exit__(self, *exc: object) -> None:
         return None
@@ -129,7 +133,7 @@ def recording(current: Any) -> bool:
 def failed(current: Any, exc: BaseException) -> None:
     """Mark a span from :func:`span` as failed with ``exc`` (no-op for None)."""
     otel = _otel()
-    if otel is not None and current is not None:
+    if otel is not None and current is not None and current.is_recording():
         current.record_exception(exc)
         current.set_status(otel.trace.Status(otel.trace.StatusCode.ERROR, str(exc)))
 

@@ -534,3 +534,53 @@ async def test_a_crashed_worker_is_reported_and_restarted(
     assert isinstance(crash, queuecore.WorkerCrashed) and isinstance(crash.__cause__, RuntimeError)
     assert "a worker of 'steady' crashed, restarting it: board bug" == str(crash)
     assert stats.last_error == "worker crashed: RuntimeError: board bug" and stats.workers == 1
+
+
+async def test_scaling_down_and_straight_back_up_keeps_every_worker(store: queuecore.Store) -> None:
+    """A worker retiring after ``scale(1)`` first finishes writing its last completion; a
+    ``scale(2)`` meanwhile must still leave two workers running, not one."""
+    real_update = store.update
+    gated = 0
+    both_gated, release, go = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    running = 0
+    two_at_once = asyncio.Event()
+
+    async def slow_completion(id, **kw):  # type: ignore[no-untyped-def]
+        nonlocal gated
+        if kw.get("set", {}).get("status") == Status.COMPLETED.value and not release.is_set():
+            gated += 1
+            if gated == 2:
+                both_gated.set()
+            await release.wait()  # the completion writes are in flight (a slow round trip)
+        return await real_update(id, **kw)
+
+    store.update = slow_completion  # type: ignore[method-assign]
+
+    async def handler(ctx: Context) -> None:
+        nonlocal running
+        running += 1
+        if running == 2:
+            two_at_once.set()
+        try:
+            await go.wait()
+        finally:
+            running -= 1
+
+    queue = Queue(store, max_lag=0)
+    queue.add(Task("t", handler, workers=2))
+    async with queue:
+        for i in range(10):
+            await queue.enqueue(Blueprint("t", data={"i": i}))
+        await asyncio.wait_for(two_at_once.wait(), 10)
+        queue.scale("t", 1)
+        two_at_once.clear()
+        go.set()  # both handlers return; their completions are written in the background
+        await asyncio.wait_for(both_gated.wait(), 10)
+        for _ in range(5):  # a few turns of the loop: worker 1 leaves its loop to await its write
+            await asyncio.sleep(0)
+        queue.scale("t", 2)
+        go.clear()
+        release.set()
+        await asyncio.wait_for(two_at_once.wait(), 10)  # two jobs run at once again
+        go.set()
+    assert queue.stats()[0].workers == 2

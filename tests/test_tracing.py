@@ -198,3 +198,54 @@ def test_without_opentelemetry_tracing_is_a_no_op(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_span_of_a_provider_that_is_not_global_is_left_alone(tmp_path) -> None:
+    """An application traces with its own provider without making it global: queuecore
+    makes no spans then, and must not annotate or fail the application's current span
+    when a job in it fails — yet the job still carries that span's trace context."""
+    code = textwrap.dedent(
+        f"""
+        import asyncio, json
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        import queuecore
+        from queuecore import Blueprint, Queue, Task
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()  # never set as the global provider
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = provider.get_tracer("app")
+
+        async def handler(ctx):
+            raise RuntimeError("boom")
+
+        async def main():
+            store = await queuecore.connect("sqlite:///{tmp_path}/j.db")
+            with tracer.start_as_current_span("request") as request:
+                queue = Queue(store, reporter=lambda exc: None)
+                queue.add(Task("x", handler, max_attempts=1))
+                async with queue:
+                    job = await queue.enqueue(Blueprint("x"))
+                    while (await store.get(job.id)).status.value != "cancelled":
+                        await asyncio.sleep(0.01)
+                ctx = request.get_span_context()
+            await store.close()
+            [span] = exporter.get_finished_spans()
+            print(json.dumps({{
+                "name": span.name,
+                "status": span.status.status_code.name,
+                "events": [e.name for e in span.events],
+                "attributes": sorted(span.attributes or {{}}),
+                "job_trace": job.trace,
+                "trace_id": format(ctx.trace_id, "032x"),
+            }}))
+        asyncio.run(main())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["name"] == "request" and seen["status"] == "UNSET"
+    assert seen["events"] == [] and seen["attributes"] == []
+    assert seen["job_trace"] is not None and seen["trace_id"] in seen["job_trace"]

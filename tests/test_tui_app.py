@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from bson import ObjectId
 from conftest import StoreTarget
 from textual.widgets import Static
@@ -610,3 +611,30 @@ async def test_keys_typed_in_one_burst_with_slash_land_in_the_filter(target: Sto
         await wait_for(pilot, lambda: table(app).keys() == [str(wanted.id)])
         assert app.model is not None and app.model.filter.text == "name:beta !reason:~t/x:"
         assert app.screen is app.jobs_screen and isinstance(app.focused, type(table(app)))
+
+
+async def test_a_feed_that_keeps_failing_after_reopening_backs_off_further(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The feed reopens, loads its snapshot, and fails again at once: each retry waits
+    longer (0.5 s, 1 s, 2 s …) instead of reloading and notifying every half second."""
+    from queuecore.store.sqlite import SQLiteStore
+
+    async def failing_watch(self):  # type: ignore[no-untyped-def]
+        yield queuecore.Change("reset")
+        raise RuntimeError("feed fault")
+
+    attempts: list[int] = []
+    real_backoff = queuecore.backoff
+
+    def spy(low, high, factor, attempt):  # type: ignore[no-untyped-def]
+        attempts.append(attempt)
+        return real_backoff(low, high, factor, attempt)
+
+    monkeypatch.setattr(SQLiteStore, "watch", failing_watch)
+    monkeypatch.setattr(queuecore, "backoff", spy)
+    app = JobTUI(f"sqlite:///{tmp_path}/jobs.db")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(attempts) >= 3)
+        assert attempts[:3] == [1, 2, 3]
+        assert any("Live updates interrupted: feed fault" in n for n in notes(app))

@@ -336,6 +336,7 @@ class JobsScreen(Screen[None]):
         if self.frozen is None:
             if model is None:
                 return
+            self._apply_queued()  # the table shows the model's latest changes: freeze exactly that
             self.frozen = dict(model.jobs)
             self._pending = 0
         else:
