@@ -380,7 +380,10 @@ class _SQLThread:
                 index += 1
                 if call.future.cancelled():
                     continue
-                if not call.quick and done:  # this one may take long: hand back what is done first
+                # hand back what is done first when this call may take long: a slow read, or a
+                # write (its BEGIN may wait for another process's lock up to the busy timeout,
+                # and committed results must not wait for that)
+                if done and (not call.quick or call.conn is not None):
                     _hand_back(done)
                     done = []
                 group = [call]
