@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -169,3 +170,56 @@ async def test_resume_after_a_dropped_stream_uses_the_token(mongo: MongoStore) -
         await feed.aclose()
     # the token is kept across a transient error; the consumer still reloads (reset)
     assert scripted.calls[1].get("resume_after") == {"_data": "token-1"}
+
+
+class Unreachable:
+    """A collection whose server cannot be reached: every command fails as the driver does
+    (cursors when they are read)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "find":
+            return lambda *args, **kwargs: UnreachableCursor()
+
+        async def fail(*args: Any, **kwargs: Any) -> Any:
+            raise AutoReconnect("connection refused")
+
+        return fail
+
+
+class UnreachableCursor:
+    def __getattr__(self, name: str) -> Any:
+        if name in ("to_list", "next"):
+
+            async def fail(*args: Any, **kwargs: Any) -> Any:
+                raise AutoReconnect("connection refused")
+
+            return fail
+        return lambda *args, **kwargs: self  # sort, skip, limit …
+
+    def __aiter__(self) -> UnreachableCursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        raise AutoReconnect("connection refused")
+
+
+async def test_reads_and_claims_on_an_unreachable_server_raise_connect_error(mongo: MongoStore) -> None:
+    """Every store call — reads and claims too, not only writes — turns "no server" into
+    ConnectError naming the server (what workers, the CLI and the dashboard handle)."""
+    job = await queuecore.enqueue(mongo, queuecore.Blueprint("x"))
+    assert job is not None
+    mongo.coll = Unreachable()  # type: ignore[assignment]
+    calls = [
+        lambda: mongo.get(job.id),
+        lambda: mongo.find(),
+        lambda: mongo.count(),
+        lambda: mongo.counts(),
+        lambda: mongo.claim(job.id, job.created, timedelta(seconds=5), "w"),
+        lambda: mongo.finished_since("x", "", job.created),
+        lambda: mongo.delete([job.id]),
+        lambda: mongo.active(["x"]),
+        lambda: mongo.oldest_waiting(),
+    ]
+    for call in calls:
+        with pytest.raises(queuecore.ConnectError, match="cannot reach MongoDB at mongodb://"):
+            await call()

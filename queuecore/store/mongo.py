@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import warnings
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
@@ -73,6 +74,24 @@ def _event_doc(event: Event) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Status) else value
+
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _reaching(
+    method: Callable[Concatenate[MongoStore, P], Awaitable[T]],
+) -> Callable[Concatenate[MongoStore, P], Awaitable[T]]:
+    """Run a store method under ``MongoStore._reachable``: an unreachable server is a
+    ConnectError (as for every write), not a raw driver error, for every caller."""
+
+    @functools.wraps(method)
+    async def reaching(self: MongoStore, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._reachable():
+            return await method(self, *args, **kwargs)
+
+    return reaching
 
 
 class MongoStore(Store):
@@ -138,12 +157,14 @@ class MongoStore(Store):
             raise
         return True
 
+    @_reaching
     async def finished_since(self, name: str, label: str, since: datetime) -> bool:
         found = await self.coll.find_one(
             {"name": name, "label": label, "finished_at": {"$gt": since}}, {"_id": 1}
         )
         return found is not None
 
+    @_reaching
     async def claim(self, id: ObjectId, now: datetime, timeout: timedelta, worker: str) -> Job | None:
         event = Event(at=now, status=Status.DEQUEUED, reason="")
         doc = await self.coll.find_one_and_update(
@@ -215,6 +236,7 @@ class MongoStore(Store):
             raise
         return Job.from_doc(doc) if doc is not None else None
 
+    @_reaching
     async def delete(self, ids: Sequence[ObjectId]) -> int:
         if not ids:
             return 0
@@ -223,6 +245,7 @@ class MongoStore(Store):
 
     # -- reads ----------------------------------------------------------------
 
+    @_reaching
     async def get(self, id: ObjectId | str) -> Job | None:
         oid = parse_id(id)
         if oid is None:
@@ -230,6 +253,7 @@ class MongoStore(Store):
         doc = await self.coll.find_one({"_id": oid})
         return Job.from_doc(doc) if doc is not None else None
 
+    @_reaching
     async def find(
         self,
         status: Status | str | Collection[Status | str] | None = None,
@@ -247,6 +271,7 @@ class MongoStore(Store):
         docs = await cursor.limit(int(limit)).to_list(None)
         return [Job.from_doc(d) for d in docs]
 
+    @_reaching
     async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
         filter = (query or Query()).mongo(utcnow())
         if cap is None:
@@ -255,6 +280,7 @@ class MongoStore(Store):
             return 0
         return await self.coll.count_documents(filter, limit=int(cap))
 
+    @_reaching
     async def counts(self, cap: int | None = None) -> Counts:
         now = utcnow()
         running = {"status": Status.DEQUEUED.value, "available_at": {"$gt": now}}
@@ -281,6 +307,7 @@ class MongoStore(Store):
         out[RUNNING] = out[Status.DEQUEUED.value] - out[STALLED]
         return out
 
+    @_reaching
     async def active(self, names: Collection[str]) -> list[Job]:
         names = list(names)
         if not names:
@@ -288,6 +315,7 @@ class MongoStore(Store):
         query = {"status": {"$in": [s.value for s in ACTIVE]}, "name": {"$in": names}}
         return [Job.from_doc(d) async for d in self.coll.find(query)]
 
+    @_reaching
     async def oldest_waiting(self, now: datetime | None = None) -> dict[str, datetime]:
         waiting = [Status.ENQUEUED.value, Status.FAILED.value]
         pipeline = [
@@ -316,6 +344,7 @@ class MongoStore(Store):
         with self._reachable():
             await self.audit_coll.insert_one(doc)
 
+    @_reaching
     async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
         if limit <= 0:
             return []
