@@ -592,6 +592,8 @@ async def test_help_fits_80_columns_and_shows_binding_ids_when_wide(target: Stor
             )
             if with_ids:  # what [keys] of the config file remaps
                 assert all(i in text for i in ids if i)
+                await pilot.resize_terminal(80, 40)  # narrowed while open: laid out again
+                await wait_for(pilot, lambda keys=keys: len(keys.content.columns) == 2)  # type: ignore[union-attr]
 
 
 async def test_keys_typed_in_one_burst_with_slash_land_in_the_filter(target: StoreTarget, store) -> None:

@@ -172,12 +172,21 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close", id="help-close")]  # noqa: RUF012
 
+    _narrow = False
+
     def compose(self) -> ComposeResult:
-        read_only = getattr(self.app, "read_only", False)
         keymap = getattr(self.app, "keymap", {})
         with VerticalScroll(id="help-dialog", classes="dialog"):
             yield Static(Text("jobtui keys", style="bold"), id="help-title")
             if keymap:
                 yield Static(Text("Keys remapped by the config file are shown as remapped.", style="dim"))
-            narrow = self.app.size.width < NARROW
-            yield Static(help_table(read_only, keymap, narrow=narrow), id="help-keys")
+            yield Static(self._table(), id="help-keys")
+
+    def _table(self) -> Table:
+        self._narrow = self.app.size.width < NARROW
+        read_only = getattr(self.app, "read_only", False)
+        return help_table(read_only, getattr(self.app, "keymap", {}), narrow=self._narrow)
+
+    def on_resize(self) -> None:
+        if (self.app.size.width < NARROW) != self._narrow:  # crossed the width: lay it out again
+            self.query_one("#help-keys", Static).update(self._table())
