@@ -119,7 +119,7 @@ def span(span_name: str, **attributes: Any) -> contextlib.AbstractContextManager
 
 def annotate(current: Any, **attributes: Any) -> None:
     """Add attributes to a span from :func:`span` (no-op for None or a non-recording span)."""
-    if current is not None and current.is_recording():
+    if recording(current):
         for key, value in attributes.items():
             if value is not None:
                 current.set_attribute(f"queuecore.job.{key}", _attr(value))
@@ -133,7 +133,7 @@ def recording(current: Any) -> bool:
 def failed(current: Any, exc: BaseException) -> None:
     """Mark a span from :func:`span` as failed with ``exc`` (no-op for None)."""
     otel = _otel()
-    if otel is not None and current is not None and current.is_recording():
+    if otel is not None and recording(current):
         current.record_exception(exc)
         current.set_status(otel.trace.Status(otel.trace.StatusCode.ERROR, str(exc)))
 

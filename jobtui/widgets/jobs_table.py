@@ -102,9 +102,6 @@ def render_time_cells(job: Job, now: datetime) -> dict[str, Text | str]:
     }
 
 
-_same = fmt.same_text
-
-
 class JobsTable(DataTable[Text | str]):
     """Jobs of the live window, newest first; the row key is ``str(job.id)``."""
 
@@ -235,7 +232,7 @@ class JobsTable(DataTable[Text | str]):
         """Set the cells of row ``key`` that differ from what it shows (``_show_changes`` paints them)."""
         old = self._cells[key]
         for column, value in cells.items():
-            if not _same(old.get(column), value):
+            if not fmt.same_text(old.get(column), value):
                 old[column] = value
                 if self._surgical:
                     # what update_cell does, without invalidating every cached cell

@@ -76,4 +76,5 @@ class WorkersPanel(DataTable[Text | str]):
                 self.add_row(*(cells[c] for c, _, _ in COLUMNS), key=s.name)
                 continue
             for column, value in cells.items():
-                self.update_cell(s.name, column, value)
+                if not fmt.same_text(self.get_cell(s.name, column), value):  # each update re-renders
+                    self.update_cell(s.name, column, value)

@@ -83,8 +83,8 @@ P = ParamSpec("P")
 def _reaching(
     method: Callable[Concatenate[MongoStore, P], Awaitable[T]],
 ) -> Callable[Concatenate[MongoStore, P], Awaitable[T]]:
-    """Run a store method under ``MongoStore._reachable``: an unreachable server is a
-    ConnectError (as for every write), not a raw driver error, for every caller."""
+    """Run a store method under ``MongoStore._reachable``: for every read and write, an
+    unreachable server is a ConnectError naming it, never a raw driver error."""
 
     @functools.wraps(method)
     async def reaching(self: MongoStore, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -143,14 +143,14 @@ class MongoStore(Store):
 
     # -- writes ---------------------------------------------------------------
 
+    @_reaching
     async def insert(self, job: Job, *, lock: bool) -> bool:
         doc = job.to_doc()
         doc["events"] = [_event_doc(e) for e in job.events]
         if lock:
             doc["lock"] = lock_key(job.name, job.label)
         try:
-            with self._reachable():
-                await self.coll.insert_one(doc)
+            await self.coll.insert_one(doc)
         except DuplicateKeyError as exc:
             if _is_lock_conflict(exc):
                 return False
@@ -190,6 +190,7 @@ class MongoStore(Store):
         )
         return Job.from_doc(doc) if doc is not None else None
 
+    @_reaching
     async def update(
         self,
         id: ObjectId,
@@ -219,8 +220,7 @@ class MongoStore(Store):
         if lock is True:
             # name and label never change, so reading them first is safe; the
             # status guard above still makes the update itself atomic.
-            with self._reachable():
-                current = await self.coll.find_one({"_id": id}, {"name": 1, "label": 1})
+            current = await self.coll.find_one({"_id": id}, {"name": 1, "label": 1})
             if current is None:
                 return None
             if current.get("label"):
@@ -228,8 +228,7 @@ class MongoStore(Store):
         elif lock is False:
             change["$unset"] = {"lock": ""}
         try:
-            with self._reachable():
-                doc = await self.coll.find_one_and_update(query, change, return_document=ReturnDocument.AFTER)
+            doc = await self.coll.find_one_and_update(query, change, return_document=ReturnDocument.AFTER)
         except DuplicateKeyError as exc:
             if _is_lock_conflict(exc):
                 raise LockConflict(str(exc)) from None
@@ -332,6 +331,7 @@ class MongoStore(Store):
 
     # -- audit log ------------------------------------------------------------
 
+    @_reaching
     async def insert_audit(self, entry: AuditEntry) -> None:
         doc = {
             "at": entry.at,
@@ -341,8 +341,7 @@ class MongoStore(Store):
             "ids": list(entry.ids),
             "detail": entry.detail,
         }
-        with self._reachable():
-            await self.audit_coll.insert_one(doc)
+        await self.audit_coll.insert_one(doc)
 
     @_reaching
     async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
@@ -426,6 +425,7 @@ class MongoStore(Store):
 
     # -- maintenance ----------------------------------------------------------
 
+    @_reaching
     async def ensure_indexes(self, remove_after: timedelta | None = None) -> None:
         await self.coll.create_index([("name", ASCENDING)])
         await self.coll.create_index([("status", ASCENDING)])
