@@ -67,9 +67,8 @@ async def _enqueue(store: Store, blueprint: Blueprint, trace: str | None) -> Job
         await store.insert(job, lock=False)
         return job
     period = seconds(blueprint.period)
-    if period > 0 and await store.finished_since(job.name, job.label, now - delta(period)):
-        return None
-    if not await store.insert(job, lock=True):
+    since = now - delta(period) if period > 0 else None
+    if not await store.insert(job, lock=True, unless_finished_after=since):
         return None
     return job
 

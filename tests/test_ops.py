@@ -74,6 +74,25 @@ async def test_labeled_job_with_period_waits_for_the_period(store: queuecore.Sto
     assert await queuecore.enqueue(store, Blueprint("report", label="daily")) is not None
 
 
+async def test_a_periodic_blueprint_racing_the_finish_of_its_job_is_never_enqueued_twice(
+    store: queuecore.Store, open_store
+) -> None:
+    # Whichever comes first, the enqueue must be skipped: before the finish the job is
+    # active (the lock), after it the job finished within the period. A check and an
+    # insert that are two steps let a second job in when the finish falls between them.
+    other = await open_store()
+    for round in range(25):
+        blueprint = Blueprint("report", label=f"race-{round}", period=3600)
+        first = await queuecore.enqueue(store, blueprint)
+        assert first is not None
+        await queuecore.dequeue(store, first.id, 60)
+        _, again = await asyncio.gather(
+            queuecore.complete(store, first.id), queuecore.enqueue(other, blueprint)
+        )
+        assert again is None, f"round {round}: a second job was enqueued"
+        assert [j.id for j in await store.find(name="report", text=f"race-{round}")] == [first.id]
+
+
 async def test_labeled_job_with_period_is_enqueued_after_the_period(store: queuecore.Store) -> None:
     first = await queuecore.enqueue(store, Blueprint("report", label="hourly", period=0.3))
     assert first is not None

@@ -105,10 +105,13 @@ class Store(abc.ABC):
     # -- writes ---------------------------------------------------------------
 
     @abc.abstractmethod
-    async def insert(self, job: Job, *, lock: bool) -> bool:
+    async def insert(self, job: Job, *, lock: bool, unless_finished_after: datetime | None = None) -> bool:
         """Insert a new job; with ``lock`` it also takes the name+label lock.
 
-        Returns False (and inserts nothing) when another active job holds the lock.
+        Returns False (and inserts nothing) when another active job holds the lock, or, with
+        ``unless_finished_after`` (a blueprint's period), when a job with this name and label
+        finished after that time. The check and the insert are one step: a job of that name
+        and label finishing meanwhile in another process never lets a second one in.
         """
 
     @abc.abstractmethod

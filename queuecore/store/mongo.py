@@ -144,7 +144,10 @@ class MongoStore(Store):
     # -- writes ---------------------------------------------------------------
 
     @_reaching
-    async def insert(self, job: Job, *, lock: bool) -> bool:
+    async def insert(self, job: Job, *, lock: bool, unless_finished_after: datetime | None = None) -> bool:
+        since = unless_finished_after
+        if since is not None and await self.finished_since(job.name, job.label, since):
+            return False
         doc = job.to_doc()
         doc["events"] = [_event_doc(e) for e in job.events]
         if lock:
@@ -155,6 +158,12 @@ class MongoStore(Store):
             if _is_lock_conflict(exc):
                 return False
             raise
+        # One insert cannot also check the period, so check again after it: when a job of
+        # this name and label finished between the check and the insert, take ours back
+        # (unless a worker claimed it already, or it is ours that finished).
+        if since is not None and await self.finished_since(job.name, job.label, since):
+            taken = await self.coll.delete_one({"_id": job.id, "status": Status.ENQUEUED.value})
+            return taken.deleted_count == 0
         return True
 
     @_reaching

@@ -11,12 +11,16 @@
   writes of other processes too. Writes of this process wake watchers at once;
   other processes' writes are noticed within ``feed_interval`` (cheap
   ``PRAGMA data_version`` check).
-- All SQL runs off the event loop, on the store's thread and one thread per watcher;
-  the event loop never blocks. Calls made in one event-loop iteration reach the store's
-  thread together, and the guarded writes among them share one transaction (group
-  commit): a busy queue pays one thread hand-off and one commit for several writes
-  (see ``_SQLThread``). A watcher's poll right after a write of this process rides
-  along on the store's thread.
+- A guarded write (one indexed statement, tens of microseconds) runs on the event loop's
+  own thread when the database is free: its connection has a busy timeout of zero, so it
+  never waits for a lock, and it never checkpoints (the store's thread does). When the
+  write lock is held elsewhere (another process, or the store's thread) the write goes
+  to the store's thread instead and waits there (see ``_Inline``).
+- Everything else — reads, scans, waits for a lock — runs off the event loop, on the
+  store's thread and one thread per watcher. Calls made in one event-loop iteration reach
+  the store's thread together, and the guarded writes among them share one transaction
+  (group commit; see ``_SQLThread``). A watcher's poll right after a write of this
+  process rides along on the store's thread.
 - Rows are read back without pydantic validating every field when they are exactly
   what this module writes (``_fast_job``); anything else is validated, or salvaged as
   malformed.
@@ -347,6 +351,10 @@ class _SQLThread:
         self._submit(_Call(loop, future, fn, (conn,), conn, True))
         return future
 
+    def submit(self, call: _Call) -> None:
+        """Queue a prepared call (its future is resolved on its loop, as for :meth:`run`)."""
+        self._submit(call)
+
     def _submit(self, call: _Call) -> None:
         with self._lock:
             if self._pending and self._pending[0].loop is not call.loop:
@@ -411,6 +419,107 @@ class _SQLThread:
 
 #: At most this many writes share one transaction (bounds how long the write lock is held).
 _GROUP = 256
+
+
+class _Inline:
+    """Guarded writes run on the event loop's thread, when that costs no waiting.
+
+    A hand-off to the store's thread and back costs more than a write itself (a thread
+    wake-up each way, and the GIL passed back and forth), and a producer or worker that
+    awaits each write pays it in full. So the writes made during one event-loop iteration
+    run at its end on the loop's own thread, in one transaction (group commit, with the
+    same per-statement error semantics as :class:`_SQLThread`), on a connection whose busy
+    timeout is zero: ``BEGIN IMMEDIATE`` gets the write lock at once or fails with
+    ``SQLITE_BUSY``, and then (nothing written) the writes go to the store's thread, which
+    waits for the lock there.
+
+    This connection never checkpoints the WAL (that syncs the file to disk): every
+    ``_CHECKPOINT_EVERY`` commits the store's thread does, and until it is done the writes
+    go to that thread too, queued behind it, so the first of them finds the WAL fully
+    copied back and starts it over (SQLite reuses the WAL file only then; else it grows).
+    Writes from another thread (a store used from a second event loop) go to the store's
+    thread directly.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, executor: _SQLThread, fallback: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self.conn = conn
+        self._executor = executor
+        self._fallback = fallback
+        self._owner = threading.get_ident()
+        self._pending: list[_Call] = []
+        self._commits = 0
+        self._checkpointing = False
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run the write ``fn(conn)`` at the end of this loop iteration (see the class)."""
+        if threading.get_ident() != self._owner:
+            return self._executor.write(self._fallback, fn)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append(_Call(loop, future, fn, (), self._fallback, True))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        calls = [call for call in self._pending if not call.future.cancelled()]
+        self._pending = []
+        if not calls:
+            return
+        if self._checkpointing:
+            self._defer(calls)
+            return
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:  # the write lock is held elsewhere: don't wait here
+            self._defer(calls)
+            return
+        outcomes: list[_Outcome] = []
+        try:
+            for call in calls:
+                try:
+                    outcomes.append((call, True, call.fn(conn)))
+                except Exception as exc:
+                    if not conn.in_transaction:  # SQLite rolled the whole transaction back
+                        raise
+                    outcomes.append((call, False, exc))  # that statement alone was undone
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            self._defer(calls)  # nothing was written: the store's thread runs them again
+            return
+        _settle(outcomes)
+        self._commits += 1
+        if self._commits % _CHECKPOINT_EVERY == 0:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Checkpoint on the store's thread; writes go there until it is done (see the class)."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            with contextlib.suppress(sqlite3.Error):  # busy or failed: the next one tries again
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+        def done(_: object) -> None:
+            self._checkpointing = False
+
+        self._checkpointing = True
+        self._executor.run(run, self._fallback, quick=True).add_done_callback(done)
+
+    def _defer(self, calls: list[_Call]) -> None:
+        for call in calls:
+            call.args = (self._fallback,)
+            self._executor.submit(call)
+
+
+#: The inline connection asks for a WAL checkpoint after this many commits (a commit writes a
+#: handful of pages, so about as often as SQLite's own default of every 1,000 pages).
+_CHECKPOINT_EVERY = 200
 
 
 @dataclasses.dataclass(slots=True)
@@ -500,6 +609,7 @@ class SQLiteStore(Store):
         self._t = collection
         self._executor = _SQLThread("queuecore-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._inline: _Inline | None = None
         self._mode = MODE_CHANGE_FEED
         self._wakers: set[asyncio.Event] = set()
         self._writes = 0
@@ -528,9 +638,13 @@ class SQLiteStore(Store):
         return await self._executor.run(fn, conn)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Like :meth:`_run`, for one guarded write that may share a transaction (group commit)."""
+        """Run one guarded write, in one transaction with the others of this loop iteration:
+        on the loop's thread when the database is free (see :class:`_Inline`), else on the
+        store's thread."""
         if self._conn is None:
             raise RuntimeError("the store is closed")
+        if self._inline is not None:
+            return await self._inline.write(fn)
         return await self._executor.write(self._conn, fn)
 
     def _wrote(self) -> None:
@@ -544,6 +658,8 @@ class SQLiteStore(Store):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = await self._executor.run(self._open, self.path)
             await self._run(self._schema)
+            inline = await self._executor.run(self._open, self.path)
+            self._inline = _Inline(inline, self._executor, self._conn)
         except (OSError, sqlite3.Error) as exc:
             self._executor.shutdown(wait=False)
             raise ConnectError(f"cannot open SQLite database {self.path}: {exc}") from None
@@ -618,7 +734,7 @@ class SQLiteStore(Store):
 
     # -- writes ---------------------------------------------------------------
 
-    async def insert(self, job: Job, *, lock: bool) -> bool:
+    async def insert(self, job: Job, *, lock: bool, unless_finished_after: datetime | None = None) -> bool:
         values = [
             str(job.id),
             job.name,
@@ -635,15 +751,21 @@ class SQLiteStore(Store):
             f"INSERT INTO {self._t} (id, name, label, data, status, created_at, available_at,"
             " events, trace, lock) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
+        if unless_finished_after is not None:  # the period check in the same statement
+            sql = (
+                f"INSERT INTO {self._t} (id, name, label, data, status, created_at, available_at,"
+                " events, trace, lock) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS"
+                f" (SELECT 1 FROM {self._t} WHERE name = ? AND label = ? AND finished_at > ?)"
+            )
+            values += [job.name, job.label, to_ms(unless_finished_after)]
 
         def run(conn: sqlite3.Connection) -> bool:
             try:
-                conn.execute(sql, values)
+                return conn.execute(sql, values).rowcount == 1
             except sqlite3.IntegrityError as exc:
                 if "lock" in str(exc):
                     return False
                 raise
-            return True
 
         inserted = await self._write(run)
         if inserted:
@@ -1013,6 +1135,9 @@ class SQLiteStore(Store):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._purger
         conn, self._conn = self._conn, None
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.conn.close()
         if conn is not None:
             await self._executor.run(conn.close)
         self._executor.shutdown(wait=False)
