@@ -184,7 +184,9 @@ async def test_a_failed_group_transaction_reruns_each_write_once(sqlite: SQLiteS
         c.execute("ROLLBACK")  # as SQLite does on some errors (SQLITE_FULL, SQLITE_IOERR, ...)
         raise OSError("disk trouble")
 
-    results = await asyncio.gather(write(insert("a")), write(sabotage), write(insert("b")), return_exceptions=True)
+    results = await asyncio.gather(
+        write(insert("a")), write(sabotage), write(insert("b")), return_exceptions=True
+    )
     assert results[0] == 1 and results[2] == 1
     assert isinstance(results[1], Exception)
     names = sorted(r[1] for r in await rows(sqlite))
