@@ -167,10 +167,16 @@ def _events(text: str) -> list[Event]:
     return out
 
 
-#: The last jobs parsed from rows this process's writes returned (RETURNING), by id, with
-#: those rows: the change feed usually reads the very same row right after the write.
-_WRITTEN: dict[str, tuple[tuple[Any, ...], Job]] = {}
-_WRITTEN_SIZE = 512
+#: The last jobs parsed from rows this process's writes returned (RETURNING), with those
+#: rows, by (id, status, attempts): the change feed usually reads the very same row right
+#: after the write — or the row of the write before (a claim, read by the feed after the
+#: completion of the same attempt was written), hence not keyed by id alone.
+_WRITTEN: dict[tuple[Any, Any, Any], tuple[tuple[Any, ...], Job]] = {}
+_WRITTEN_SIZE = 1024
+
+
+def _written_key(values: tuple[Any, ...]) -> tuple[Any, Any, Any]:
+    return values[0], values[4], values[10]
 
 
 def _written_job(row: Sequence[Any]) -> Job:
@@ -180,7 +186,7 @@ def _written_job(row: Sequence[Any]) -> Job:
     if job.malformed is None:
         if len(_WRITTEN) >= _WRITTEN_SIZE:
             _WRITTEN.clear()
-        _WRITTEN[values[0]] = (values, job)
+        _WRITTEN[_written_key(values)] = (values, job)
     return job
 
 
@@ -189,7 +195,7 @@ def _feed_job(values: tuple[Any, ...]) -> Job:
     returned, its parse is reused: the same values always give the same job. The copy
     gets containers of its own (data and result decoded again, a new events list), so a
     job a watcher gets shares no mutable part with the one the writer got."""
-    known = _WRITTEN.get(values[0])
+    known = _WRITTEN.get(_written_key(values))
     if known is None or known[0] != values:
         return _to_job(values)
     fields = dict(known[1].__dict__)
