@@ -19,8 +19,8 @@
 - Everything else — reads, scans, waits for a lock — runs off the event loop, on the
   store's thread and one thread per watcher. Calls made in one event-loop iteration reach
   the store's thread together, and the guarded writes among them share one transaction
-  (group commit; see ``_SQLThread``). A watcher's poll right after a write of this
-  process rides along on the store's thread.
+  (group commit; see ``_SQLThread``). A watcher reads the changes of this process's
+  writes on the event loop's thread too (a few rows by index).
 - Rows are read back without pydantic validating every field when they are exactly
   what this module writes (``_fast_job``); anything else is validated, or salvaged as
   malformed.
@@ -1005,20 +1005,24 @@ class SQLiteStore(Store):
             with using:
                 return c.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {t}_changes").fetchone()[0]
 
+        def read(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
+            """The changes after ``after`` (at most 1,000), and the new position (-1: lost)."""
+            rows = c.execute(
+                f"SELECT c.seq AS _seq, c.op AS _op, c.id AS _cid, {_FEED_SELECT} FROM {t}_changes c"
+                f" LEFT JOIN {t} j ON j.id = c.id WHERE c.seq > ? ORDER BY c.seq LIMIT 1000",
+                (after,),
+            ).fetchall()
+            # A gap after our position: if the feed was trimmed past it, history is lost
+            # (checked after reading, so a trim between the two queries is noticed too).
+            if rows and rows[0][0] != after + 1:
+                first = c.execute(f"SELECT MIN(seq) FROM {t}_changes").fetchone()[0]
+                if first is not None and first > after + 1:
+                    return [], -1
+            return rows, (rows[-1][0] if rows else after)
+
         def poll(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
             with using:
-                rows = c.execute(
-                    f"SELECT c.seq AS _seq, c.op AS _op, c.id AS _cid, {_FEED_SELECT} FROM {t}_changes c"
-                    f" LEFT JOIN {t} j ON j.id = c.id WHERE c.seq > ? ORDER BY c.seq LIMIT 1000",
-                    (after,),
-                ).fetchall()
-                # A gap after our position: if the feed was trimmed past it, history is lost
-                # (checked after reading, so a trim between the two queries is noticed too).
-                if rows and rows[0][0] != after + 1:
-                    first = c.execute(f"SELECT MIN(seq) FROM {t}_changes").fetchone()[0]
-                    if first is not None and first > after + 1:
-                        return [], -1
-                return rows, (rows[-1][0] if rows else after)
+                return read(c, after)
 
         def data_version(c: sqlite3.Connection) -> int:
             with using:
@@ -1035,12 +1039,18 @@ class SQLiteStore(Store):
             local = False  # woken by a write of this process
             while True:
                 waker.clear()
-                # After a write of this process, poll on the store's own SQL thread: the poll
-                # then shares the hand-off (one thread wake-up each way) with the writes
-                # queued meanwhile, instead of costing one of its own. Polls for other
-                # processes' writes stay on this feed's thread, away from slow reads.
-                runner = self._executor if local and not self._closed else executor
-                rows, new_seq = await runner.run(poll, conn, seq, quick=True)
+                # After a write of this process, read its changes right here, on the event
+                # loop's thread, like the write itself (an indexed read of the few newest
+                # rows; a WAL reader never waits for a lock), unless this feed's thread is
+                # using the connection. Polls for other processes' writes stay on this
+                # feed's thread.
+                if local and using.acquire(blocking=False):
+                    try:
+                        rows, new_seq = read(conn, seq)
+                    finally:
+                        using.release()
+                else:
+                    rows, new_seq = await executor.run(poll, conn, seq, quick=True)
                 if new_seq == -1:
                     seq = await executor.run(position, conn)
                     yield Change("reset")
