@@ -225,6 +225,22 @@ async def test_the_wal_stays_small_while_the_event_loop_writes(sqlite: SQLiteSto
     assert (await sqlite.counts()).total == 2000
 
 
+async def test_writes_caught_by_close_fail_instead_of_hanging(tmp_path: Path) -> None:
+    store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
+    assert isinstance(store, SQLiteStore) and store._inline is not None
+    # queued for the end of this loop iteration, and for the store's thread: close comes first
+    inline = store._inline.write(lambda c: c.execute("SELECT 1").fetchone())
+    threaded = store._executor.write(store._conn, lambda c: c.execute("SELECT 1").fetchone())
+    await store.close()
+    await asyncio.wait_for(threaded, 5)  # queued before the thread stopped: it still ran
+    with pytest.raises(RuntimeError, match="closed"):
+        await asyncio.wait_for(inline, 5)
+    with pytest.raises(RuntimeError, match="closed"):
+        await asyncio.wait_for(store._executor.run(lambda: None), 5)
+    with pytest.raises(RuntimeError, match="closed"):
+        await queuecore.enqueue(store, Blueprint("mail"))
+
+
 async def test_feed_resets_when_its_history_was_trimmed(sqlite: SQLiteStore, tmp_path: Path) -> None:
     other = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")  # another process
     feed = sqlite.watch()

@@ -110,8 +110,10 @@ class Store(abc.ABC):
 
         Returns False (and inserts nothing) when another active job holds the lock, or, with
         ``unless_finished_after`` (a blueprint's period), when a job with this name and label
-        finished after that time. The check and the insert are one step: a job of that name
-        and label finishing meanwhile in another process never lets a second one in.
+        finished after that time. A job of that name and label that finishes in another
+        process while this runs must not let a second one in: SQLite checks inside the
+        insert; MongoDB (one insert cannot check another document) checks before and after
+        it and takes its job back — unless a worker claimed it within that moment.
         """
 
     @abc.abstractmethod

@@ -333,6 +333,7 @@ class _SQLThread:
         # one wake-up of this thread for all of them, and one transaction for their writes.
         self._pending: list[_Call] = []
         self._lock = threading.Lock()
+        self._stopped = False
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
@@ -363,6 +364,10 @@ class _SQLThread:
 
     def _submit(self, call: _Call) -> None:
         with self._lock:
+            if self._stopped:  # nothing would ever run it: fail now rather than hang the caller
+                if not call.future.done():
+                    call.future.set_exception(RuntimeError("the store is closed"))
+                return
             if self._pending and self._pending[0].loop is not call.loop:
                 self._calls.put(self._pending)  # another event loop: never batched together
                 self._pending = []
@@ -416,8 +421,10 @@ class _SQLThread:
                 return
 
     def shutdown(self, wait: bool = False) -> None:
-        """Stop the thread once the calls queued so far have run."""
+        """Stop the thread once the calls queued so far have run; later calls fail."""
         self._flush()
+        with self._lock:
+            self._stopped = True
         self._calls.put(None)
         if wait:
             self._thread.join()
@@ -457,6 +464,7 @@ class _Inline:
         self._pending: list[_Call] = []
         self._commits = 0
         self._checkpointing = False
+        self._closed = False
 
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Run the write ``fn(conn)`` at the end of this loop iteration (see the class)."""
@@ -469,10 +477,20 @@ class _Inline:
             loop.call_soon(self._flush)
         return future
 
+    def close(self) -> None:
+        """Close the connection; writes not run yet fail (the store is closed)."""
+        self._closed = True
+        self.conn.close()
+        self._flush()
+
     def _flush(self) -> None:
         calls = [call for call in self._pending if not call.future.cancelled()]
         self._pending = []
         if not calls:
+            return
+        if self._closed:
+            for call in calls:
+                call.future.set_exception(RuntimeError("the store is closed"))  # not cancelled: see above
             return
         if self._checkpointing:
             self._defer(calls)
@@ -1153,7 +1171,7 @@ class SQLiteStore(Store):
         conn, self._conn = self._conn, None
         inline, self._inline = self._inline, None
         if inline is not None:
-            inline.conn.close()
+            inline.close()
         if conn is not None:
             await self._executor.run(conn.close)
         self._executor.shutdown(wait=False)
