@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import sqlite3
 import subprocess
 import sys
@@ -22,8 +23,8 @@ from util import insert_raw, wait_all
 
 import queuecore
 from queuecore import Blueprint, Context, Job, Queue, Status, Task
-from queuecore.job import MAX_EVENTS
-from queuecore.store.sqlite import _COLUMNS, _SELECT, SQLiteStore, _fast_job, _feed_job, _row_to_doc
+from queuecore.job import MAX_EVENTS, Event
+from queuecore.store.sqlite import _COLUMNS, _SELECT, SQLiteStore, _events, _fast_job, _feed_job, _row_to_doc
 
 
 @pytest.fixture
@@ -239,6 +240,37 @@ async def test_writes_caught_by_close_fail_instead_of_hanging(tmp_path: Path) ->
         await asyncio.wait_for(store._executor.run(lambda: None), 5)
     with pytest.raises(RuntimeError, match="closed"):
         await queuecore.enqueue(store, Blueprint("mail"))
+
+
+def test_a_history_read_again_after_a_write_equals_a_full_parse() -> None:
+    """A job's history is parsed again after each write; only the entries appended since
+    the last parse are new, and the result is always exactly what a full parse gives."""
+    id = str(ObjectId())
+
+    def entry(second: int, reason: str = "") -> dict:
+        return {"at": f"2026-01-01T00:00:{second:02d}+00:00", "status": "enqueued", "reason": reason}
+
+    def text(*entries: dict) -> str:
+        return json.dumps(list(entries), separators=(",", ":"))  # as SQLite's json_insert writes
+
+    a, b, c, d = entry(1), entry(2), entry(3, 'odd "],[" reason'), entry(4)
+    for history in [
+        text(a),
+        text(a, b),  # one appended
+        text(a, b),  # read again unchanged
+        text(entry(5), entry(6), d),  # rewritten: the same length up to a comma, other entries
+        text(a, b),
+        text(a, b, c, d),  # two appended, one with brackets in its text
+        text(b, c, d),  # the oldest dropped (MAX_EVENTS)
+        text(b, c, d, a),
+        text(),
+        text(d),
+        json.dumps([d, a]),  # written by another program, other spacing
+    ]:
+        assert _events(history, id) == [Event.model_validate(e) for e in json.loads(history)], history
+    _events(text(a), id)
+    with pytest.raises(ValueError):
+        _events(text(a)[:-1] + ',{"at":]', id)  # an extension that is not JSON fails like a full parse
 
 
 async def test_feed_resets_when_its_history_was_trimmed(sqlite: SQLiteStore, tmp_path: Path) -> None:

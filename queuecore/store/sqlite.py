@@ -145,9 +145,40 @@ _EVENT_CACHE: dict[tuple[str, str, str | None], Event] = {}
 _EVENT_CACHE_SIZE = 4096
 
 
-def _events(text: str) -> list[Event]:
-    """A stored event history; each entry is validated (pydantic) once (raises when invalid)."""
-    items = json.loads(text)
+#: The last history parsed per job id, as (text, events): a write appends one entry to a
+#: history read before, so only the new tail needs parsing (see :func:`_events`).
+_HISTORIES: dict[str, tuple[str, tuple[Event, ...]]] = {}
+_HISTORIES_SIZE = 1024
+
+
+def _events(text: str, id: str | None = None) -> list[Event]:
+    """A stored event history; each entry is validated (pydantic) once (raises when invalid).
+
+    With the job's ``id``: when the text extends the last history parsed for that job by
+    entries at its end (a write appended one), the known entries are reused as they are —
+    the same text gives the same entries — and only the new ones are parsed."""
+    known = _HISTORIES.get(id) if id is not None else None
+    if known is not None and text == known[0]:
+        events = [*known[1]]
+    elif (
+        known is not None
+        and known[1]  # "[A,B]" → "[A,B,C]": "[A,B" + "," + "C]"
+        and len(text) > len(known[0])
+        and text[len(known[0]) - 1] == ","
+        and text.startswith(known[0][:-1])
+    ):
+        events = [*known[1], *_entries(json.loads("[" + text[len(known[0]) :]))]
+    else:
+        events = _entries(json.loads(text))
+    if id is not None:
+        if len(_HISTORIES) >= _HISTORIES_SIZE:
+            _HISTORIES.clear()
+        _HISTORIES[id] = (text, tuple(events))
+    return events
+
+
+def _entries(items: Any) -> list[Event]:
+    """Parsed history entries (validated once each, see ``_EVENT_CACHE``)."""
     if type(items) is not list:
         raise ValueError("events is not a list")
     out = []
@@ -277,7 +308,7 @@ def _fast_job(values: Sequence[Any]) -> Job | None:
         oid = ObjectId(id_)
         decoded = json.loads(data)
         outcome = None if result is None else json.loads(result)
-        history = _events(events)
+        history = _events(events, id_)
         times = [None if t is None else from_ms(t) for t in (created, available, started, ended, finished)]
         beat = None if heartbeat is None else from_ms(heartbeat)
     except Exception:  # whatever it is, the validating path reports it
@@ -767,7 +798,7 @@ class SQLiteStore(Store):
             job.status.value,
             to_ms(job.created),
             to_ms(job.available),
-            json.dumps([_event_json(e) for e in job.events]),
+            json.dumps([_event_entry(e) for e in job.events]),
             job.trace,
             lock_key(job.name, job.label) if lock else None,
         ]
@@ -1190,8 +1221,19 @@ def _event_json(event: Event) -> dict[str, Any]:
 
 
 def _append_args(event: Event) -> tuple[Any, ...]:
-    encoded = json.dumps(_event_json(event))
+    encoded = json.dumps(_event_entry(event))
     return (MAX_EVENTS, encoded, encoded)
+
+
+def _event_entry(event: Event) -> dict[str, Any]:
+    """The stored form of an event about to be written; the event itself is what reading
+    that entry back validates to, so it goes into the cache of validated entries."""
+    entry = _event_json(event)
+    if type(event) is Event and type(event.status) is str and type(event.reason) is str:
+        if len(_EVENT_CACHE) >= _EVENT_CACHE_SIZE:
+            _EVENT_CACHE.clear()
+        _EVENT_CACHE[(entry["at"], entry["status"], entry["reason"])] = event
+    return entry
 
 
 def _json_list(text: str) -> list[str]:
