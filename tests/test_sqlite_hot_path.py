@@ -300,6 +300,67 @@ async def test_feed_resets_when_its_history_was_trimmed(sqlite: SQLiteStore, tmp
         await other.close()
 
 
+async def test_feed_resets_when_it_was_emptied_and_numbers_again(sqlite: SQLiteStore, tmp_path: Path) -> None:
+    other = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")  # another process
+    feed = sqlite.watch()
+    try:
+        async with asyncio.timeout(10):
+            assert (await anext(feed)).kind == "reset"
+            for _ in range(3):
+                await queuecore.enqueue(other, Blueprint("work"))
+            assert [(await anext(feed)).kind for _ in range(3)] == ["insert"] * 3
+            t = other.collection
+            await other._run(lambda c: c.execute(f"DELETE FROM {t}_changes"))  # type: ignore[attr-defined]
+            await queuecore.enqueue(other, Blueprint("work"))  # numbered 1 again: below the watcher
+            assert (await anext(feed)).kind == "reset"
+    finally:
+        await feed.aclose()
+        await other.close()
+
+
+async def test_a_database_made_by_an_earlier_version_keeps_working(tmp_path: Path) -> None:
+    """Earlier versions made the lock a UNIQUE column and the feed's seq AUTOINCREMENT: such
+    a file is used as it is (no second lock index), with the same guarantees."""
+    path = tmp_path / "jobs.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE jobs (id TEXT PRIMARY KEY, name TEXT NOT NULL, label TEXT NOT NULL DEFAULT '',
+                data TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL, created_at INTEGER NOT NULL,
+                available_at INTEGER NOT NULL, started_at INTEGER, ended_at INTEGER, finished_at INTEGER,
+                attempts INTEGER NOT NULL DEFAULT 0, result TEXT, reason TEXT NOT NULL DEFAULT '',
+                events TEXT NOT NULL DEFAULT '[]', worker TEXT NOT NULL DEFAULT '', progress REAL,
+                note TEXT NOT NULL DEFAULT '', cancel_reason TEXT, heartbeat_at INTEGER, trace TEXT,
+                lock TEXT UNIQUE);
+            CREATE TABLE jobs_changes (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, op TEXT NOT NULL);
+            """
+        )
+    store = await queuecore.connect(f"sqlite:///{path}")
+    try:
+        indexes = await store._run(lambda c: [r[1] for r in c.execute("PRAGMA index_list(jobs)")])  # type: ignore[attr-defined]
+        assert "jobs_lock" not in indexes
+        first = await queuecore.enqueue(store, Blueprint("sync", label="user-1"))
+        assert first is not None
+        assert await queuecore.enqueue(store, Blueprint("sync", label="user-1")) is None
+        feed = store.watch()
+        try:
+            assert (await anext(feed)).kind == "reset"
+            await queuecore.dequeue(store, first.id, 30)
+            change = await asyncio.wait_for(anext(feed), 10)
+            assert change.job is not None and change.job.status is Status.DEQUEUED
+        finally:
+            await feed.aclose()
+    finally:
+        await store.close()
+    fresh = await queuecore.connect(f"sqlite:///{tmp_path}/new.db")
+    try:
+        indexes = await fresh._run(lambda c: [r[1] for r in c.execute("PRAGMA index_list(jobs)")])  # type: ignore[attr-defined]
+        assert "jobs_lock" in indexes  # a new file: the lock index holds only labeled active jobs
+    finally:
+        await fresh.close()
+
+
 def test_without_a_tracer_provider_no_spans_are_made_until_one_is_set(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""

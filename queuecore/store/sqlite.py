@@ -747,10 +747,12 @@ class SQLiteStore(Store):
                 cancel_reason TEXT,
                 heartbeat_at INTEGER,
                 trace TEXT,
-                lock TEXT UNIQUE
+                lock TEXT
             );
+            -- seq is the rowid: it grows with every change for as long as the newest row is
+            -- kept (a purge keeps the newest FEED_KEEP), without AUTOINCREMENT's extra write
             CREATE TABLE IF NOT EXISTS {t}_changes (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                seq INTEGER PRIMARY KEY,
                 id TEXT NOT NULL,
                 op TEXT NOT NULL
             );
@@ -780,6 +782,16 @@ class SQLiteStore(Store):
             CREATE INDEX IF NOT EXISTS {t}_name ON {t} (name, status);
             """
         )
+        # The label guarantee: a unique lock. Only labeled active jobs have one, so the index
+        # holds only them (an unlabeled job's writes never touch it). Tables made by earlier
+        # versions have a UNIQUE column constraint instead, which does the same.
+        unique = [
+            row[1]
+            for row in conn.execute(f"PRAGMA index_list({t})")
+            if row[2] and [c[2] for c in conn.execute(f"PRAGMA index_info({row[1]})")] == ["lock"]
+        ]
+        if not unique:
+            conn.execute(f"CREATE UNIQUE INDEX {t}_lock ON {t} (lock) WHERE lock IS NOT NULL")
 
     def _read_retention(self, conn: sqlite3.Connection) -> float | None:
         row = conn.execute(
@@ -1066,6 +1078,10 @@ class SQLiteStore(Store):
             if rows and rows[0][0] != after + 1:
                 first = c.execute(f"SELECT MIN(seq) FROM {t}_changes").fetchone()[0]
                 if first is not None and first > after + 1:
+                    return [], -1
+            if not rows:  # a feed emptied by hand numbers again from 1: below our position
+                last = c.execute(f"SELECT MAX(seq) FROM {t}_changes").fetchone()[0]
+                if (last or 0) < after:
                     return [], -1
             return rows, (rows[-1][0] if rows else after)
 
