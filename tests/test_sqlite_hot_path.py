@@ -216,6 +216,15 @@ async def test_a_write_waits_for_a_lock_held_elsewhere_without_blocking_the_even
     assert job is not None and await sqlite.get(job.id) == job
 
 
+async def test_a_burst_of_writes_larger_than_one_transaction_is_written_whole(sqlite: SQLiteStore) -> None:
+    jobs = await asyncio.gather(
+        *(queuecore.enqueue(sqlite, Blueprint("mail", data={"n": n})) for n in range(700))
+    )
+    assert len({j.id for j in jobs if j is not None}) == 700
+    stored = await sqlite.find(limit=1000)
+    assert sorted(j.data["n"] for j in stored) == list(range(700))
+
+
 async def test_the_wal_stays_small_while_the_event_loop_writes(sqlite: SQLiteStore) -> None:
     """The event loop's connection never checkpoints (a checkpoint syncs to disk): the
     store's thread does, so the WAL file is reused instead of growing with every write."""

@@ -515,8 +515,11 @@ class _Inline:
         self._flush()
 
     def _flush(self) -> None:
-        calls = [call for call in self._pending if not call.future.cancelled()]
-        self._pending = []
+        # at most _GROUP writes per transaction: the loop's thread holds the lock that long
+        batch, self._pending = self._pending[:_GROUP], self._pending[_GROUP:]
+        if self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        calls = [call for call in batch if not call.future.cancelled()]
         if not calls:
             return
         if self._closed:
