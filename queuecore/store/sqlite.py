@@ -37,6 +37,7 @@ import queue
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -89,6 +90,10 @@ _COLUMNS = (
 )
 #: Keep at most this many rows in the change feed (older ones are trimmed).
 FEED_KEEP = 50_000
+#: How long a write waits for another process's write lock (on the store's thread).
+BUSY_TIMEOUT_MS = 30_000
+#: The WAL file is cut back to this size when it starts over.
+WAL_SIZE_LIMIT = 32 * 1024 * 1024
 
 
 def _encode(key: str, value: Any) -> Any:
@@ -163,11 +168,13 @@ def _events(text: str, id: str | None = None) -> list[Event]:
     elif (
         known is not None
         and known[1]  # "[A,B]" → "[A,B,C]": "[A,B" + "," + "C]"
+        and known[0].endswith("]")
         and len(text) > len(known[0])
         and text[len(known[0]) - 1] == ","
         and text.startswith(known[0][:-1])
     ):
-        events = [*known[1], *_entries(json.loads("[" + text[len(known[0]) :]))]
+        added = _entries(json.loads("[" + text[len(known[0]) :]))
+        events = [*known[1], *added] if added else _entries(json.loads(text))  # "[A,]": not JSON
     else:
         events = _entries(json.loads(text))
     if id is not None:
@@ -475,14 +482,16 @@ class _Inline:
     same per-statement error semantics as :class:`_SQLThread`), on a connection whose busy
     timeout is zero: ``BEGIN IMMEDIATE`` gets the write lock at once or fails with
     ``SQLITE_BUSY``, and then (nothing written) the writes go to the store's thread, which
-    waits for the lock there.
+    waits for the lock there. So do writes that may scan (``here=False``).
 
-    This connection never checkpoints the WAL (that syncs the file to disk): every
-    ``_CHECKPOINT_EVERY`` commits the store's thread does, and until it is done the writes
-    go to that thread too, queued behind it, so the first of them finds the WAL fully
-    copied back and starts it over (SQLite reuses the WAL file only then; else it grows).
-    Writes from another thread (a store used from a second event loop) go to the store's
-    thread directly.
+    Order: while writes handed to the store's thread are not done, later writes follow them
+    there, so writes are committed in the order they were made.
+
+    This connection never checkpoints the WAL (that syncs the file to disk): after every
+    ``_CHECKPOINT_WRITES`` writes the store's thread does, and writes follow it there until
+    it is done, so the first of them finds the WAL fully copied back and starts it over
+    (SQLite reuses the WAL file only then; else it grows). Writes from another thread (a
+    store used from a second event loop) go to the store's thread directly.
     """
 
     def __init__(self, conn: sqlite3.Connection, executor: _SQLThread, fallback: sqlite3.Connection) -> None:
@@ -493,26 +502,29 @@ class _Inline:
         self._fallback = fallback
         self._owner = threading.get_ident()
         self._pending: list[_Call] = []
-        self._commits = 0
-        self._checkpointing = False
+        self._writes = 0  # since the last checkpoint
+        self._away = 0  # writes (and a checkpoint) on the store's thread, not done yet
         self._closed = False
 
-    def write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Run the write ``fn(conn)`` at the end of this loop iteration (see the class)."""
+    def write(self, fn: Callable[[sqlite3.Connection], T], *, here: bool = True) -> asyncio.Future[T]:
+        """Run the write ``fn(conn)`` at the end of this loop iteration (see the class);
+        ``here=False``: on the store's thread (a write that may scan), in order."""
         if threading.get_ident() != self._owner:
             return self._executor.write(self._fallback, fn)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Call(loop, future, fn, (), self._fallback, True))
+        self._pending.append(_Call(loop, future, fn, (), self._fallback, True, here))
         if len(self._pending) == 1:
             loop.call_soon(self._flush)
         return future
 
     def close(self) -> None:
-        """Close the connection; writes not run yet fail (the store is closed)."""
+        """Write what was made before the close (here, or queued on the store's thread ahead
+        of its close), then close the connection; writes made later fail."""
+        while self._pending and not self._closed:
+            self._flush()
         self._closed = True
         self.conn.close()
-        self._flush()
 
     def _flush(self) -> None:
         # at most _GROUP writes per transaction: the loop's thread holds the lock that long
@@ -526,7 +538,7 @@ class _Inline:
             for call in calls:
                 call.future.set_exception(RuntimeError("the store is closed"))  # not cancelled: see above
             return
-        if self._checkpointing:
+        if self._away or not all(call.here for call in calls):
             self._defer(calls)
             return
         conn = self.conn
@@ -552,32 +564,35 @@ class _Inline:
             self._defer(calls)  # nothing was written: the store's thread runs them again
             return
         _settle(outcomes)
-        self._commits += 1
-        if self._commits % _CHECKPOINT_EVERY == 0:
+        self._writes += len(calls)
+        if self._writes >= _CHECKPOINT_WRITES:
             self._checkpoint()
 
     def _checkpoint(self) -> None:
-        """Checkpoint on the store's thread; writes go there until it is done (see the class)."""
+        """Checkpoint on the store's thread; writes follow it there (see the class)."""
 
         def run(conn: sqlite3.Connection) -> None:
             with contextlib.suppress(sqlite3.Error):  # busy or failed: the next one tries again
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-        def done(_: object) -> None:
-            self._checkpointing = False
-
-        self._checkpointing = True
-        self._executor.run(run, self._fallback, quick=True).add_done_callback(done)
+        self._writes = 0
+        self._away += 1
+        self._executor.run(run, self._fallback, quick=True).add_done_callback(self._returned)
 
     def _defer(self, calls: list[_Call]) -> None:
         for call in calls:
             call.args = (self._fallback,)
+            self._away += 1
+            call.future.add_done_callback(self._returned)
             self._executor.submit(call)
 
+    def _returned(self, _: object) -> None:
+        self._away -= 1
 
-#: The inline connection asks for a WAL checkpoint after this many commits (a commit writes a
-#: handful of pages, so about as often as SQLite's own default of every 1,000 pages).
-_CHECKPOINT_EVERY = 200
+
+#: The inline connection asks for a WAL checkpoint after this many writes (a write dirties a
+#: few pages, so about as often as SQLite's own default of every 1,000 pages).
+_CHECKPOINT_WRITES = 300
 
 
 @dataclasses.dataclass(slots=True)
@@ -588,6 +603,7 @@ class _Call:
     args: tuple[Any, ...]
     conn: sqlite3.Connection | None  # set for writes that may share a transaction
     quick: bool  # known to be short: its result may wait for the calls after it
+    here: bool = True  # a write that may run on the event loop's thread (see _Inline)
 
 
 _Outcome = tuple[_Call, bool, Any]
@@ -684,9 +700,22 @@ class SQLiteStore(Store):
         # the filter language (queuecore.query): the same Python semantics as Query.matches
         conn.create_function("queuecore_icontains", 2, icontains, deterministic=True)
         conn.create_function("regexp", 2, regexp, deterministic=True)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Switching a new file to WAL takes an exclusive lock, which SQLite does not wait for
+        # with the busy timeout: processes opening a new file together retry.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
         conn.execute("PRAGMA synchronous = NORMAL")
+        # After a burst (or while a reader held old pages) the WAL file stays as large as it
+        # grew; cut it back to this size when it starts over.
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         return conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -695,14 +724,14 @@ class SQLiteStore(Store):
         conn = self._conn
         return await self._executor.run(fn, conn)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, here: bool = True) -> T:
         """Run one guarded write, in one transaction with the others of this loop iteration:
         on the loop's thread when the database is free (see :class:`_Inline`), else on the
         store's thread."""
         if self._conn is None:
             raise RuntimeError("the store is closed")
         if self._inline is not None:
-            return await self._inline.write(fn)
+            return await self._inline.write(fn, here=here)
         return await self._executor.write(self._conn, fn)
 
     def _wrote(self) -> None:
@@ -752,10 +781,8 @@ class SQLiteStore(Store):
                 trace TEXT,
                 lock TEXT
             );
-            -- seq is the rowid: it grows with every change for as long as the newest row is
-            -- kept (a purge keeps the newest FEED_KEEP), without AUTOINCREMENT's extra write
             CREATE TABLE IF NOT EXISTS {t}_changes (
-                seq INTEGER PRIMARY KEY,
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
                 id TEXT NOT NULL,
                 op TEXT NOT NULL
             );
@@ -794,7 +821,7 @@ class SQLiteStore(Store):
             if row[2] and [c[2] for c in conn.execute(f"PRAGMA index_info({row[1]})")] == ["lock"]
         ]
         if not unique:
-            conn.execute(f"CREATE UNIQUE INDEX {t}_lock ON {t} (lock) WHERE lock IS NOT NULL")
+            conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {t}_lock ON {t} (lock) WHERE lock IS NOT NULL")
 
     def _read_retention(self, conn: sqlite3.Connection) -> float | None:
         row = conn.execute(
@@ -837,7 +864,8 @@ class SQLiteStore(Store):
                     return False
                 raise
 
-        inserted = await self._write(run)
+        # the period check scans the jobs of that name: not on the event loop's thread
+        inserted = await self._write(run, here=unless_finished_after is None)
         if inserted:
             self._wrote()
         return inserted
@@ -1082,15 +1110,26 @@ class SQLiteStore(Store):
                 first = c.execute(f"SELECT MIN(seq) FROM {t}_changes").fetchone()[0]
                 if first is not None and first > after + 1:
                     return [], -1
-            if not rows:  # a feed emptied by hand numbers again from 1: below our position
-                last = c.execute(f"SELECT MAX(seq) FROM {t}_changes").fetchone()[0]
-                if (last or 0) < after:
-                    return [], -1
             return rows, (rows[-1][0] if rows else after)
 
         def poll(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
             with using:
                 return read(c, after)
+
+        def read_here(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int] | None:
+            """:func:`read` on the calling thread if that costs no waiting, else None."""
+            if not using.acquire(blocking=False):
+                return None
+            try:
+                c.execute("PRAGMA busy_timeout = 0")
+                try:
+                    return read(c, after)
+                except sqlite3.OperationalError:  # busy: the feed's thread waits instead
+                    return None
+                finally:
+                    c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            finally:
+                using.release()
 
         def data_version(c: sqlite3.Connection) -> int:
             with using:
@@ -1109,16 +1148,12 @@ class SQLiteStore(Store):
                 waker.clear()
                 # After a write of this process, read its changes right here, on the event
                 # loop's thread, like the write itself (an indexed read of the few newest
-                # rows; a WAL reader never waits for a lock), unless this feed's thread is
-                # using the connection. Polls for other processes' writes stay on this
-                # feed's thread.
-                if local and using.acquire(blocking=False):
-                    try:
-                        rows, new_seq = read(conn, seq)
-                    finally:
-                        using.release()
-                else:
-                    rows, new_seq = await executor.run(poll, conn, seq, quick=True)
+                # rows), unless this feed's thread is using the connection or the read would
+                # wait for a lock. Polls for other processes' writes, and a backlog after a
+                # full batch, stay on this feed's thread.
+                found = read_here(conn, seq) if local else None
+                rows, new_seq = found or await executor.run(poll, conn, seq, quick=True)
+                local = False
                 if new_seq == -1:
                     seq = await executor.run(position, conn)
                     yield Change("reset")
