@@ -13,7 +13,7 @@ from .audit import AuditEntry, actor
 from .backoff import backoff
 from .errors import ConnectError, E, Error, MissingJobError, QueueError, TransitionError
 from .job import ACTIVE, FINISHED, RUNNING, STALLED, Blueprint, Change, Event, Job, Status, display_status
-from .ops import cancel, cancel_job, complete, dequeue, enqueue, ensure_indexes, fail, requeue
+from .ops import cancel, cancel_job, complete, dequeue, enqueue, enqueue_many, ensure_indexes, fail, requeue
 from .query import Query, QueryError, parse
 from .queue import LifetimeExceeded, MalformedJob, Queue, TaskStats, WorkerCrashed
 from .store import Store, connect
@@ -60,6 +60,7 @@ __all__ = [
     "dequeue",
     "display_status",
     "enqueue",
+    "enqueue_many",
     "ensure_indexes",
     "fail",
     "parse",

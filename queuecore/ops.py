@@ -7,6 +7,8 @@ move from) is written here once, for every engine.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -48,11 +50,50 @@ async def enqueue(store: Store, blueprint: Blueprint, *, trace: str | None = Non
     return job
 
 
+async def enqueue_many(
+    store: Store, blueprints: Iterable[Blueprint], *, trace: str | None = None
+) -> list[Job | None]:
+    """Enqueue many blueprints at once (Sidekiq's ``push_bulk``, Oban's ``insert_all``).
+
+    Each follows :func:`enqueue`'s rules (a blueprint with the name and label of an active
+    job — or of another blueprint earlier in the list — is skipped); the result holds, in
+    order, each job or None where it was skipped. Every blueprint is checked before anything
+    is inserted, so bad data inserts nothing. The inserts share transactions on SQLite
+    (256 jobs each) and ``insert_many`` calls on MongoDB, which makes a producer with a batch
+    to enqueue several times faster than one ``enqueue`` after another.
+    """
+    items = list(blueprints)
+    if not all(blueprint.name for blueprint in items):
+        raise ValueError("a blueprint needs a task name")
+    with tracing.span("queuecore/EnqueueMany", count=len(items)) as span:
+        now = utcnow()
+        context = trace or tracing.inject()
+        jobs = [_new_job(blueprint, now, context) for blueprint in items]
+        results: list[Job | None] = [None] * len(items)
+        # a blueprint with a period checks finished jobs too: on its own (see _insert)
+        together = [i for i, blueprint in enumerate(items) if not (blueprint.label and _period(blueprint))]
+        inserted = await store.insert_many([(jobs[i], bool(jobs[i].label)) for i in together])
+        for i, ok in zip(together, inserted, strict=True):
+            results[i] = jobs[i] if ok else None
+        for i in sorted(set(range(len(items))) - set(together)):
+            results[i] = await _insert(store, jobs[i], items[i], now)
+        tracing.annotate(span, skipped=results.count(None))
+    for job in results:
+        if job is not None:
+            tracing.count("enqueued", job.name)
+    return results
+
+
 async def _enqueue(store: Store, blueprint: Blueprint, trace: str | None) -> Job | None:
+    now = utcnow()
+    return await _insert(store, _new_job(blueprint, now, trace), blueprint, now)
+
+
+def _new_job(blueprint: Blueprint, now: datetime, trace: str | None) -> Job:
+    """The job a blueprint makes (its data checked: raises for data that cannot be stored)."""
     data = blueprint.payload()
     check_data(data)
-    now = utcnow()
-    job = Job(
+    return Job(
         id=ObjectId(),
         name=blueprint.name,
         label=blueprint.label or "",
@@ -63,10 +104,18 @@ async def _enqueue(store: Store, blueprint: Blueprint, trace: str | None) -> Job
         events=[Event(at=now, status=Status.ENQUEUED, reason="")],
         trace=trace,
     )
+
+
+def _period(blueprint: Blueprint) -> float:
+    return seconds(blueprint.period)
+
+
+async def _insert(store: Store, job: Job, blueprint: Blueprint, now: datetime) -> Job | None:
+    """Insert one new job by :func:`enqueue`'s rules; None when its label skips it."""
     if not job.label:
         await store.insert(job, lock=False)
         return job
-    period = seconds(blueprint.period)
+    period = _period(blueprint)
     since = now - delta(period) if period > 0 else None
     if not await store.insert(job, lock=True, unless_finished_after=since):
         return None
@@ -293,6 +342,7 @@ __all__ = [
     "complete",
     "dequeue",
     "enqueue",
+    "enqueue_many",
     "ensure_indexes",
     "fail",
     "requeue",

@@ -7,7 +7,7 @@ import inspect
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -19,7 +19,7 @@ from .backoff import backoff
 from .board import Board
 from .errors import ConnectError, Error, MissingJobError, QueueError
 from .job import Blueprint, Job, Status
-from .ops import cancel, complete, dequeue, enqueue, fail
+from .ops import cancel, complete, dequeue, enqueue, enqueue_many, fail
 from .store.base import Store
 from .task import Context, Task
 
@@ -139,6 +139,16 @@ class Queue:
         if job is not None and self._board is not None:
             self._board.apply(job, lag=False)
         return job
+
+    async def enqueue_many(self, blueprints: Iterable[Blueprint]) -> list[Job | None]:
+        """Enqueue many jobs at once (see :func:`queuecore.enqueue_many`); this queue's own
+        go straight onto its board, like :meth:`enqueue`."""
+        jobs = await enqueue_many(self.store, blueprints)
+        if self._board is not None:
+            for job in jobs:
+                if job is not None:
+                    self._board.apply(job, lag=False)
+        return jobs
 
     # -- running --------------------------------------------------------------
 

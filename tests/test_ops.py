@@ -117,6 +117,50 @@ async def test_concurrent_labeled_enqueues_from_several_stores_insert_one(
     assert [j.id for j in active] == [inserted[0].id]
 
 
+async def test_enqueue_many_stores_every_job_in_order(store: queuecore.Store) -> None:
+    blueprints = [Blueprint("mail", data={"n": n}, delay=30 if n % 2 else 0) for n in range(600)]
+    jobs = await queuecore.enqueue_many(store, blueprints)
+    assert [j.data["n"] for j in jobs if j is not None] == list(range(600))
+    for job in jobs[:3] + jobs[-3:]:
+        assert job is not None and await store.get(job.id) == job
+    assert jobs[1] is not None and jobs[0] is not None and jobs[1].available > jobs[0].available
+    assert (await store.counts())[Status.ENQUEUED.value] == 600
+
+
+async def test_enqueue_many_follows_the_label_rules(store: queuecore.Store) -> None:
+    active = await queuecore.enqueue(store, Blueprint("sync", label="busy"))
+    done = await queuecore.enqueue(store, Blueprint("report", label="daily", period=3600))
+    assert active is not None and done is not None
+    await queuecore.dequeue(store, done.id, 60)
+    await queuecore.complete(store, done.id)
+    results = await queuecore.enqueue_many(
+        store,
+        [
+            Blueprint("sync", label="busy"),  # an active job holds the label
+            Blueprint("sync", label="free", data={"first": True}),
+            Blueprint("sync", label="free", data={"first": False}),  # the one before it holds it now
+            Blueprint("report", label="daily", period=3600),  # finished within its period
+            Blueprint("report", label="daily"),  # without a period only active jobs count
+            Blueprint("sync"),
+        ],
+    )
+    skipped = [r is None for r in results]
+    assert skipped == [True, False, True, True, False, False]
+    assert results[1] is not None and results[1].data == {"first": True}
+    assert len(await store.find(name="sync", text="free")) == 1
+
+
+async def test_enqueue_many_with_bad_data_inserts_nothing(store: queuecore.Store) -> None:
+    with pytest.raises(ValueError, match="not JSON-compatible"):
+        await queuecore.enqueue_many(
+            store, [Blueprint("mail", data={"n": 1}), Blueprint("mail", data={"x": float("nan")})]
+        )
+    with pytest.raises(ValueError, match="task name"):
+        await queuecore.enqueue_many(store, [Blueprint("mail"), Blueprint("")])
+    assert (await store.counts()).total == 0
+    assert await queuecore.enqueue_many(store, []) == []
+
+
 async def test_blueprint_model_is_serialised_into_data(store: queuecore.Store) -> None:
     class Mail(BaseModel):
         to: str

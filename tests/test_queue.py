@@ -54,6 +54,19 @@ async def test_success_completes_with_the_result(store: queuecore.Store) -> None
     assert all(j.attempts == 1 and j.worker.endswith(":double") for j in done)
 
 
+async def test_a_batch_enqueued_at_once_is_run_in_full(store: queuecore.Store) -> None:
+    async def handler(ctx: Context) -> None:
+        ctx.result["echo"] = ctx.job.data["n"]
+
+    queue = Queue(store)
+    queue.add(Task("echo", handler, workers=4))
+    async with queue:
+        jobs = await queue.enqueue_many([Blueprint("echo", data={"n": i}) for i in range(60)])
+        done = await wait_all(store, [j.id for j in jobs if j], finished)
+    assert len(done) == 60 and all(j.status is Status.COMPLETED and j.attempts == 1 for j in done)
+    assert sorted(j.result["echo"] for j in done if j.result) == list(range(60))
+
+
 async def test_jobs_enqueued_elsewhere_wake_idle_workers(store: queuecore.Store, open_store) -> None:
     other = await open_store()  # another process enqueues
     seen = []

@@ -116,6 +116,12 @@ class Store(abc.ABC):
         it and takes its job back — unless a worker claimed it within that moment.
         """
 
+    async def insert_many(self, items: Sequence[tuple[Job, bool]]) -> list[bool]:
+        """Insert new jobs, each ``(job, lock)`` as in :meth:`insert`, in order; for each,
+        whether it was inserted (False: the lock was held, perhaps by a job earlier in the
+        list). Engines override this to insert many at once; this default inserts one by one."""
+        return [await self.insert(job, lock=lock) for job, lock in items]
+
     @abc.abstractmethod
     async def finished_since(self, name: str, label: str, since: datetime) -> bool:
         """Whether a job with this name and label finished after ``since``."""

@@ -31,6 +31,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import (
+    BulkWriteError,
     ConfigurationError,
     ConnectionFailure,
     DuplicateKeyError,
@@ -155,7 +156,7 @@ class MongoStore(Store):
         try:
             await self.coll.insert_one(doc)
         except DuplicateKeyError as exc:
-            if _is_lock_conflict(exc):
+            if _is_lock_conflict(exc.details, str(exc)):
                 return False
             raise
         # One insert cannot also check the period, so check again after it: when a job of
@@ -165,6 +166,34 @@ class MongoStore(Store):
             taken = await self.coll.delete_one({"_id": job.id, "status": Status.ENQUEUED.value})
             return taken.deleted_count == 0
         return True
+
+    @_reaching
+    async def insert_many(self, items: Sequence[tuple[Job, bool]]) -> list[bool]:
+        docs = []
+        for job, lock in items:
+            doc = job.to_doc()
+            doc["events"] = [_event_doc(e) for e in job.events]
+            if lock:
+                doc["lock"] = lock_key(job.name, job.label)
+            docs.append(doc)
+        out = [True] * len(docs)
+        start = 0
+        while start < len(docs):
+            try:
+                # ordered: of two blueprints with one name and label, the first one wins
+                await self.coll.insert_many(docs[start:], ordered=True)
+                break
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors") or []
+                first = errors[0] if errors else {}
+                if first.get("code") not in _DUPLICATE_KEY or not _is_lock_conflict(
+                    first, str(first.get("errmsg", ""))
+                ):
+                    raise
+                index = start + int(first["index"])
+                out[index] = False  # skipped; those before it were inserted, go on after it
+                start = index + 1
+        return out
 
     @_reaching
     async def finished_since(self, name: str, label: str, since: datetime) -> bool:
@@ -239,7 +268,7 @@ class MongoStore(Store):
         try:
             doc = await self.coll.find_one_and_update(query, change, return_document=ReturnDocument.AFTER)
         except DuplicateKeyError as exc:
-            if _is_lock_conflict(exc):
+            if _is_lock_conflict(exc.details, str(exc)):
                 raise LockConflict(str(exc)) from None
             raise
         return Job.from_doc(doc) if doc is not None else None
@@ -472,10 +501,15 @@ def _audit_entry(doc: dict[str, Any]) -> AuditEntry:
     )
 
 
-def _is_lock_conflict(exc: DuplicateKeyError) -> bool:
-    details = exc.details or {}
+#: MongoDB's duplicate key error codes.
+_DUPLICATE_KEY = (11000, 11001)
+
+
+def _is_lock_conflict(details: dict[str, Any] | None, message: str) -> bool:
+    """Whether a duplicate key error (its details and message) is the label's lock."""
+    details = details or {}
     pattern = details.get("keyPattern") or {}
-    return "lock" in pattern or LOCK_INDEX in str(exc) or "lock" in str(details.get("keyValue", {}))
+    return "lock" in pattern or LOCK_INDEX in message or "lock" in str(details.get("keyValue", {}))
 
 
 def _convert(event: dict[str, Any]) -> Change | None:

@@ -832,43 +832,50 @@ class SQLiteStore(Store):
     # -- writes ---------------------------------------------------------------
 
     async def insert(self, job: Job, *, lock: bool, unless_finished_after: datetime | None = None) -> bool:
-        values = [
-            str(job.id),
-            job.name,
-            job.label,
-            _encode("data", job.data),
-            job.status.value,
-            to_ms(job.created),
-            to_ms(job.available),
-            json.dumps([_event_entry(e) for e in job.events]),
-            job.trace,
-            lock_key(job.name, job.label) if lock else None,
-        ]
-        sql = (
-            f"INSERT INTO {self._t} (id, name, label, data, status, created_at, available_at,"
-            " events, trace, lock) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
+        values = _insert_values(job, lock)
+        sql = self._insert_sql
         if unless_finished_after is not None:  # the period check in the same statement
             sql = (
-                f"INSERT INTO {self._t} (id, name, label, data, status, created_at, available_at,"
-                " events, trace, lock) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS"
+                f"INSERT INTO {self._t} ({_INSERT_COLUMNS}) SELECT {_INSERT_MARKS} WHERE NOT EXISTS"
                 f" (SELECT 1 FROM {self._t} WHERE name = ? AND label = ? AND finished_at > ?)"
             )
             values += [job.name, job.label, to_ms(unless_finished_after)]
 
         def run(conn: sqlite3.Connection) -> bool:
-            try:
-                return conn.execute(sql, values).rowcount == 1
-            except sqlite3.IntegrityError as exc:
-                if "lock" in str(exc):
-                    return False
-                raise
+            return _inserted(conn, sql, values)
 
         # the period check scans the jobs of that name: not on the event loop's thread
         inserted = await self._write(run, here=unless_finished_after is None)
         if inserted:
             self._wrote()
         return inserted
+
+    async def insert_many(self, items: Sequence[tuple[Job, bool]]) -> list[bool]:
+        rows = [_insert_values(job, lock) for job, lock in items]
+        sql = self._insert_sql
+        out: list[bool] = []
+        for start in range(0, len(rows), _GROUP):  # a transaction each: bounds the time the lock is held
+            chunk = rows[start : start + _GROUP]
+
+            def run(conn: sqlite3.Connection, chunk: list[list[Any]] = chunk) -> list[bool]:
+                conn.execute("SAVEPOINT insert_many")  # the chunk is written whole or not at all
+                try:
+                    done = [_inserted(conn, sql, values) for values in chunk]
+                except BaseException:
+                    conn.execute("ROLLBACK TO insert_many")
+                    conn.execute("RELEASE insert_many")
+                    raise
+                conn.execute("RELEASE insert_many")
+                return done
+
+            out.extend(await self._write(run))
+        if any(out):
+            self._wrote()
+        return out
+
+    @property
+    def _insert_sql(self) -> str:
+        return f"INSERT INTO {self._t} ({_INSERT_COLUMNS}) VALUES ({_INSERT_MARKS})"
 
     async def finished_since(self, name: str, label: str, since: datetime) -> bool:
         sql = f"SELECT 1 FROM {self._t} WHERE name = ? AND label = ? AND finished_at > ? LIMIT 1"
@@ -1260,6 +1267,36 @@ class SQLiteStore(Store):
         if conn is not None:
             await self._executor.run(conn.close)
         self._executor.shutdown(wait=False)
+
+
+_INSERT_COLUMNS = "id, name, label, data, status, created_at, available_at, events, trace, lock"
+_INSERT_MARKS = ", ".join("?" * len(_INSERT_COLUMNS.split(", ")))
+
+
+def _insert_values(job: Job, lock: bool) -> list[Any]:
+    """A new job's values for ``_INSERT_COLUMNS``."""
+    return [
+        str(job.id),
+        job.name,
+        job.label,
+        _encode("data", job.data),
+        job.status.value,
+        to_ms(job.created),
+        to_ms(job.available),
+        json.dumps([_event_entry(e) for e in job.events]),
+        job.trace,
+        lock_key(job.name, job.label) if lock else None,
+    ]
+
+
+def _inserted(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> bool:
+    """Run one insert; False when the label's lock is held (nothing inserted)."""
+    try:
+        return conn.execute(sql, values).rowcount == 1
+    except sqlite3.IntegrityError as exc:
+        if "lock" in str(exc):
+            return False
+        raise
 
 
 # Append one event to the JSON history, keeping the newest MAX_EVENTS.
