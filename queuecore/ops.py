@@ -56,11 +56,12 @@ async def enqueue_many(
     """Enqueue many blueprints at once (Sidekiq's ``push_bulk``, Oban's ``insert_all``).
 
     Each follows :func:`enqueue`'s rules (a blueprint with the name and label of an active
-    job — or of another blueprint earlier in the list — is skipped); the result holds, in
-    order, each job or None where it was skipped. Every blueprint is checked before anything
-    is inserted, so bad data inserts nothing. The inserts share transactions on SQLite
-    (256 jobs each) and ``insert_many`` calls on MongoDB, which makes a producer with a batch
-    to enqueue several times faster than one ``enqueue`` after another.
+    job — or of another blueprint earlier in the list — is skipped; labeled blueprints with
+    a period are inserted after the others, one by one); the result holds, in order, each
+    job or None where it was skipped. Every blueprint is checked before anything is
+    inserted, so bad data inserts nothing. The inserts share transactions on SQLite (256
+    jobs each) and ``insert_many`` calls on MongoDB: on SQLite about 2.5 times the rate of
+    one ``enqueue`` after another.
     """
     items = list(blueprints)
     if not all(blueprint.name for blueprint in items):
