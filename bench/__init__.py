@@ -21,6 +21,8 @@ a temporary directory, every system fully drained before its clock stops:
   ``consumer.start``) and the clock stops when all N are completed.
 - ``concurrent``: the W workers are started first and idle; the clock starts at the first
   enqueue (queuecore: ``await queue.enqueue``) and stops when all N are completed.
+- ``phased, enqueue_many`` (queuecore only, for reference, not a target: Huey has no batch
+  enqueue): ``phased`` with the jobs enqueued by ``queuecore.enqueue_many`` in batches of 500.
 
 "Completed" is observed without database reads: queuecore's in-process task counters
 (``Queue.stats``, polled every 2 ms; a job counts once its completion is written), Huey's
