@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from queuecore import Blueprint, Job, Store, enqueue
+from queuecore import Blueprint, Job, Store, enqueue_many
 
 from .config import default_sqlite_path
 
@@ -63,9 +63,4 @@ def blueprints() -> list[Blueprint]:
 
 async def seed(store: Store) -> list[Job]:
     """Enqueue the demo jobs into ``store``; returns those inserted (labels may de-duplicate)."""
-    inserted = []
-    for blueprint in blueprints():
-        job = await enqueue(store, blueprint)
-        if job is not None:
-            inserted.append(job)
-    return inserted
+    return [job for job in await enqueue_many(store, blueprints()) if job is not None]
