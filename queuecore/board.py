@@ -17,10 +17,12 @@ import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 from bson import ObjectId
 
-from .job import ACTIVE, Job
+from .job import ACTIVE, Job, Status
 
 #: An idle worker re-checks its board at least this often (a safety net only).
 MAX_IDLE = 60.0
@@ -31,6 +33,22 @@ PROBES = 8
 #: A bucket this small is scanned at once: probing it costs more than a scan, and its entries
 #: are mostly held (jobs being run), so probes would mostly miss (idle workers woken by a new job).
 SCAN = 32
+
+
+class Tracked(NamedTuple):
+    """What a board keeps of a job while loading it: a large backlog is loaded page by page
+    into these, instead of holding every job's data and history at once."""
+
+    id: ObjectId
+    name: str
+    status: Status
+    available: datetime
+    trace: str | None
+    malformed: str | None
+
+    @classmethod
+    def of(cls, job: Job) -> Tracked:
+        return cls(job.id, job.name, job.status, job.available, job.trace, job.malformed)
 
 
 @dataclass
@@ -108,7 +126,7 @@ class Board:
         self._entries[entry.name][id] = entry
         self._index[id] = entry
 
-    def load(self, jobs: Iterable[Job]) -> None:
+    def load(self, jobs: Iterable[Job | Tracked]) -> None:
         """Replace the board with a snapshot (at start and after every ``reset``)."""
         old = self._index
         self._index = {}

@@ -16,7 +16,7 @@ from bson import ObjectId
 from . import tracing
 from ._time import seconds
 from .backoff import backoff
-from .board import Board
+from .board import Board, Tracked
 from .errors import ConnectError, Error, MissingJobError, QueueError
 from .job import Blueprint, Job, Status
 from .ops import cancel, complete, dequeue, enqueue, enqueue_many, fail
@@ -294,10 +294,13 @@ class Queue:
             try:
                 async for change in self.store.watch():
                     if change.kind == "reset":
-                        jobs = await self.store.active(names)
-                        board.load(jobs)
-                        for job in jobs:
-                            self._check(job)
+                        # page by page: a large backlog is never held in full (data, history)
+                        tracked: list[Tracked] = []
+                        async for page in self.store.active_pages(names):
+                            for job in page:
+                                self._check(job)
+                                tracked.append(Tracked.of(job))
+                        board.load(tracked)
                         self._ready.set()
                     elif change.kind == "delete":
                         board.remove(change.id)

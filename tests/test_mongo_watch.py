@@ -223,3 +223,5 @@ async def test_reads_and_claims_on_an_unreachable_server_raise_connect_error(mon
     for call in calls:
         with pytest.raises(queuecore.ConnectError, match="cannot reach MongoDB at mongodb://"):
             await call()
+    with pytest.raises(queuecore.ConnectError, match="cannot reach MongoDB at mongodb://"):
+        await anext(mongo.active_pages(["x"]))

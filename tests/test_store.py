@@ -57,6 +57,24 @@ async def test_find_filters_and_orders_newest_first(store: queuecore.Store) -> N
         await store.find(status="sleeping")
 
 
+async def test_active_jobs_come_in_pages_each_once(store: queuecore.Store) -> None:
+    """A queue loads its board page by page (a large backlog is never held in full)."""
+    waiting = [await make(store, Status.ENQUEUED, "a") for _ in range(8)]
+    running = await make(store, Status.DEQUEUED, "a")
+    failed = await make(store, Status.FAILED, "a")
+    await make(store, Status.COMPLETED, "a")
+    await make(store, Status.CANCELLED, "a")
+    other = await make(store, Status.ENQUEUED, "b")
+    pages = [page async for page in store.active_pages(["a"], size=4)]
+    assert [len(page) for page in pages] == [4, 4, 2]
+    found = [job for page in pages for job in page]
+    assert sorted(j.id for j in found) == sorted(j.id for j in [*waiting, running, failed])
+    assert {j.id: j for j in found}[failed.id] == failed  # full jobs, as active() gives them
+    both = [job async for page in store.active_pages(["a", "b"], size=100) for job in page]
+    assert sorted(j.id for j in both) == sorted(j.id for j in [*waiting, running, failed, other])
+    assert [page async for page in store.active_pages([])] == []
+
+
 async def test_counts_per_status(store: queuecore.Store) -> None:
     assert await store.counts() == {**{s.value: 0 for s in Status}, "running": 0, "stalled": 0}
     for status in (Status.ENQUEUED, Status.ENQUEUED, Status.FAILED, Status.COMPLETED):

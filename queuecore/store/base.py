@@ -206,6 +206,12 @@ class Store(abc.ABC):
     async def active(self, names: Collection[str]) -> list[Job]:
         """Every enqueued, dequeued or failed job of these task names (a board's snapshot)."""
 
+    async def active_pages(self, names: Collection[str], size: int = 5000) -> AsyncIterator[list[Job]]:
+        """:meth:`active`, in pages of about ``size`` jobs from one snapshot, so a queue
+        loading a large backlog holds one page of full jobs at a time. Engines that can
+        stream override this; the default is one page."""
+        yield await self.active(names)
+
     @abc.abstractmethod
     async def oldest_waiting(self, now: datetime | None = None) -> dict[str, datetime]:
         """Per task name, the ``available`` time of its oldest *waiting* job: enqueued or

@@ -352,6 +352,21 @@ class MongoStore(Store):
         query = {"status": {"$in": [s.value for s in ACTIVE]}, "name": {"$in": names}}
         return [Job.from_doc(d) async for d in self.coll.find(query)]
 
+    async def active_pages(self, names: Collection[str], size: int = 5000) -> AsyncIterator[list[Job]]:
+        names = list(names)
+        if not names:
+            return
+        query = {"status": {"$in": [s.value for s in ACTIVE]}, "name": {"$in": names}}
+        page: list[Job] = []
+        with self._reachable():
+            async for doc in self.coll.find(query, batch_size=max(1, size)):
+                page.append(Job.from_doc(doc))
+                if len(page) >= size:
+                    yield page
+                    page = []
+        if page:
+            yield page
+
     @_reaching
     async def oldest_waiting(self, now: datetime | None = None) -> dict[str, datetime]:
         waiting = [Status.ENQUEUED.value, Status.FAILED.value]

@@ -1048,6 +1048,25 @@ class SQLiteStore(Store):
         rows = await self._run(lambda c: c.execute(sql, names).fetchall())
         return [_to_job(r) for r in rows]
 
+    async def active_pages(self, names: Collection[str], size: int = 5000) -> AsyncIterator[list[Job]]:
+        names = list(names)
+        if not names or self._conn is None:
+            return
+        sql = (
+            f"SELECT {_SELECT} FROM {self._t} WHERE status IN ('enqueued', 'dequeued', 'failed')"
+            f" AND name IN ({', '.join('?' for _ in names)})"
+        )
+        # A connection of its own, its statement open from the first page to the last: one
+        # snapshot for the whole load, while this store's other calls go on between pages.
+        reader = await self._executor.run(self._open, self.path)
+        try:
+            cursor = await self._executor.run(reader.execute, sql, names)
+            while rows := await self._executor.run(cursor.fetchmany, max(1, size)):
+                yield [_to_job(r) for r in rows]
+        finally:
+            with contextlib.suppress(Exception):  # the store may be closed meanwhile
+                await self._executor.run(reader.close)
+
     async def oldest_waiting(self, now: datetime | None = None) -> dict[str, datetime]:
         # the (status, available_at) index finds the waiting rows; a number compared with
         # TEXT/BLOB is always smaller, so malformed available_at values never match
