@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -296,10 +297,11 @@ class Queue:
                     if change.kind == "reset":
                         # page by page: a large backlog is never held in full (data, history)
                         tracked: list[Tracked] = []
-                        async for page in self.store.active_pages(names):
-                            for job in page:
-                                self._check(job)
-                                tracked.append(Tracked.of(job))
+                        async with contextlib.aclosing(self.store.active_pages(names)) as pages:
+                            async for page in pages:
+                                for job in page:
+                                    self._check(job)
+                                    tracked.append(Tracked.of(job))
                         board.load(tracked)
                         self._ready.set()
                     elif change.kind == "delete":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -206,7 +206,7 @@ class Store(abc.ABC):
     async def active(self, names: Collection[str]) -> list[Job]:
         """Every enqueued, dequeued or failed job of these task names (a board's snapshot)."""
 
-    async def active_pages(self, names: Collection[str], size: int = 5000) -> AsyncIterator[list[Job]]:
+    async def active_pages(self, names: Collection[str], size: int = 5000) -> AsyncGenerator[list[Job], None]:
         """:meth:`active`, in pages of about ``size`` jobs from one snapshot, so a queue
         loading a large backlog holds one page of full jobs at a time. Engines that can
         stream override this; the default is one page."""

@@ -23,7 +23,7 @@ import contextlib
 import functools
 import random
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -352,7 +352,7 @@ class MongoStore(Store):
         query = {"status": {"$in": [s.value for s in ACTIVE]}, "name": {"$in": names}}
         return [Job.from_doc(d) async for d in self.coll.find(query)]
 
-    async def active_pages(self, names: Collection[str], size: int = 5000) -> AsyncIterator[list[Job]]:
+    async def active_pages(self, names: Collection[str], size: int = 5000) -> AsyncGenerator[list[Job], None]:
         names = list(names)
         if not names:
             return
