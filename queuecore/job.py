@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -309,14 +310,39 @@ def check_data(data: dict[str, Any]) -> None:
         raise TypeError(f"job data must be a dict, not {type(data).__name__}")
     try:
         # NaN and ±Infinity are not JSON: `jobtui show --json` could not print them for scripts
-        size = len(json.dumps(data, default=_bson_default, allow_nan=False).encode())
+        text = json.dumps(data, default=_bson_default, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"job data is not JSON-compatible: {exc}") from None
+    if _LONG_NUMBER.search(text):  # only then can an integer be out of range: look closer
+        _check_integers(data)
+    size = len(text.encode())
     if size > MAX_DATA_BYTES:
         raise ValueError(
             f"job data is {size / 1048576:.1f} MiB; the limit is "
             f"{MAX_DATA_BYTES / 1048576:.0f} MiB (store large payloads elsewhere and pass a reference)"
         )
+
+
+#: 19 digits or more: the only integers that may not fit in 64 bits.
+_LONG_NUMBER = re.compile(r"\d{19}")
+_INT64 = range(-(2**63), 2**63)
+
+
+def _check_integers(data: Any) -> None:
+    """Refuse integers that do not fit in 64 bits: MongoDB cannot store them (and both engines
+    hold the same data)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+        elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+            raise ValueError(
+                f"job data holds the integer {value}, outside the 64-bit range a job can store"
+                " (pass it as a string)"
+            )
 
 
 def _bson_default(value: Any) -> Any:

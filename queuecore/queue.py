@@ -162,9 +162,11 @@ class Queue:
         feed = asyncio.create_task(self._feed(), name="queuecore-board")
         self._background.append(feed)
         ready = asyncio.create_task(self._ready.wait())
-        await asyncio.wait({feed, ready}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({feed, ready}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()  # done, or no longer awaited (this call failed or was cancelled)
         if not self._ready.is_set():
-            ready.cancel()
             feed.result()  # re-raise why the board could not start
         for runner_task in self.tasks.values():
             runner = _Runner(runner_task)

@@ -187,6 +187,9 @@ class Unreachable:
 
 
 class UnreachableCursor:
+    async def close(self) -> None:  # as PyMongo's: a coroutine
+        return None
+
     def __getattr__(self, name: str) -> Any:
         if name in ("to_list", "next"):
 

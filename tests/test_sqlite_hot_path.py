@@ -225,6 +225,29 @@ async def test_a_burst_of_writes_larger_than_one_transaction_is_written_whole(sq
     assert sorted(j.data["n"] for j in stored) == list(range(700))
 
 
+async def test_a_board_load_stopped_midway_holds_no_snapshot(sqlite: SQLiteStore) -> None:
+    """The paged load reads one snapshot on a connection of its own; once the load stops,
+    even by cancellation with its traceback still around, no snapshot is left open (an open
+    one would keep every process from starting the WAL over)."""
+    await queuecore.enqueue_many(sqlite, [Blueprint("a", data={"n": n}) for n in range(10)])
+    pages = sqlite.active_pages(["a"], size=2)
+    assert len(await anext(pages)) == 2
+    await queuecore.enqueue_many(sqlite, [Blueprint("b") for _ in range(50)])  # after the snapshot
+    waiting = asyncio.ensure_future(anext(pages))
+    waiting.cancel()
+    try:
+        await waiting
+    except asyncio.CancelledError as exc:
+        kept = exc  # as a cancelled feed task keeps it, with the load's frame in its traceback
+    assert kept.__traceback__ is not None
+    other = sqlite3.connect(sqlite.path, isolation_level=None)
+    try:
+        busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        other.close()
+    assert busy == 0
+
+
 async def test_the_wal_stays_small_while_the_event_loop_writes(sqlite: SQLiteStore) -> None:
     """The event loop's connection never checkpoints (a checkpoint syncs to disk): the
     store's thread does, so the WAL file is reused instead of growing with every write."""
@@ -234,9 +257,42 @@ async def test_the_wal_stays_small_while_the_event_loop_writes(sqlite: SQLiteSto
         await asyncio.gather(
             *(queuecore.enqueue(sqlite, Blueprint("mail", data={"x": "x" * 1000})) for _ in range(100))
         )
+    # batches: 256 rows per write
+    await queuecore.enqueue_many(sqlite, [Blueprint("mail", data={"x": "x" * 300}) for _ in range(30_000)])
     wal = sqlite.path.with_name(sqlite.path.name + "-wal")
     assert wal.stat().st_size < 10_000_000
-    assert (await sqlite.counts()).total == 3000
+    assert (await sqlite.counts()).total == 33_000
+
+
+async def test_no_transaction_on_the_event_loop_writes_more_than_256_rows(sqlite: SQLiteStore) -> None:
+    """Concurrent batches share transactions, but each holds the lock (and the loop's
+    thread) for at most 256 rows."""
+    inline = sqlite._inline
+    assert inline is not None
+    sizes: list[int] = []
+
+    class Counting:
+        """The event loop's connection, counting the rows each of its transactions inserts."""
+
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn = conn
+
+        def execute(self, sql: str, *args):
+            if sql.startswith("BEGIN"):
+                sizes.append(0)
+            elif sql.startswith("INSERT INTO jobs "):
+                sizes[-1] += 1
+            return self.conn.execute(sql, *args)
+
+        def __getattr__(self, name: str):
+            return getattr(self.conn, name)
+
+    inline.conn = Counting(inline.conn)  # type: ignore[assignment]
+    batches = [[Blueprint("mail", data={"b": b, "n": n}) for n in range(300)] for b in range(8)]
+    results = await asyncio.gather(*(queuecore.enqueue_many(sqlite, batch) for batch in batches))
+    assert all(job is not None for batch in results for job in batch)
+    assert sizes and max(sizes) <= 256
+    assert (await sqlite.counts()).total == 2400
 
 
 async def test_close_writes_what_was_made_before_it_and_refuses_what_comes_after(tmp_path: Path) -> None:

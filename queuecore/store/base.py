@@ -207,9 +207,10 @@ class Store(abc.ABC):
         """Every enqueued, dequeued or failed job of these task names (a board's snapshot)."""
 
     async def active_pages(self, names: Collection[str], size: int = 5000) -> AsyncGenerator[list[Job], None]:
-        """:meth:`active`, in pages of about ``size`` jobs from one snapshot, so a queue
-        loading a large backlog holds one page of full jobs at a time. Engines that can
-        stream override this; the default is one page."""
+        """:meth:`active`, in pages of about ``size`` jobs, so a queue loading a large backlog
+        holds one page of full jobs at a time. SQLite reads one snapshot; MongoDB streams a
+        cursor (a job changed meanwhile may come in its old or new state: the change stream
+        brings its latest). Engines that can stream override this; the default is one page."""
         yield await self.active(names)
 
     @abc.abstractmethod

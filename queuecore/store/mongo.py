@@ -169,30 +169,38 @@ class MongoStore(Store):
 
     @_reaching
     async def insert_many(self, items: Sequence[tuple[Job, bool]]) -> list[bool]:
-        docs = []
-        for job, lock in items:
+        out = [True] * len(items)
+        docs: list[dict[str, Any]] = []
+        positions: list[int] = []  # where each doc sent is in ``items``
+        taken: set[str] = set()
+        for i, (job, lock) in enumerate(items):
             doc = job.to_doc()
             doc["events"] = [_event_doc(e) for e in job.events]
             if lock:
-                doc["lock"] = lock_key(job.name, job.label)
+                key = lock_key(job.name, job.label)
+                if key in taken:  # an earlier one in the list holds it: skipped without asking
+                    out[i] = False
+                    continue
+                taken.add(key)
+                doc["lock"] = key
             docs.append(doc)
-        out = [True] * len(docs)
-        start = 0
-        while start < len(docs):
-            try:
-                # ordered: of two blueprints with one name and label, the first one wins
-                await self.coll.insert_many(docs[start:], ordered=True)
-                break
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors") or []
-                first = errors[0] if errors else {}
-                if first.get("code") not in _DUPLICATE_KEY or not _is_lock_conflict(
-                    first, str(first.get("errmsg", ""))
-                ):
-                    raise
-                index = start + int(first["index"])
-                out[index] = False  # skipped; those before it were inserted, go on after it
-                start = index + 1
+            positions.append(i)
+        if not docs:
+            return out
+        try:
+            # one call; unordered is safe, as no two documents sent share a lock
+            await self.coll.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            other = [
+                e
+                for e in errors
+                if e.get("code") not in _DUPLICATE_KEY or not _is_lock_conflict(e, str(e.get("errmsg", "")))
+            ]
+            if other or not errors:
+                raise
+            for error in errors:  # a lock held by an active job: skipped
+                out[positions[int(error["index"])]] = False
         return out
 
     @_reaching
@@ -358,12 +366,17 @@ class MongoStore(Store):
             return
         query = {"status": {"$in": [s.value for s in ACTIVE]}, "name": {"$in": names}}
         page: list[Job] = []
-        with self._reachable():
-            async for doc in self.coll.find(query, batch_size=max(1, size)):
-                page.append(Job.from_doc(doc))
-                if len(page) >= size:
-                    yield page
-                    page = []
+        cursor = self.coll.find(query, batch_size=max(1, size))
+        try:
+            with self._reachable():
+                async for doc in cursor:
+                    page.append(Job.from_doc(doc))
+                    if len(page) >= size:
+                        yield page
+                        page = []
+        finally:
+            with contextlib.suppress(PyMongoError):  # stopped early: free the server's cursor now
+                await cursor.close()
         if page:
             yield page
 

@@ -445,12 +445,14 @@ class _SQLThread:
                     done = []
                 group = [call]
                 if call.conn is not None:  # a write: take the writes that follow it on the same connection
-                    while index < len(calls) and len(group) < _GROUP:
+                    weight = call.weight
+                    while index < len(calls):
                         follower = calls[index]
-                        if follower.conn is not call.conn:
+                        if follower.conn is not call.conn or weight + follower.weight > _GROUP:
                             break
                         if not follower.future.cancelled():
                             group.append(follower)
+                            weight += follower.weight
                         index += 1
                 done.extend(_together(call.conn, group) if len(group) > 1 else [_alone(call)])
             if done:
@@ -468,7 +470,8 @@ class _SQLThread:
             self._thread.join()
 
 
-#: At most this many writes share one transaction (bounds how long the write lock is held).
+#: At most this many rows are written in one transaction (bounds how long the write lock is
+#: held); a single write of more rows has a transaction of its own.
 _GROUP = 256
 
 
@@ -506,14 +509,16 @@ class _Inline:
         self._away = 0  # writes (and a checkpoint) on the store's thread, not done yet
         self._closed = False
 
-    def write(self, fn: Callable[[sqlite3.Connection], T], *, here: bool = True) -> asyncio.Future[T]:
-        """Run the write ``fn(conn)`` at the end of this loop iteration (see the class);
-        ``here=False``: on the store's thread (a write that may scan), in order."""
+    def write(
+        self, fn: Callable[[sqlite3.Connection], T], *, here: bool = True, weight: int = 1
+    ) -> asyncio.Future[T]:
+        """Run the write ``fn(conn)`` of ``weight`` rows at the end of this loop iteration
+        (see the class); ``here=False``: on the store's thread (a write that may scan), in order."""
         if threading.get_ident() != self._owner:
             return self._executor.write(self._fallback, fn)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Call(loop, future, fn, (), self._fallback, True, here))
+        self._pending.append(_Call(loop, future, fn, (), self._fallback, True, here, weight))
         if len(self._pending) == 1:
             loop.call_soon(self._flush)
         return future
@@ -527,8 +532,13 @@ class _Inline:
         self.conn.close()
 
     def _flush(self) -> None:
-        # at most _GROUP writes per transaction: the loop's thread holds the lock that long
-        batch, self._pending = self._pending[:_GROUP], self._pending[_GROUP:]
+        # at most _GROUP rows per transaction (and at least one write): the loop's thread holds
+        # the lock that long
+        size, weight = 1, self._pending[0].weight if self._pending else 0
+        while size < len(self._pending) and weight + self._pending[size].weight <= _GROUP:
+            weight += self._pending[size].weight
+            size += 1
+        batch, self._pending = self._pending[:size], self._pending[size:]
         if self._pending:
             asyncio.get_running_loop().call_soon(self._flush)
         calls = [call for call in batch if not call.future.cancelled()]
@@ -564,7 +574,7 @@ class _Inline:
             self._defer(calls)  # nothing was written: the store's thread runs them again
             return
         _settle(outcomes)
-        self._writes += len(calls)
+        self._writes += sum(call.weight for call in calls)
         if self._writes >= _CHECKPOINT_WRITES:
             self._checkpoint()
 
@@ -604,6 +614,7 @@ class _Call:
     conn: sqlite3.Connection | None  # set for writes that may share a transaction
     quick: bool  # known to be short: its result may wait for the calls after it
     here: bool = True  # a write that may run on the event loop's thread (see _Inline)
+    weight: int = 1  # how many rows it writes (bounds a transaction, paces checkpoints)
 
 
 _Outcome = tuple[_Call, bool, Any]
@@ -724,14 +735,14 @@ class SQLiteStore(Store):
         conn = self._conn
         return await self._executor.run(fn, conn)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, here: bool = True) -> T:
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, here: bool = True, weight: int = 1) -> T:
         """Run one guarded write, in one transaction with the others of this loop iteration:
         on the loop's thread when the database is free (see :class:`_Inline`), else on the
         store's thread."""
         if self._conn is None:
             raise RuntimeError("the store is closed")
         if self._inline is not None:
-            return await self._inline.write(fn, here=here)
+            return await self._inline.write(fn, here=here, weight=weight)
         return await self._executor.write(self._conn, fn)
 
     def _wrote(self) -> None:
@@ -851,24 +862,24 @@ class SQLiteStore(Store):
         return inserted
 
     async def insert_many(self, items: Sequence[tuple[Job, bool]]) -> list[bool]:
-        rows = [_insert_values(job, lock) for job, lock in items]
         sql = self._insert_sql
         out: list[bool] = []
-        for start in range(0, len(rows), _GROUP):  # a transaction each: bounds the time the lock is held
-            chunk = rows[start : start + _GROUP]
+        for start in range(0, len(items), _GROUP):  # a transaction each: bounds the time the lock is held
+            chunk = [_insert_values(job, lock) for job, lock in items[start : start + _GROUP]]
 
             def run(conn: sqlite3.Connection, chunk: list[list[Any]] = chunk) -> list[bool]:
                 conn.execute("SAVEPOINT insert_many")  # the chunk is written whole or not at all
                 try:
                     done = [_inserted(conn, sql, values) for values in chunk]
                 except BaseException:
-                    conn.execute("ROLLBACK TO insert_many")
-                    conn.execute("RELEASE insert_many")
+                    if conn.in_transaction:  # else SQLite rolled everything back already
+                        conn.execute("ROLLBACK TO insert_many")
+                        conn.execute("RELEASE insert_many")
                     raise
                 conn.execute("RELEASE insert_many")
                 return done
 
-            out.extend(await self._write(run))
+            out.extend(await self._write(run, weight=len(chunk)))
         if any(out):
             self._wrote()
         return out
@@ -1049,8 +1060,10 @@ class SQLiteStore(Store):
         return [_to_job(r) for r in rows]
 
     async def active_pages(self, names: Collection[str], size: int = 5000) -> AsyncGenerator[list[Job], None]:
+        if self._conn is None:
+            raise RuntimeError("the store is closed")
         names = list(names)
-        if not names or self._conn is None:
+        if not names:
             return
         sql = (
             f"SELECT {_SELECT} FROM {self._t} WHERE status IN ('enqueued', 'dequeued', 'failed')"
@@ -1059,13 +1072,23 @@ class SQLiteStore(Store):
         # A connection of its own, its statement open from the first page to the last: one
         # snapshot for the whole load, while this store's other calls go on between pages.
         reader = await self._executor.run(self._open, self.path)
+        cursor: sqlite3.Cursor | None = None
+
+        def close() -> None:  # the statement first: until it is finalized it holds the snapshot
+            if cursor is not None:
+                cursor.close()
+            reader.close()
+
         try:
             cursor = await self._executor.run(reader.execute, sql, names)
             while rows := await self._executor.run(cursor.fetchmany, max(1, size)):
                 yield [_to_job(r) for r in rows]
         finally:
-            with contextlib.suppress(Exception):  # the store may be closed meanwhile
-                await self._executor.run(reader.close)
+            closing = self._executor.run(close)  # after any call still using the cursor
+            try:
+                await asyncio.shield(closing)  # runs even if this load is being cancelled
+            except RuntimeError:  # the store's thread has stopped: nothing else uses them
+                close()
 
     async def oldest_waiting(self, now: datetime | None = None) -> dict[str, datetime]:
         # the (status, available_at) index finds the waiting rows; a number compared with
