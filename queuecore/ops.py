@@ -77,12 +77,14 @@ async def enqueue_many(
             if n % 1000 == 0:
                 await asyncio.sleep(0)  # a long list: let the event loop run in between
         results: list[Job | None] = [None] * len(items)
-        # a blueprint with a period checks finished jobs too: on its own (see _insert)
-        together = [i for i, blueprint in enumerate(items) if not (blueprint.label and _period(blueprint))]
+        # a labeled blueprint with a period checks finished jobs too: on its own (see _insert)
+        periodic = [i for i, b in enumerate(items) if b.label and seconds(b.period) > 0]
+        alone = set(periodic)
+        together = [i for i in range(len(items)) if i not in alone]
         inserted = await store.insert_many([(jobs[i], bool(jobs[i].label)) for i in together])
         for i, ok in zip(together, inserted, strict=True):
             results[i] = jobs[i] if ok else None
-        for i in sorted(set(range(len(items))) - set(together)):
+        for i in periodic:
             results[i] = await _insert(store, jobs[i], items[i], now)
         tracing.annotate(span, skipped=results.count(None))
     for job in results:
@@ -113,16 +115,12 @@ def _new_job(blueprint: Blueprint, now: datetime, trace: str | None) -> Job:
     )
 
 
-def _period(blueprint: Blueprint) -> float:
-    return seconds(blueprint.period)
-
-
 async def _insert(store: Store, job: Job, blueprint: Blueprint, now: datetime) -> Job | None:
     """Insert one new job by :func:`enqueue`'s rules; None when its label skips it."""
     if not job.label:
         await store.insert(job, lock=False)
         return job
-    period = _period(blueprint)
+    period = seconds(blueprint.period)
     since = now - delta(period) if period > 0 else None
     if not await store.insert(job, lock=True, unless_finished_after=since):
         return None

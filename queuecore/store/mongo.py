@@ -149,10 +149,7 @@ class MongoStore(Store):
         since = unless_finished_after
         if since is not None and await self.finished_since(job.name, job.label, since):
             return False
-        doc = job.to_doc()
-        doc["events"] = [_event_doc(e) for e in job.events]
-        if lock:
-            doc["lock"] = lock_key(job.name, job.label)
+        doc = _new_doc(job, lock)
         try:
             await self.coll.insert_one(doc)
         except DuplicateKeyError as exc:
@@ -174,15 +171,12 @@ class MongoStore(Store):
         positions: list[int] = []  # where each doc sent is in ``items``
         taken: set[str] = set()
         for i, (job, lock) in enumerate(items):
-            doc = job.to_doc()
-            doc["events"] = [_event_doc(e) for e in job.events]
+            doc = _new_doc(job, lock)
             if lock:
-                key = lock_key(job.name, job.label)
-                if key in taken:  # an earlier one in the list holds it: skipped without asking
+                if doc["lock"] in taken:  # an earlier one in the list holds it: skipped without asking
                     out[i] = False
                     continue
-                taken.add(key)
-                doc["lock"] = key
+                taken.add(doc["lock"])
             docs.append(doc)
             positions.append(i)
         if not docs:
@@ -527,6 +521,15 @@ def _audit_entry(doc: dict[str, Any]) -> AuditEntry:
         ids=[str(i) for i in ids] if isinstance(ids, list) else [],
         detail=str(doc.get("detail") or ""),
     )
+
+
+def _new_doc(job: Job, lock: bool) -> dict[str, Any]:
+    """A new job's document; with ``lock``, holding its name and label's lock."""
+    doc = job.to_doc()
+    doc["events"] = [_event_doc(e) for e in job.events]
+    if lock:
+        doc["lock"] = lock_key(job.name, job.label)
+    return doc
 
 
 #: MongoDB's duplicate key error codes.

@@ -382,7 +382,7 @@ class _SQLThread:
         be handed back together with those of the calls after it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._submit(_Call(loop, future, fn, args, None, quick))
+        self.submit(_Call(loop, future, fn, args, None, quick))
         return future
 
     def write(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
@@ -393,14 +393,11 @@ class _SQLThread:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._submit(_Call(loop, future, fn, (conn,), conn, True))
+        self.submit(_Call(loop, future, fn, (conn,), conn, True))
         return future
 
     def submit(self, call: _Call) -> None:
         """Queue a prepared call (its future is resolved on its loop, as for :meth:`run`)."""
-        self._submit(call)
-
-    def _submit(self, call: _Call) -> None:
         with self._lock:
             if self._stopped:  # nothing would ever run it: fail now rather than hang the caller
                 if not call.future.done():
@@ -1349,10 +1346,6 @@ _APPEND = (
 )
 
 
-def _event_json(event: Event) -> dict[str, Any]:
-    return {"at": event.at.isoformat(), "status": str(event.status), "reason": event.reason}
-
-
 def _append_args(event: Event) -> tuple[Any, ...]:
     encoded = json.dumps(_event_entry(event))
     return (MAX_EVENTS, encoded, encoded)
@@ -1361,7 +1354,7 @@ def _append_args(event: Event) -> tuple[Any, ...]:
 def _event_entry(event: Event) -> dict[str, Any]:
     """The stored form of an event about to be written; the event itself is what reading
     that entry back validates to, so it goes into the cache of validated entries."""
-    entry = _event_json(event)
+    entry = {"at": event.at.isoformat(), "status": str(event.status), "reason": event.reason}
     if type(event) is Event and type(event.status) is str and type(event.reason) is str:
         if len(_EVENT_CACHE) >= _EVENT_CACHE_SIZE:
             _EVENT_CACHE.clear()
