@@ -146,6 +146,19 @@ async def complete(
 ) -> Job:
     """Complete a dequeued job with ``result``. ``attempt`` (optional) guards against
     finishing an attempt that was already superseded by a newer one."""
+    return await _complete(store, id, result, attempt, None)
+
+
+async def complete_attempt(store: Store, job: Job, result: dict[str, Any] | None = None) -> None:
+    """:func:`complete` for the worker that ran ``job``'s current attempt: the same guarded
+    write (raises :class:`MissingJobError` when the attempt was superseded), but the job is
+    not read back — the worker knows it, and reading it back is a good part of the cost."""
+    await _complete(store, job.id, result, job.attempts, job)
+
+
+async def _complete(
+    store: Store, id: ObjectId | str, result: dict[str, Any] | None, attempt: int | None, known: Job | None
+) -> Job:
     now = utcnow()
     return await _finish(
         store,
@@ -161,6 +174,7 @@ async def complete(
         },
         Event(at=now, status=Status.COMPLETED),
         lock=False,
+        known=known,
     )
 
 
@@ -223,15 +237,21 @@ async def _finish(
     *,
     lock: bool | None = None,
     delay: float | None = None,
+    known: Job | None = None,
 ) -> Job:
-    """End an attempt of a dequeued job (complete, fail or cancel), traced and counted."""
+    """End an attempt of a dequeued job (complete, fail or cancel), traced and counted.
+    With ``known`` (the job as its worker claimed it) the job is not read back, and
+    ``known`` itself is returned."""
     reason = event.reason or None
     with tracing.span(f"queuecore/{op}", id=str(id), reason=reason, delay=delay) as span:
-        job = await store.update(
+        write = store.update if known is None else store.update_only
+        written = await write(
             _oid(id), statuses=[Status.DEQUEUED], attempts=attempt, set=values, event=event, lock=lock
         )
-        if job is None:
+        if not written:
             raise MissingJobError()
+        job = known or written
+        assert isinstance(job, Job)
         tracing.annotate(span, name=job.name, label=job.label or None, attempts=job.attempts)
     tracing.count(_COUNTED[op], job.name)
     return job

@@ -20,7 +20,7 @@ from .backoff import backoff
 from .board import Board, Tracked
 from .errors import ConnectError, Error, MissingJobError, QueueError
 from .job import Blueprint, Job, Status
-from .ops import cancel, complete, dequeue, enqueue, enqueue_many, fail
+from .ops import cancel, complete_attempt, dequeue, enqueue, enqueue_many, fail
 from .store.base import Store
 from .task import Context, Task
 
@@ -444,8 +444,7 @@ class Queue:
 
     async def _completed(self, runner: _Runner, run: _Running) -> None:
         """Write the outcome of a handler that returned: the job is completed."""
-        job, attempt = run.job, run.job.attempts
-        await self._settle(runner.task, lambda: complete(self.store, job.id, run.ctx.result, attempt=attempt))
+        await self._settle(runner.task, lambda: complete_attempt(self.store, run.job, run.ctx.result))
         runner.stats.processed += 1
 
     async def _conclude(self, runner: _Runner, run: _Running) -> None:
@@ -508,7 +507,7 @@ class Queue:
                 await self._report(exc)
             await asyncio.sleep(period)
 
-    async def _settle(self, task: Task, write: Callable[[], Awaitable[Job]]) -> None:
+    async def _settle(self, task: Task, write: Callable[[], Awaitable[Job | None]]) -> None:
         """Write a job's outcome; a job that moved on meanwhile is reported, not fatal.
 
         While the database is unreachable (ConnectError) the write is retried with backoff

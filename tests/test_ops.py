@@ -336,6 +336,46 @@ async def test_a_superseded_attempt_cannot_finish_the_job(store: queuecore.Store
     assert done.status is Status.COMPLETED
 
 
+async def test_a_workers_completion_writes_what_complete_writes(store: queuecore.Store) -> None:
+    """The worker's completion (the job not read back) is the same guarded write."""
+    from queuecore.ops import complete_attempt
+
+    jobs = [await queuecore.enqueue(store, Blueprint("work", label=label)) for label in ("a", "b")]
+    claimed = [await queuecore.dequeue(store, job.id, 30) for job in jobs if job is not None]
+    assert len(claimed) == 2 and all(c is not None for c in claimed)
+    by_complete = await queuecore.complete(store, claimed[0].id, {"sent": 1}, attempt=claimed[0].attempts)
+    assert await complete_attempt(store, claimed[1], {"sent": 1}) is None
+    by_worker = await store.get(claimed[1].id)
+    assert by_worker is not None
+    for done in (by_complete, by_worker):
+        assert done.status is Status.COMPLETED and done.result == {"sent": 1} and done.attempts == 1
+        assert [e.status for e in done.events] == ["enqueued", "dequeued", "completed"]
+        assert done.finished is not None and done.ended == done.finished
+    # both released their label
+    assert await queuecore.enqueue(store, Blueprint("work", label="a")) is not None
+    assert await queuecore.enqueue(store, Blueprint("work", label="b")) is not None
+
+
+async def test_a_workers_completion_of_a_superseded_attempt_changes_nothing(store: queuecore.Store) -> None:
+    from queuecore.ops import complete_attempt
+
+    job = await queuecore.enqueue(store, Blueprint("work"))
+    assert job is not None
+    first = await queuecore.dequeue(store, job.id, 0.1)
+    assert first is not None
+    await asyncio.sleep(0.2)  # the first worker's claim times out
+    second = await queuecore.dequeue(store, job.id, 30)
+    assert second is not None
+    with pytest.raises(queuecore.MissingJobError):
+        await complete_attempt(store, first)
+    assert await store.get(job.id) == second  # still the second attempt's, untouched
+    await complete_attempt(store, second)
+    stored = await store.get(job.id)
+    assert stored is not None and stored.status is Status.COMPLETED
+    with pytest.raises(queuecore.MissingJobError):
+        await complete_attempt(store, second)  # completed already: the guard fails
+
+
 async def test_events_are_bounded(store: queuecore.Store) -> None:
     job = await queuecore.enqueue(store, Blueprint("work"))
     assert job is not None

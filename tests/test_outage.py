@@ -501,17 +501,17 @@ async def test_sqlite_locked_for_5s_workers_and_watcher_wait_and_lose_nothing(tm
 
 
 async def test_outcome_written_after_the_database_is_back_not_run_twice(store: queuecore.Store) -> None:
-    real_update = store.update
+    real_update = store.update_only  # what a worker finishing its attempt writes with
     refused = 0
 
-    async def flaky_update(id: ObjectId, **kw: Any) -> Job | None:
+    async def flaky_update(id: ObjectId, **kw: Any) -> bool:
         nonlocal refused
         if kw.get("set", {}).get("status") == Status.COMPLETED.value and refused < 2:
             refused += 1
             raise ConnectError("cannot reach the database: test outage")
         return await real_update(id, **kw)
 
-    store.update = flaky_update  # type: ignore[method-assign]
+    store.update_only = flaky_update  # type: ignore[method-assign]
     worked = Worked(store)
     async with worked.queue:
         job = await enqueue(store, n=1)

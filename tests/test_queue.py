@@ -552,7 +552,7 @@ async def test_a_crashed_worker_is_reported_and_restarted(
 async def test_scaling_down_and_straight_back_up_keeps_every_worker(store: queuecore.Store) -> None:
     """A worker retiring after ``scale(1)`` first finishes writing its last completion; a
     ``scale(2)`` meanwhile must still leave two workers running, not one."""
-    real_update = store.update
+    real_update = store.update_only  # what a worker finishing its attempt writes with
     gated = 0
     both_gated, release, go = asyncio.Event(), asyncio.Event(), asyncio.Event()
     running = 0
@@ -567,7 +567,7 @@ async def test_scaling_down_and_straight_back_up_keeps_every_worker(store: queue
             await release.wait()  # the completion writes are in flight (a slow round trip)
         return await real_update(id, **kw)
 
-    store.update = slow_completion  # type: ignore[method-assign]
+    store.update_only = slow_completion  # type: ignore[method-assign]
 
     async def handler(ctx: Context) -> None:
         nonlocal running

@@ -157,6 +157,33 @@ class Store(abc.ABC):
         releases it. Returns the updated job, or None when the guard failed.
         """
 
+    async def update_only(
+        self,
+        id: ObjectId,
+        *,
+        statuses: Collection[Status] | None,
+        set: dict[str, Any],
+        event: Event | None = None,
+        attempts: int | None = None,
+        stalled_before: datetime | None = None,
+        lock: bool | None = None,
+    ) -> bool:
+        """:meth:`update`, without reading the job back: whether the guard matched.
+
+        For writers that already know the job (a worker finishing its attempt): engines
+        override it to skip returning and parsing the document, a good part of the cost of
+        a write. This default calls :meth:`update`."""
+        job = await self.update(
+            id,
+            statuses=statuses,
+            set=set,
+            event=event,
+            attempts=attempts,
+            stalled_before=stalled_before,
+            lock=lock,
+        )
+        return job is not None
+
     @abc.abstractmethod
     async def delete(self, ids: Sequence[ObjectId]) -> int:
         """Delete jobs by id; returns how many were removed."""

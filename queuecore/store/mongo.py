@@ -95,6 +95,17 @@ def _reaching(
     return reaching
 
 
+@contextlib.contextmanager
+def _lock_conflicts() -> Iterator[None]:
+    """A duplicate key on the name+label lock as :class:`LockConflict`."""
+    try:
+        yield
+    except DuplicateKeyError as exc:
+        if _is_lock_conflict(exc.details, str(exc)):
+            raise LockConflict(str(exc)) from None
+        raise
+
+
 class MongoStore(Store):
     """Jobs in a MongoDB collection. Open with ``queuecore.connect("mongodb://…")``."""
 
@@ -242,6 +253,44 @@ class MongoStore(Store):
         stalled_before: datetime | None = None,
         lock: bool | None = None,
     ) -> Job | None:
+        write = await self._guarded(id, statuses, set, event, attempts, stalled_before, lock)
+        if write is None:
+            return None
+        with _lock_conflicts():
+            doc = await self.coll.find_one_and_update(*write, return_document=ReturnDocument.AFTER)
+        return Job.from_doc(doc) if doc is not None else None
+
+    @_reaching
+    async def update_only(
+        self,
+        id: ObjectId,
+        *,
+        statuses: Collection[Status] | None,
+        set: dict[str, Any],
+        event: Event | None = None,
+        attempts: int | None = None,
+        stalled_before: datetime | None = None,
+        lock: bool | None = None,
+    ) -> bool:
+        write = await self._guarded(id, statuses, set, event, attempts, stalled_before, lock)
+        if write is None:
+            return False
+        with _lock_conflicts():
+            result = await self.coll.update_one(*write)
+        return result.matched_count == 1
+
+    async def _guarded(
+        self,
+        id: ObjectId,
+        statuses: Collection[Status] | None,
+        set: dict[str, Any],
+        event: Event | None,
+        attempts: int | None,
+        stalled_before: datetime | None,
+        lock: bool | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The filter and change of a guarded update (see :meth:`Store.update`); None when
+        there is no such job (found while reading its name and label for ``lock=True``)."""
         query: dict[str, Any] = {"_id": id}
         guards: list[dict[str, Any]] = []
         if statuses is not None:
@@ -267,13 +316,7 @@ class MongoStore(Store):
                 change["$set"]["lock"] = lock_key(current["name"], current["label"])
         elif lock is False:
             change["$unset"] = {"lock": ""}
-        try:
-            doc = await self.coll.find_one_and_update(query, change, return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError as exc:
-            if _is_lock_conflict(exc.details, str(exc)):
-                raise LockConflict(str(exc)) from None
-            raise
-        return Job.from_doc(doc) if doc is not None else None
+        return query, change
 
     @_reaching
     async def delete(self, ids: Sequence[ObjectId]) -> int:

@@ -918,6 +918,43 @@ class SQLiteStore(Store):
         stalled_before: datetime | None = None,
         lock: bool | None = None,
     ) -> Job | None:
+        sql, args = self._guarded(id, statuses, set, event, attempts, stalled_before, lock)
+        sql += f" RETURNING {_SELECT}"
+        row = await self._write(lambda conn: _lock_checked(conn, sql, args).fetchone())
+        if row is None:
+            return None
+        self._wrote()
+        return _written_job(row)
+
+    async def update_only(
+        self,
+        id: ObjectId,
+        *,
+        statuses: Collection[Status] | None,
+        set: dict[str, Any],
+        event: Event | None = None,
+        attempts: int | None = None,
+        stalled_before: datetime | None = None,
+        lock: bool | None = None,
+    ) -> bool:
+        sql, args = self._guarded(id, statuses, set, event, attempts, stalled_before, lock)
+        count = await self._write(lambda conn: _lock_checked(conn, sql, args).rowcount)
+        if count != 1:
+            return False
+        self._wrote()
+        return True
+
+    def _guarded(
+        self,
+        id: ObjectId,
+        statuses: Collection[Status] | None,
+        set: dict[str, Any],
+        event: Event | None,
+        attempts: int | None,
+        stalled_before: datetime | None,
+        lock: bool | None,
+    ) -> tuple[str, list[Any]]:
+        """The statement and arguments of a guarded update (see :meth:`Store.update`)."""
         assignments = [f"{key} = ?" for key in set]
         args: list[Any] = [_encode(key, value) for key, value in set.items()]
         if event is not None:
@@ -941,21 +978,7 @@ class SQLiteStore(Store):
         if attempts is not None:
             where.append("attempts = ?")
             args.append(attempts)
-        sql = f"UPDATE {self._t} SET {', '.join(assignments)} WHERE {' AND '.join(where)} RETURNING {_SELECT}"
-
-        def run(conn: sqlite3.Connection) -> sqlite3.Row | None:
-            try:
-                return conn.execute(sql, args).fetchone()
-            except sqlite3.IntegrityError as exc:
-                if "lock" in str(exc):
-                    raise LockConflict(str(exc)) from None
-                raise
-
-        row = await self._write(run)
-        if row is None:
-            return None
-        self._wrote()
-        return _written_job(row)
+        return f"UPDATE {self._t} SET {', '.join(assignments)} WHERE {' AND '.join(where)}", args
 
     async def delete(self, ids: Sequence[ObjectId]) -> int:
         if not ids:
@@ -1326,6 +1349,16 @@ def _insert_values(job: Job, lock: bool) -> list[Any]:
         job.trace,
         lock_key(job.name, job.label) if lock else None,
     ]
+
+
+def _lock_checked(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+    """Run a guarded update; a clash on the name+label lock is a :class:`LockConflict`."""
+    try:
+        return conn.execute(sql, args)
+    except sqlite3.IntegrityError as exc:
+        if "lock" in str(exc):
+            raise LockConflict(str(exc)) from None
+        raise
 
 
 def _inserted(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> bool:
