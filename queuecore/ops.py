@@ -250,8 +250,8 @@ async def _finish(
         )
         if not written:
             raise MissingJobError()
-        job = known or written
-        assert isinstance(job, Job)
+        job = known if known is not None else written
+        assert isinstance(job, Job)  # update returned the job (update_only: True)
         tracing.annotate(span, name=job.name, label=job.label or None, attempts=job.attempts)
     tracing.count(_COUNTED[op], job.name)
     return job
