@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -29,6 +30,7 @@ from queuecore import Job, Status, Store
 from queuecore.audit import record as audit_record
 from queuecore.query import STATUS_VALUES
 from queuecore.uri import is_mongo, mask, sqlite_path
+from queuecore.uri import password as uri_password
 
 from . import __version__
 from . import format as fmt
@@ -145,21 +147,19 @@ def _scrub(message: str, target: Target | None) -> str:
 
 
 def _password(uri: str) -> str | None:
-    masked = mask(uri)
-    if masked == uri:
-        return None
-    scheme_end = uri.index("://") + 3
-    head = uri[scheme_end:].split("?", 1)[0]
-    if "@" not in head:  # only a secret in the query string (masked with the URI): no password
-        return None
-    userinfo = head[: head.rfind("@")]
-    _, _, password = userinfo.partition(":")
-    return password or None
+    return uri_password(uri) or None
 
 
 def _target(ctx: typer.Context, mongo: str | None, sqlite: str | None, collection: str | None) -> Target:
     """The store of a command: its own options, else those before the subcommand, else defaults."""
     root: RootOptions = ctx.find_root().obj or RootOptions()
+    for option, value in (
+        *(("--mongo", v) for v in (mongo, root.mongo)),
+        *(("--sqlite", v) for v in (sqlite, root.sqlite)),
+        *(("--collection", v) for v in (collection, root.collection)),
+    ):
+        if value is not None and not value.strip():  # an unset shell variable: never the default store
+            fail(f"{option} was given an empty value")
     if mongo is None and sqlite is None:
         mongo, sqlite = root.mongo, root.sqlite
     profile = root.chosen_profile()
@@ -285,7 +285,24 @@ def _json_default(value: Any) -> Any:
 
 
 def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, default=_json_default, ensure_ascii=False))
+    """Print ``value`` as standard JSON: a NaN or ±Infinity (a handler's result, another program's
+    document) becomes null, as in JavaScript's JSON.stringify, since no JSON parser reads NaN."""
+    try:
+        text = json.dumps(value, indent=2, default=_json_default, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(value), indent=2, default=_json_default, ensure_ascii=False)
+    typer.echo(text)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN and ±Infinity float replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 _STATUS_STYLE = {
@@ -442,7 +459,7 @@ def main_callback(
             "--profile",
             metavar="NAME",
             show_default=False,
-            help="Connect with [profiles.NAME] of the config file ($JOBTUI_CONFIG).",
+            help="Connect with \\[profiles.NAME] of the config file ($JOBTUI_CONFIG).",
         ),
     ] = None,
     version: Annotated[
@@ -756,19 +773,18 @@ def stats(
     if as_json:
         _print_json(result)
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False, show_footer=True)
     table.add_column("STATUS", footer="total")
     table.add_column("JOBS", justify="right", footer=str(result["total"]))
     for status, count in result["counts"].items():
-        table.add_row(f"[{_STATUS_STYLE.get(status, 'bold')}]{status}[/]", str(count))
+        table.add_row(f"[{_STATUS_STYLE.get(status, 'bold')}]{escape(status)}[/]", str(count))
         if status == Status.DEQUEUED.value:
             table.add_row("[dim]  running[/]", f"[dim]{result['running']}[/]")
             table.add_row("[dim]  stalled[/]", f"[dim]{result['stalled']}[/]")
     console = _console()
-    from rich.markup import escape
-
     console.print(f"[bold]{escape(result['store'])}[/] ({result['engine']}, {escape(result['collection'])})")
     console.print(table)
 
@@ -808,9 +824,9 @@ def audit_log(
         table.add_row(
             e.at.strftime("%Y-%m-%d %H:%M:%S"),
             escape(e.who),
-            e.source,
+            escape(e.source),
             escape(e.action),
-            jobs,
+            escape(jobs),
             escape(" ".join(e.detail.split())),
         )
     _console().print(table)
@@ -955,14 +971,14 @@ def demo(
 ) -> None:
     """Seed a lively mix of jobs and open the dashboard hosting the example workers.
 
-    Without --mongo/--sqlite the demo uses its own SQLite file (demo.db in the user
-    data directory), never your default store.
+    Without --mongo/--sqlite/--profile the demo uses its own SQLite file (demo.db in the
+    user data directory), never your default store.
     """
     from . import demo as demo_module
 
     _mutating(ctx, "demo")
     root: RootOptions = ctx.find_root().obj or RootOptions()
-    if not any((mongo, sqlite, root.mongo, root.sqlite)):
+    if not any((mongo, sqlite, root.mongo, root.sqlite, root.profile)):
         sqlite = str(demo_module.default_demo_path())
     target = _target(ctx, mongo, sqlite, collection)
     try:

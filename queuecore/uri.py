@@ -12,22 +12,42 @@ _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 def mask(uri: str) -> str:
     """``uri`` with any password replaced by ``***`` (safe to log and show).
 
-    The user info ends at the last ``@`` before the query string, so even a
-    password with an unescaped ``@`` or ``/`` is hidden whole; a URI typed without
+    The user info ends at the last ``@`` before the query string (or before the first
+    ``/``, see :func:`_userinfo_end`), so even a password with an unescaped ``@``, ``/`` or
+    ``?`` is hidden whole; a URI typed without
     its scheme (``user:pw@host``) and query options that carry secrets
     (``tlsCertificateKeyFilePassword=…``, tokens) are masked too.
     """
     match = _SCHEME.match(uri)
     scheme = match.group(0) if match else ""
-    head, question, query = uri[len(scheme) :].partition("?")
-    at = head.rfind("@")
+    rest = uri[len(scheme) :]
+    at = _userinfo_end(rest)
+    head, question, query = rest[at + 1 :].partition("?")
     if at >= 0:
-        user, colon, _password = head[:at].partition(":")
-        if colon:
-            head = f"{user}:***@{head[at + 1 :]}"
+        user, colon, _password = rest[:at].partition(":")
+        head = f"{user}:***@{head}" if colon else f"{rest[: at + 1]}{head}"
     if query:
         query = _SECRET_PROPERTY.sub(r"\1***", _SECRET_OPTION.sub(r"\1***", query))
     return f"{scheme}{head}{question}{query}"
+
+
+def _userinfo_end(rest: str) -> int:
+    """The index of the ``@`` that ends the user info of ``rest`` (a URI after its scheme), or -1.
+
+    The later of: the last ``@`` before the query string, and the last ``@`` before the first
+    ``/`` (where pymongo ends it), so a password with an unescaped ``@``, ``/`` or ``?`` is
+    hidden whole, whichever way the URI is read.
+    """
+    return max(rest.partition("?")[0].rfind("@"), rest.partition("/")[0].rfind("@"))
+
+
+def password(uri: str) -> str:
+    """The password in ``uri``'s user info as :func:`mask` finds it ('' when there is none), to
+    scrub it from messages of other libraries that may quote it."""
+    match = _SCHEME.match(uri)
+    rest = uri[len(match.group(0)) :] if match else uri
+    at = _userinfo_end(rest)
+    return rest[:at].partition(":")[2] if at >= 0 else ""
 
 
 #: Query options whose value is a secret (matched by name, case-insensitively), and secret

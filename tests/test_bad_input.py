@@ -19,6 +19,7 @@ With ``--tasks`` both are refused before anything is written.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -156,6 +157,8 @@ BAD_URIS = [
     (f"mongodb://:{SECRET}@127.0.0.1:1/", "invalid MongoDB URI"),
     (f"mongodb://bob:{SECRET}@127.0.0.1:1/db name", "invalid MongoDB URI"),
     (f"mongodb://b%zzob:{SECRET}@127.0.0.1:1/db", "invalid MongoDB URI"),
+    # an unescaped "?" in the password: hidden whole, not taken for the query string
+    (f"mongodb://bob:pa?{SECRET}@127.0.0.1:1/db", "invalid MongoDB URI mongodb://bob:***@127.0.0.1:1/db"),
 ]
 
 
@@ -202,6 +205,23 @@ async def test_dashboard_shows_a_bad_uri_masked_not_garbled() -> None:
         text = "\n".join(static_text(w) for w in app_.screen.query(Static))
         assert "cannot reach MongoDB" in text and "127.0.0.1:1" in text
         assert SECRET not in text and SECRET not in app_.sub_title
+
+
+@pytest.mark.parametrize("collection", ["people", "jobs"])
+def test_another_programs_sqlite_table_is_refused_and_left_untouched(tmp_path: Path, collection: str) -> None:
+    """``--sqlite app.db`` (a wrong file) or ``--collection people`` (a wrong table): one line, and
+    no change-feed trigger is put on that program's table, which would break its every insert."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE people (name TEXT)")
+        conn.execute("CREATE TABLE jobs (title TEXT, salary INTEGER)")
+    result = CliRunner().invoke(app, ["ls", "--sqlite", str(path), "--collection", collection])
+    assert_one_line_error(result, f"table '{collection}' is not a queuecore jobs table", "no column id")
+    with sqlite3.connect(path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master ORDER BY name")]
+        assert tables == ["jobs", "people"]
+        conn.execute("INSERT INTO people VALUES ('ada')")  # still works
+        conn.execute("INSERT INTO jobs VALUES ('engineer', 1)")
 
 
 # -- malformed documents in the jobs collection ------------------------------------------------

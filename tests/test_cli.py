@@ -302,6 +302,73 @@ def test_invalid_sqlite_uri_is_one_line() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ls", "--sqlite", ""],
+        ["ls", "--mongo", ""],
+        ["ls", "--collection", " "],
+        ["--sqlite", "", "stats"],
+        ["cancel", "6b0c1aedb46efce255319831", "--sqlite", ""],
+    ],
+)
+def test_an_empty_store_option_is_refused_not_the_default_store(tmp_path: Path, args: list[str]) -> None:
+    """``--sqlite "$DB"`` with ``$DB`` unset must not fall back to the default store."""
+    default = tmp_path / "default.db"
+    result = CliRunner().invoke(app, args, env={"JOBTUI_SQLITE": str(default)})
+    assert_one_line_error(result, "was given an empty value")
+    assert not default.exists()
+
+
+def test_a_limit_beyond_64_bits_lists_everything(cli: Cli) -> None:
+    ids = in_store(cli.target, make_mix)
+    huge = str(10**20)
+    assert len(cli.json("ls", "--limit", huge)) == len(ids)
+    assert len(cli.json("audit", "--limit", huge)) == 0
+    cli.ok("cancel", str(ids["enqueued"]))
+    assert len(cli.json("audit", "--limit", huge)) == 1
+
+    async def api(store: Store) -> tuple[int, int, int]:
+        everything = await store.find(limit=10**30)
+        return len(everything), len(await store.find(skip=10**30)), await store.count(cap=10**30)
+
+    assert in_store(cli.target, api) == (5, 0, 5)
+
+
+def test_json_output_stays_json_when_a_result_holds_nan(tmp_path: Path) -> None:
+    """A handler's result may hold NaN or ±Infinity (SQLite stores it; MongoDB refuses it): ``--json``
+    prints null for them, as JSON.stringify does, so any JSON parser reads the output."""
+    target = StoreTarget("sqlite", f"sqlite:///{tmp_path}/jobs.db", "jobs")
+
+    async def finish(store: Store) -> str:
+        job = await queuecore.enqueue(store, Blueprint("measure"))
+        assert job is not None and await queuecore.dequeue(store, job.id, 60) is not None
+        await queuecore.complete(store, job.id, {"ratio": float("nan"), "top": [float("inf"), 1.5]})
+        return str(job.id)
+
+    job_id = in_store(target, finish)
+    cli = Cli(target)
+
+    def strict(text: str) -> object:
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+
+    [listed] = strict(cli.ok("ls", "--json").stdout)
+    assert listed["result"] == {"ratio": None, "top": [None, 1.5]}
+    assert strict(cli.ok("show", job_id, "--json").stdout)["result"] == listed["result"]
+
+
+def test_stats_and_audit_print_odd_values_from_other_programs_as_text(cli: Cli) -> None:
+    async def insert(store: Store) -> None:
+        now = datetime.now().astimezone()
+        doc = {"_id": ObjectId(), "name": "legacy", "status": "[/x]", "created_at": now, "available_at": now}
+        await insert_raw(store, doc)
+
+    in_store(cli.target, insert)
+    result = cli.ok("stats")
+    assert "[/x]" in result.stdout and "total" in result.stdout
+    assert cli.json("stats")["counts"]["[/x]"] == 1
+
+
 # -- read-only, options before the subcommand, version ---------------------------------
 
 
@@ -336,6 +403,12 @@ def test_version() -> None:
     )
 
 
+def test_help_names_the_profile_table() -> None:
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "Connect with [profiles.NAME] of the config file" in result.stdout
+
+
 # -- demo ------------------------------------------------------------------------------
 
 
@@ -350,6 +423,15 @@ def test_demo_seed_only_seeds_every_example_task(cli: Cli) -> None:
     now = datetime.now().astimezone()
     assert any(parse_time(j["available"]) > now + timedelta(seconds=30) for j in jobs)  # delayed ones
     assert any(j["label"] for j in jobs)
+
+
+def test_demo_seeds_the_store_of_a_profile(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.local]\nsqlite = "{tmp_path / "local.db"}"\n')
+    env = {"JOBTUI_CONFIG": str(config)}
+    result = CliRunner().invoke(app, ["--profile", "local", "demo", "--seed-only"], env=env)
+    assert result.exit_code == 0, result.stderr
+    assert f"seeded {len(blueprints())} demo jobs into sqlite:///{tmp_path / 'local.db'}" in result.stderr
 
 
 # -- the headless worker host (a real process, stopped by SIGINT) -------------------

@@ -308,6 +308,12 @@ def find_query(
     return Query.of(normalise_statuses(status), name, text) & query
 
 
+def row_count(n: int) -> int:
+    """``n`` as a limit, skip or cap both engines accept: 0 to 2**63 - 1 (a larger one means "all",
+    which a 64-bit integer already does; SQLite and BSON refuse anything wider)."""
+    return max(0, min(int(n), 2**63 - 1))
+
+
 def parse_id(id: ObjectId | str) -> ObjectId | None:
     """An ObjectId from an ObjectId or a 24-digit hex string; None for anything else."""
     if isinstance(id, ObjectId):

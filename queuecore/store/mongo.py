@@ -46,7 +46,7 @@ from ..backoff import backoff
 from ..errors import ConnectError
 from ..job import ACTIVE, FINISHED, MAX_EVENTS, Change, Event, Job, Status
 from ..query import RUNNING, STALLED, Query
-from ..uri import mask
+from ..uri import mask, password
 from .base import (
     MODE_CHANGE_STREAM,
     MODE_POLLING,
@@ -57,6 +57,7 @@ from .base import (
     find_query,
     lock_key,
     parse_id,
+    row_count,
 )
 
 #: Error codes of the server that decide how ``watch()`` goes on.
@@ -349,8 +350,8 @@ class MongoStore(Store):
         filter = find_query(status, name, text, query).mongo(utcnow())
         if limit <= 0:
             return []
-        cursor = self.coll.find(filter).sort("_id", DESCENDING).skip(max(0, int(skip)))
-        docs = await cursor.limit(int(limit)).to_list(None)
+        cursor = self.coll.find(filter).sort("_id", DESCENDING).skip(row_count(skip))
+        docs = await cursor.limit(row_count(limit)).to_list(None)
         return [Job.from_doc(d) for d in docs]
 
     @_reaching
@@ -360,7 +361,7 @@ class MongoStore(Store):
             return await self.coll.count_documents(filter)
         if cap <= 0:
             return 0
-        return await self.coll.count_documents(filter, limit=int(cap))
+        return await self.coll.count_documents(filter, limit=row_count(cap))
 
     @_reaching
     async def counts(self, cap: int | None = None) -> Counts:
@@ -450,7 +451,8 @@ class MongoStore(Store):
     async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
         if limit <= 0:
             return []
-        cursor = self.audit_coll.find({}).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(int(limit))
+        cursor = self.audit_coll.find({}).sort([("at", DESCENDING), ("_id", DESCENDING)])
+        cursor = cursor.limit(row_count(limit))
         return [_audit_entry(doc) async for doc in cursor]
 
     # -- changes --------------------------------------------------------------
@@ -666,10 +668,4 @@ async def connect_mongo(
 
 
 def _password(uri: str) -> str:
-    masked = mask(uri)
-    if masked == uri:
-        return ""
-    head = uri.split("?", 1)[0].split("://", 1)[-1]
-    if "@" not in head:  # only a secret in the query string (masked with the URI): no password
-        return ""
-    return head.rsplit("@", 1)[0].partition(":")[2]
+    return password(uri)

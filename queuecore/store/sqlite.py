@@ -50,7 +50,7 @@ from ..audit import AuditEntry
 from ..errors import ConnectError
 from ..job import FINISHED, MAX_EVENTS, Change, Event, Job, Status
 from ..query import RUNNING, STALLED, Query, icontains, regexp
-from .base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id
+from .base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id, row_count
 
 T = TypeVar("T")
 
@@ -764,6 +764,15 @@ class SQLiteStore(Store):
 
     def _schema(self, conn: sqlite3.Connection) -> None:
         t = self._t
+        existing = {row[1] for row in conn.execute(f"PRAGMA table_info({t})")}
+        missing = [c for c in _COLUMNS if c not in existing]
+        if existing and missing:
+            # another program's table (a wrong file or --collection): refuse before anything is
+            # created, since the change-feed triggers below would break every insert into it
+            raise sqlite3.DatabaseError(
+                f"table {t!r} is not a queuecore jobs table (it has no column {', '.join(missing[:3])}"
+                + (", …)" if len(missing) > 3 else ")")
+            )
         conn.executescript(
             f"""
             CREATE TABLE IF NOT EXISTS {t} (
@@ -1011,7 +1020,7 @@ class SQLiteStore(Store):
     ) -> list[Job]:
         where, args = find_query(status, name, text, query).sql(utcnow())
         sql = f"SELECT {_SELECT} FROM {self._t} WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?"
-        args.extend([max(0, int(limit)), max(0, int(skip))])
+        args.extend([row_count(limit), row_count(skip)])
         rows = await self._run(lambda c: c.execute(sql, args).fetchall())
         return [_to_job(r) for r in rows]
 
@@ -1021,7 +1030,7 @@ class SQLiteStore(Store):
             sql = f"SELECT COUNT(*) FROM {self._t} WHERE {where}"
         else:
             sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._t} WHERE {where} LIMIT ?)"
-            args.append(max(0, int(cap)))
+            args.append(row_count(cap))
         return await self._run(lambda c: c.execute(sql, args).fetchone()[0])
 
     async def counts(self, cap: int | None = None) -> Counts:
@@ -1135,7 +1144,7 @@ class SQLiteStore(Store):
 
     async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
         sql = f"SELECT at, who, source, action, ids, detail FROM {self._t}_audit ORDER BY seq DESC LIMIT ?"
-        rows = await self._run(lambda c: c.execute(sql, (max(0, int(limit)),)).fetchall())
+        rows = await self._run(lambda c: c.execute(sql, (row_count(limit),)).fetchall())
         return [
             AuditEntry(
                 at=from_ms(r["at"]),
