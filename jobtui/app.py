@@ -30,6 +30,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -166,6 +167,27 @@ class JobTUI(App[None]):
         self.connect()
         self.set_interval(self.refresh_interval, self._tick)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A notification, shown as written unless ``markup=True`` is asked for: the dashboard's
+        messages carry job names, filters and errors, whose brackets are text — "[keys]"
+        vanished, and a name like "[/x]" raised MarkupError and crashed the dashboard."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: say which key quits (Textual's hint is markup, and notifications here are not)."""
+        for key, active in self.active_bindings.items():
+            if active.binding.action in ("quit", "app.quit"):
+                self.notify(f"Press {key} to quit the app", title="Do you want to quit?")
+                return
+
     # -- keys -----------------------------------------------------------------
 
     def binding_ids(self) -> set[str]:
@@ -209,7 +231,9 @@ class JobTUI(App[None]):
 
     @work(exclusive=True, group="connect", exit_on_error=False)
     async def connect(self) -> None:
-        """Open the store and, with ``workers``, start the queue."""
+        """Open the store and, with ``workers``, start the queue (once: a later retry keeps them)."""
+        if self.store is not None:
+            return
         try:
             store = await queuecore.connect(self.uri, collection=self.collection)
         except ConnectError as exc:
@@ -233,6 +257,8 @@ class JobTUI(App[None]):
     def on_job_tui_connected(self, _: Connected) -> None:
         if isinstance(self.screen, ConnectionScreen):
             self.pop_screen()
+        # one under another screen (help, audit, the palette's) goes when that one closes:
+        # ConnectionScreen.on_screen_resume
         self.sub_title = self._describe_store()
         self.watch_store()
         screen = self.jobs_screen

@@ -487,6 +487,10 @@ class LiveModel:
         and — for a time-dependent filter — a reload every ``time_reload_interval``."""
         if not self.loaded:
             return Delta()
+        if self.counts.get("running", 0):
+            # a running job stalls when its timeout passes, with no change event (its worker
+            # died): while any runs, the clock re-reads the counts (throttled as ever)
+            self._counts_dirty = True
         if self.filter.time_sensitive and self.clock() - self._time_reload_at >= self.time_reload_interval:
             delta = await self.reload()
         else:

@@ -23,6 +23,7 @@ from tui_util import (
 from util import insert_raw
 
 import queuecore
+from jobtui import format as fmt
 from jobtui.app import JobTUI
 from jobtui.live import STATUS_ORDER
 from jobtui.screens import ConfirmScreen, HelpScreen, JobDetailScreen
@@ -325,6 +326,10 @@ async def test_enqueue_form_validates_and_inserts(target: StoreTarget, store) ->
         await wait_for(
             pilot, lambda: "delay must be a number" in str(form.query_one("#enqueue-error").content)
         )
+        # a huge number is too long, not negative ("1e400" said "must be zero or more seconds")
+        for typed, problem in (("1e400", "at most 100 years"), ("nan", "a number"), ("-1", "zero or more")):
+            form.query_one("#enqueue-delay").value = typed
+            await wait_for(pilot, lambda p=problem: p in str(form.query_one("#enqueue-error").content))
         form.query_one("#enqueue-delay").value = "120"
         await wait_for(pilot, lambda: not form.query_one("#enqueue-ok").disabled)
         await pilot.press("ctrl+s")
@@ -544,7 +549,14 @@ async def test_an_empty_table_says_what_to_do(target: StoreTarget, store) -> Non
         assert not hint.display
         await pilot.press("4")  # only failed jobs: there are none
         await wait_for(pilot, lambda: hint.display and "matches this filter" in str(hint.content))
+        assert "0 shows every status" in str(hint.content)
         await pilot.press("0")
+        await wait_for(pilot, lambda: not hint.display and table(app).row_count == 1)
+        # no status is filtered: the hint names what is (it said "0 shows every status")
+        await pilot.press("t", *"nope", "enter")
+        await wait_for(pilot, lambda: hint.display and "matches this filter" in str(hint.content))
+        assert "0 shows" not in str(hint.content) and "x clears every filter" in str(hint.content)
+        await pilot.press("x")
         await wait_for(pilot, lambda: not hint.display and table(app).row_count == 1)
 
 
@@ -640,3 +652,100 @@ async def test_a_feed_that_keeps_failing_after_reopening_backs_off_further(
         await wait_for(pilot, lambda: len(attempts) >= 3)
         assert attempts[:3] == [1, 2, 3]
         assert any("Live updates interrupted: feed fault" in n for n in notes(app))
+
+
+async def test_detail_timeline_shows_whole_times_on_an_80_column_terminal(tmp_path) -> None:
+    """The timeline's five times side by side need ~115 columns; on 80 they were cut to
+    "2026-11-29…" (the time of day lost). A narrow terminal lists them one per line."""
+    uri = f"sqlite:///{tmp_path}/jobs.db"
+    async with await queuecore.connect(uri) as store:
+        job = await fail(store, await enqueue(store, "resize"), "decoder crashed")
+    app = JobTUI(uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, rows=1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        body = app.screen.query_one("#detail-body", Static)
+        await wait_for(pilot, lambda: "decoder crashed" in static_text(body))
+        text = static_text(body, width=body.content_size.width)
+        for at in (job.created, job.available, job.started, job.ended, job.finished):
+            assert fmt.when(at) in text, text
+        assert "…" not in text
+
+
+async def test_the_counts_show_a_job_that_stalls_without_any_change_event(tmp_path) -> None:
+    """A worker dies: its job stalls when the claim times out, and nothing writes to the store.
+    The summary kept saying "running 1 · stalled 0" for ever (the row said stalled)."""
+    uri = f"sqlite:///{tmp_path}/jobs.db"
+    app = JobTUI(uri, refresh=0.1)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await started(pilot, rows=0)
+        async with await queuecore.connect(uri) as store:
+            job = await enqueue(store, "import")
+            assert await queuecore.dequeue(store, job.id, 1.5, worker="dies-now") is not None
+        await wait_for(pilot, lambda: "running 1" in summary(app))
+        await wait_for(pilot, lambda: "stalled 1" in summary(app) and "running 0" in summary(app))
+        assert cell(app, job, "status") == "stalled"
+
+
+async def test_brackets_in_job_fields_are_shown_as_typed_never_as_markup(tmp_path) -> None:
+    """Any producer may name a job "[/oops]": the table, the detail, the audit log and the
+    notifications read such text as markup, and a closing tag that matches nothing crashed
+    the dashboard (MarkupError); "[keys]" in a message vanished."""
+    from jobtui.screens import AuditScreen, EnqueueScreen
+
+    uri = f"sqlite:///{tmp_path}/jobs.db"
+    async with await queuecore.connect(uri) as store:
+        job = await fail(store, await enqueue(store, "[/oops]", label="[b]x[/b]"), "[/reason] [red]")
+    app = JobTUI(uri)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=1)
+        await pilot.pause(0.1)
+        assert cell(app, job, "task") == "[/oops]" and cell(app, job, "label") == "[b]x[/b]"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        body = app.screen.query_one("#detail-body", Static)
+        await wait_for(pilot, lambda: "[/reason] [red]" in static_text(body))
+        await pilot.pause(0.1)
+        assert "[/oops]" in static_text(body) and "[b]x[/b]" in static_text(body)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "cancelled" in static_text(body))
+        await pilot.press("escape", "A")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen) and len(app.screen.entries) == 1)
+        await pilot.pause(0.1)
+        assert "[/oops] (failed)" in app.screen.detail_plain()
+        await pilot.press("escape", "n")
+        await wait_for(pilot, lambda: isinstance(app.screen, EnqueueScreen))
+        await pilot.press(*"[/new]", "ctrl+s")
+        await wait_for(pilot, lambda: any("([/new])" in n for n in notes(app)))
+        app.notify("config file: [keys] help takes the key of cancel")
+        await pilot.press("ctrl+c")  # Textual's own hint: no markup left in it either
+        await wait_for(pilot, lambda: any(n.endswith(" to quit the app") for n in notes(app)))
+        assert not any("[b]" in n for n in notes(app))
+        await pilot.pause(0.2)
+        assert app.is_running and not any(n.markup for n in app._notifications)
+
+
+async def test_the_cursor_row_stays_on_screen_when_the_terminal_shrinks(tmp_path) -> None:
+    """The selected row was left below the fold after a resize from 120x40 to 80x24: the
+    operator could not see which job c or r would act on."""
+    uri = f"sqlite:///{tmp_path}/jobs.db"
+    async with await queuecore.connect(uri) as store:
+        jobs = [await enqueue(store, "resize", data={"n": i}) for i in range(40)]
+    app = JobTUI(uri)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, rows=40)
+        await pilot.press(*["down"] * 20)
+        t = table(app)
+        assert t.current_id == str(jobs[-21].id)
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: t.size.height < 20)
+
+        def cursor_visible() -> bool:
+            top = t.scroll_y
+            return top <= t.cursor_row < top + t.scrollable_content_region.height - t.header_height
+
+        await wait_for(pilot, cursor_visible)
+        assert t.current_id == str(jobs[-21].id)

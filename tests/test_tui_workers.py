@@ -10,7 +10,7 @@ from textual.widgets import Static
 from tui_util import cell, enqueue, started, static_text, table, wait_for, wait_store
 
 from jobtui.app import JobTUI
-from jobtui.screens import ConnectionScreen, JobsScreen
+from jobtui.screens import AuditScreen, ConnectionScreen, HelpScreen, JobsScreen
 from jobtui.widgets import WorkersPanel
 from queuecore import Status
 
@@ -52,6 +52,46 @@ async def test_retry_connects_once_the_problem_is_fixed(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
         await started(pilot, rows=0)
         assert app.store is not None and app.store.engine == "sqlite"
+
+
+async def test_a_retry_that_connects_under_the_help_leaves_no_stale_problem_screen(tmp_path: Path) -> None:
+    # r, then ? before the store opened: the help covered the problem screen when the retry
+    # succeeded, which then stayed under it ("Cannot open the job store" while connected),
+    # and its r opened a second store (the first one never closed).
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the database directory should be")
+    app = JobTUI(f"sqlite:///{blocker}/jobs.db")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
+        blocker.unlink()
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        app.action_retry_connect()  # the r pressed just before the ?
+        await started(pilot, rows=0)
+        first = app.store
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
+        assert not any(isinstance(s, ConnectionScreen) for s in app.screen_stack)
+        app.action_retry_connect()  # a stray retry (the palette, a queued key) keeps the store
+        await pilot.pause(0.2)
+        assert app.store is first
+
+
+async def test_the_audit_log_opened_before_connecting_says_so(tmp_path: Path) -> None:
+    # ctrl+p → "Audit log" on the connection-problem screen showed "loading the audit log…"
+    # for ever; it says there is no store yet, and loads once there is one.
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the database directory should be")
+    app = JobTUI(f"sqlite:///{blocker}/jobs.db")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
+        app.open_audit()
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen) and app.screen.is_mounted)
+        status = app.screen.query_one("#audit-status", Static)
+        await wait_for(pilot, lambda: "not connected" in static_text(status))
+        blocker.unlink()
+        app.action_retry_connect()
+        await wait_for(pilot, lambda: "0 most recent operator actions" in static_text(status))
 
 
 TASKS = """

@@ -34,14 +34,14 @@ LIMIT = 500
 
 
 def entry_row(entry: AuditEntry) -> tuple[str | Text, ...]:
-    """The cells of one entry."""
+    """The cells of one entry (Text: a str cell is read as markup, and details hold job names)."""
     return (
         fmt.when(entry.at),
-        fmt.truncate(entry.who, 22),
-        entry.source,
+        Text(fmt.truncate(entry.who, 22)),
+        Text(entry.source),
         Text(entry.action, style="bold"),
         str(len(entry.ids)),
-        fmt.truncate(entry.detail, 80),
+        Text(fmt.truncate(entry.detail, 80)),
     )
 
 
@@ -103,10 +103,11 @@ class AuditScreen(Screen[None]):
     async def reload(self) -> None:
         """Re-read the log (off the UI path) and show it, keeping the cursor on its entry."""
         store = self.tui.store
-        if store is None:
+        status = self.query_one("#audit-status", Static)
+        if store is None:  # opened from the connection-problem screen (the palette): say so
+            status.update(Text("not connected to a store: the log shows once it is", style="yellow"))
             return
         entries = await history(store, limit=LIMIT)
-        status = self.query_one("#audit-status", Static)
         status.update(
             Text(
                 f"{len(entries)} most recent operator action{'s' if len(entries) != 1 else ''}"

@@ -31,6 +31,11 @@ class ConnectionScreen(Screen[None]):
             yield Static(Text("Press r to retry, q to quit.", style="dim"), id="connection-hint")
         yield Footer()
 
+    def on_screen_resume(self) -> None:
+        """Back on top (a help or audit screen closed) after a retry connected meanwhile: go."""
+        if getattr(self.app, "store", None) is not None:
+            self.dismiss()
+
     def show_problem(self, problem: str) -> None:
         """Replace the problem text (after a failed retry)."""
         self.problem = problem

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bson import ObjectId
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
@@ -30,6 +31,36 @@ def _json(value: object) -> Syntax:
     return Syntax(fmt.to_json(value), "json", theme="ansi_dark", word_wrap=True, background_color="default")
 
 
+class Timeline:
+    """The job's five times: side by side when they fit the width, else one per line (on an
+    80-column terminal side by side cuts every time to its date)."""
+
+    def __init__(self, job: Job) -> None:
+        self.times = {
+            "created": fmt.when(job.created),
+            "available": fmt.when(job.available),
+            "started": fmt.when(job.started),
+            "ended": fmt.when(job.ended),
+            "finished": fmt.when(job.finished),
+        }
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        wide = Table(title="timeline", title_justify="left", box=None, padding=(0, 2))
+        for column in self.times:
+            wide.add_column(column, no_wrap=True)
+        wide.add_row(*self.times.values())
+        needed = Measurement.get(console, options.update_width(1000), wide).maximum  # (measures clamp)
+        if needed <= options.max_width:
+            yield wide
+            return
+        tall = Table(title="timeline", title_justify="left", box=None, padding=(0, 2), show_header=False)
+        tall.add_column(style="dim", no_wrap=True)
+        tall.add_column(no_wrap=True)
+        for name, at in self.times.items():
+            tall.add_row(name, at)
+        yield tall
+
+
 def render_job(job: Job) -> RenderableType:
     """The detail view of ``job`` as one rich renderable."""
     parts: list[RenderableType] = []
@@ -41,15 +72,16 @@ def render_job(job: Job) -> RenderableType:
     head.add_column(style="dim", no_wrap=True)
     head.add_column()
     head.add_row("id", str(job.id))
-    head.add_row("task", job.name)
-    head.add_row("label", job.label or "—")
+    # job fields as Text: a str cell is read as markup (a name "[/x]" raised MarkupError)
+    head.add_row("task", Text(job.name))
+    head.add_row("label", Text(job.label or "—"))
     head.add_row("status", fmt.status_text(job))
     head.add_row("attempts", str(job.attempts))
-    head.add_row("worker", job.worker or "—")
+    head.add_row("worker", Text(job.worker or "—"))
     if job.progress is not None:
         head.add_row("progress", fmt.progress(job, 20))
     if job.note:
-        head.add_row("note", job.note)
+        head.add_row("note", Text(job.note))
     if job.cancel_reason is not None:
         head.add_row("cancel requested", Text(job.cancel_reason or "(no reason)", style="yellow"))
     if job.heartbeat is not None:
@@ -61,13 +93,7 @@ def render_job(job: Job) -> RenderableType:
     parts.append(head)
     if job.reason:
         parts.append(Panel(Text(job.reason), title="reason", border_style="red", title_align="left"))
-    timeline = Table(title="timeline", title_justify="left", box=None, padding=(0, 2))
-    for column in ("created", "available", "started", "ended", "finished"):
-        timeline.add_column(column, no_wrap=True)
-    timeline.add_row(
-        *(fmt.when(v) for v in (job.created, job.available, job.started, job.ended, job.finished))
-    )
-    parts.append(timeline)
+    parts.append(Timeline(job))
     parts.append(Panel(_json(job.data), title="data", title_align="left", border_style="blue"))
     if job.result is not None:
         parts.append(Panel(_json(job.result), title="result", title_align="left", border_style="green"))
@@ -77,7 +103,7 @@ def render_job(job: Job) -> RenderableType:
     events.add_column("reason")
     for event in job.events:
         style = fmt.STATUS_STYLES.get(event.status, "yellow")
-        events.add_row(fmt.when(event.at), Text(event.status, style=style), event.reason)
+        events.add_row(fmt.when(event.at), Text(event.status, style=style), Text(event.reason))
     if not job.events:
         events.add_row("—", "", "")
     parts.append(events)
@@ -144,4 +170,4 @@ class JobDetailScreen(Screen[None]):
             self.tui.request_requeue(self.job, on_done=self.reload)
 
 
-__all__ = ["JobDetailScreen", "render_job"]
+__all__ = ["JobDetailScreen", "Timeline", "render_job"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -44,9 +45,11 @@ def parse_delay(text: str) -> tuple[float | None, str]:
         value = float(text)
     except ValueError:
         return None, "delay must be a number of seconds"
-    if value < 0 or value != value or value == float("inf"):
+    if value != value:  # nan
+        return None, "delay must be a number of seconds"
+    if value < 0:
         return None, "delay must be zero or more seconds"
-    if value > MAX_SECONDS:
+    if value > MAX_SECONDS:  # inf included
         return None, "delay must be at most 100 years"
     return value, ""
 
@@ -122,7 +125,7 @@ class EnqueueScreen(ModalScreen[Blueprint | None]):
                 data_message = f"valid data for task {name!r}"
         delay, delay_message = parse_delay(self.query_one("#enqueue-delay", Input).value)
         status = self.query_one("#enqueue-data-status", Static)
-        status.update(("✓ " if data is not None else "✗ ") + data_message)
+        status.update(Text(("✓ " if data is not None else "✗ ") + data_message))  # as is, never markup
         status.set_class(data is None, "invalid")
         status.set_class(data is not None, "valid")
         problems = []

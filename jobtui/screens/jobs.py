@@ -58,7 +58,10 @@ def query_problem(exc: QueryError) -> str:
 def empty_hint(current: Filter, read_only: bool) -> str:
     """What to do when the table is empty: widen the filter, or add the first jobs."""
     if current != Filter():
-        return "No job matches this filter — 0 shows every status · / edits the text."
+        ways = ["0 shows every status"] if current.statuses else []
+        ways += ["t changes the task"] if current.name else []
+        ways += ["/ edits the text"] if current.text else []
+        return "No job matches this filter — " + " · ".join([*ways, "x clears every filter"]) + "."
     if read_only:
         return "No jobs yet. They appear here as soon as something enqueues them."
     return "No jobs yet — n enqueues one · jobtui demo shows a lively example."

@@ -81,12 +81,13 @@ def render_row(job: Job, now: datetime, marked: bool = False) -> dict[str, Text 
     return {
         "mark": MARK if marked else "",
         "id": IdText(job.id, job.short_id, id_style),
-        "task": fmt.truncate(job.name, 24),
-        "label": fmt.truncate(job.label, 20),
+        # Text, never str: DataTable reads a str cell as markup ("[/x]" in a name crashed it)
+        "task": Text(fmt.truncate(job.name, 24)),
+        "label": Text(fmt.truncate(job.label, 20)),
         "attempts": str(job.attempts),
         "reason": Text(fmt.truncate(reason or "", 40), style="red" if malformed else ""),
         "progress": fmt.progress(job),
-        "worker": fmt.truncate(job.worker, 28),
+        "worker": Text(fmt.truncate(job.worker, 28)),
         **render_time_cells(job, now),
     }
 
@@ -133,6 +134,14 @@ class JobsTable(DataTable[Text | str]):
     def on_mount(self) -> None:
         for key, header, width in COLUMNS:
             self.add_column(header, key=key, width=width)
+
+    def on_resize(self) -> None:
+        # a smaller terminal: keep the selected row on screen (it is what c and r act on)
+        self.call_after_refresh(self._keep_cursor_in_view)
+
+    def _keep_cursor_in_view(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.cursor_row, animate=False)  # scrolls to it, if need be
 
     # -- what is shown --------------------------------------------------------
 
