@@ -494,14 +494,17 @@ def run_dashboard(
     """Start the Textual dashboard (imported here so the other commands never load Textual)."""
     from .app import JobTUI
 
-    JobTUI(
+    dashboard = JobTUI(
         target.uri,
         collection=target.collection,
         workers=workers,
         refresh=refresh,
         read_only=read_only,
         config=config,
-    ).run()
+    )
+    dashboard.run()
+    if dashboard.return_code:  # it ended on an error (Textual has shown it): tell the shell too
+        raise typer.Exit(dashboard.return_code)
 
 
 # -- commands for scripts ------------------------------------------------------------
