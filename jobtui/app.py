@@ -23,7 +23,7 @@ import asyncio
 import gc
 import shlex
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from bson import ObjectId
 from textual import work
@@ -216,16 +216,17 @@ class JobTUI(App[None]):
             self.set_keymap(self.keymap)
         clashes = key_clashes(self.keymap)
         if clashes:
-            remapped, key, other = clashes[0]
+            remapped, key, other, wins = clashes[0]
             line = self.config.key_lines.get(remapped)
             where = f"{self.config.path}, line {line}" if line else str(self.config.path)
-            self.notify(
-                f"config file {where}: [keys] {remapped} takes the key {key!r} of {other}"
-                + (f" (and {len(clashes) - 1} more clash)" if len(clashes) > 1 else "")
-                + f"; give {other} another key in [keys] to keep it.",
-                severity="warning",
-                timeout=20,
-            )
+            if wins:
+                what = f"[keys] {remapped} takes the key {key!r} of {other}"
+                fix = f"give {other} another key in [keys] to keep it"
+            else:  # the other binding is nearer the focus: Textual gives it the key
+                what = f"[keys] {remapped} = {key!r}: where {other} applies too, {other} keeps {key!r}"
+                fix = f"give {remapped} another key"
+            more = f" (and {len(clashes) - 1} more clash)" if len(clashes) > 1 else ""
+            self.notify(f"config file {where}: {what}{more}; {fix}.", severity="warning", timeout=20)
 
     # -- connection -----------------------------------------------------------
 
@@ -854,31 +855,43 @@ class JobTUI(App[None]):
             await self.store.close()
 
 
-def key_clashes(keymap: dict[str, str]) -> list[tuple[str, str, str]]:
-    """Keys ``keymap`` gives a binding that another binding of the same place already has:
-    (remapped id, key, the other binding's id). The remapped binding wins such a key."""
+class KeyClash(NamedTuple):
+    """A key ``[keys]`` gives ``remapped`` that ``other`` (active at the same time) has too."""
+
+    remapped: str
+    key: str
+    other: str
+    #: Whether ``remapped`` gets the key: it does unless ``other`` is bound nearer the focused
+    #: widget (a screen's keys come before the app's), since Textual tries those first.
+    wins: bool
+
+
+def key_clashes(keymap: dict[str, str]) -> list[KeyClash]:
+    """Keys ``keymap`` gives a binding that another binding active with it already has."""
     from textual.keys import _normalize_key_list
 
     from .screens.help import key_groups
 
-    found: list[tuple[str, str, str]] = []
+    found: list[KeyClash] = []
+    seen: set[tuple[str, str, str]] = set()
     for group in key_groups():
+        level = {b.id: depth for depth, bindings in enumerate(group) for b in bindings if b.id}
         keys: dict[str, set[str]] = {}
-        for binding in group:
+        for binding in (b for bindings in group for b in bindings):
             if not binding.id:
                 continue
             raw = keymap.get(binding.id, binding.key)
             for key in _normalize_key_list(raw).split(","):
                 keys.setdefault(key.strip(), set()).add(binding.id)
-        present = {b.id for b in group if b.id}
         for remapped, value in keymap.items():
-            if remapped not in present:
+            if remapped not in level:
                 continue
             for key in _normalize_key_list(value).split(","):
                 for other in sorted(keys.get(key.strip(), set()) - {remapped}):
-                    clash = (remapped, key.strip(), other)
-                    if clash not in found and (other, key.strip(), remapped) not in found:
-                        found.append(clash)
+                    if (remapped, key.strip(), other) in seen or (other, key.strip(), remapped) in seen:
+                        continue
+                    seen.add((remapped, key.strip(), other))
+                    found.append(KeyClash(remapped, key.strip(), other, level[remapped] <= level[other]))
     return found
 
 

@@ -250,6 +250,21 @@ async def test_remapping_onto_a_used_key_warns(target: StoreTarget, store, tmp_p
         )
 
 
+async def test_remapping_an_app_key_onto_a_screen_key_says_which_one_keeps_it(
+    target: StoreTarget, store, tmp_path: Path
+) -> None:
+    await enqueue(store, "t")
+    path = write(tmp_path, '[keys]\nhelp = "c"\n')
+    app = make_app(target, path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, rows=1)
+        warning = f"config file {path}, line 2: [keys] help = 'c': where cancel applies too, cancel keeps 'c'"
+        await wait_for(pilot, lambda: any(warning in n for n in notes(app)))
+        await pilot.press("c")  # on the jobs screen c still cancels, as the warning says
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert app.screen.question.startswith("Cancel job ")
+
+
 async def test_bad_config_in_the_dashboard_is_one_notification_and_defaults(
     target: StoreTarget, store, tmp_path: Path
 ) -> None:
@@ -286,4 +301,10 @@ def test_every_binding_has_a_unique_id() -> None:
     ids = [b.id for b in all_bindings()]
     assert all(ids) and len(ids) == len(set(ids)) and len(ids) >= 40
     assert key_clashes({}) == []  # the defaults never take one another's key
-    assert key_clashes({"cancel": "C"}) == [("cancel", "C", "bulk-cancel")]
+    assert key_clashes({"cancel": "C"}) == [("cancel", "C", "bulk-cancel", True)]  # same screen: it wins
+    # the app's help onto the jobs screen's cancel key: the screen's binding comes first
+    assert key_clashes({"help": "c"}) == [
+        ("help", "c", "cancel", False),
+        ("help", "c", "detail-cancel", False),
+    ]
+    assert key_clashes({"cancel": "question_mark"}) == [("cancel", "question_mark", "help", True)]

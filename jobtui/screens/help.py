@@ -90,8 +90,10 @@ def sections(read_only: bool = False) -> list[tuple[str, list[Binding]]]:
     ]
 
 
-def key_groups() -> list[list[Binding]]:
-    """Bindings that are active together (one key may serve only one of them)."""
+def key_groups() -> list[list[list[Binding]]]:
+    """Bindings that are active together (one key may serve only one of them), each group by
+    level from the focused widget out to the app: Textual tries the levels in that order, so
+    of two bindings with one key the one at the nearer level has it."""
     from ..app import JobTUI
     from ..widgets import FilterInput, JobsTable, WorkersPanel
     from .audit import AuditScreen
@@ -102,17 +104,16 @@ def key_groups() -> list[list[Binding]]:
     from .jobs import JobsScreen
 
     app = _bindings(JobTUI.BINDINGS)
-    jobs = _bindings(JobsScreen.BINDINGS)
     return [
-        app + _bindings(JobsTable.BINDINGS) + jobs,
-        app + _bindings(WorkersPanel.BINDINGS),
-        app + _bindings(JobDetailScreen.BINDINGS),
-        app + _bindings(AuditScreen.BINDINGS),
-        _bindings(FilterInput.BINDINGS),
-        _bindings(EnqueueScreen.BINDINGS),
-        _bindings(ConfirmScreen.BINDINGS),
-        _bindings(ConnectionScreen.BINDINGS),
-        _bindings(HelpScreen.BINDINGS),
+        [_bindings(JobsTable.BINDINGS), _bindings(JobsScreen.BINDINGS), app],
+        [_bindings(WorkersPanel.BINDINGS), app],
+        [_bindings(JobDetailScreen.BINDINGS), app],
+        [_bindings(AuditScreen.BINDINGS), app],
+        [_bindings(FilterInput.BINDINGS)],
+        [_bindings(EnqueueScreen.BINDINGS)],
+        [_bindings(ConfirmScreen.BINDINGS)],
+        [_bindings(ConnectionScreen.BINDINGS)],
+        [_bindings(HelpScreen.BINDINGS)],
     ]
 
 
