@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -56,9 +56,19 @@ class _Entry:
     name: str
     available: float  # wall-clock seconds, lag included
     lag: float
-    held_until: float = 0.0
+    held_until: float = 0.0  # monotonic seconds: a local hold, unmoved by wall-clock steps
     trace: str | None = None
     slot: int = -1  # position in the bucket's id list (for O(1) random picks)
+
+
+class _Removals:
+    """What the board forgot while one enqueue of this process ran (see :meth:`Board.removals`)."""
+
+    __slots__ = ("ids", "reset")
+
+    def __init__(self) -> None:
+        self.ids: set[ObjectId] = set()
+        self.reset = False
 
 
 class Board:
@@ -72,6 +82,7 @@ class Board:
         self._index: dict[ObjectId, _Entry] = {}
         self._versions: dict[str, int] = dict.fromkeys(self._entries, 0)
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._removals: list[_Removals] = []
 
     def names(self) -> list[str]:
         return list(self._entries)
@@ -87,13 +98,21 @@ class Board:
         """Take a job's current state: track it while active, forget it otherwise.
 
         ``lag=False`` (jobs this process enqueued itself) makes it available here
-        without lag: the enqueuing process takes its own jobs first.
+        without lag: the enqueuing process takes its own jobs first. Such a copy is as
+        enqueued; when the change feed got here first (inside :meth:`removals`), its state
+        is newer — the job may already run, or be finished and forgotten — and is kept.
         """
         bucket = self._entries.get(job.name)
         if bucket is None or job.malformed is not None or job.status not in ACTIVE:
             self.remove(job.id)  # no wake-up: a job leaving the board makes no work available
             return
         entry = self._index.get(job.id)
+        if not lag and self._removals and (entry is not None or self._forgot(job.id)):
+            if entry is not None and entry.lag:  # only take the lag away
+                entry.available -= entry.lag
+                entry.lag = 0.0
+                self._bump(job.name)
+            return
         if entry is None:
             jitter = random.uniform(0, self.max_lag) if lag and self.max_lag else 0.0
             entry = _Entry(job.name, float("inf"), jitter)
@@ -109,6 +128,8 @@ class Board:
         """Forget a job (deleted, finished, or not one of ours)."""
         if id is None:
             return
+        for removals in self._removals:
+            removals.ids.add(id)
         entry = self._index.pop(id, None)
         if entry is not None:
             self._entries[entry.name].pop(id, None)
@@ -126,8 +147,27 @@ class Board:
         self._entries[entry.name][id] = entry
         self._index[id] = entry
 
+    @contextlib.contextmanager
+    def removals(self) -> Iterator[None]:
+        """Around an enqueue of this process and the :meth:`apply` of its jobs (``lag=False``):
+        jobs the change feed already took (or finished and removed) meanwhile — a long
+        ``enqueue_many`` while workers run — keep the feed's state instead of coming back
+        as enqueued, where workers would try to claim them again and again."""
+        removals = _Removals()
+        self._removals.append(removals)
+        try:
+            yield
+        finally:
+            self._removals.remove(removals)
+
+    def _forgot(self, id: ObjectId) -> bool:
+        """Whether ``id`` may have left the board during a running :meth:`removals`."""
+        return any(r.reset or id in r.ids for r in self._removals)
+
     def load(self, jobs: Iterable[Job | Tracked]) -> None:
         """Replace the board with a snapshot (at start and after every ``reset``)."""
+        for removals in self._removals:
+            removals.reset = True  # a job missing from the snapshot may have finished already
         old = self._index
         self._index = {}
         for bucket in self._entries.values():
@@ -152,7 +192,8 @@ class Board:
     def pick(self, name: str) -> tuple[ObjectId | None, float]:
         """A random available job of ``name`` (held back from now on), or None and
         how many seconds until the next one becomes available."""
-        now = time.time()
+        now = time.time()  # availability is wall-clock time, as stored; the hold is local
+        mono = time.monotonic()
         # Rejection sampling: a uniformly random entry that is ready is a uniformly random
         # ready job, found in O(1) while most of a backlog is ready; else scan everything.
         ids = self._ids.get(name)
@@ -160,21 +201,21 @@ class Board:
             for _ in range(PROBES):
                 chosen = ids[random.randrange(len(ids))]
                 entry = self._index[chosen]
-                if max(entry.available, entry.held_until) <= now:
-                    entry.held_until = now + self.hold
+                if entry.available <= now and entry.held_until <= mono:
+                    entry.held_until = mono + self.hold
                     return chosen, 0.0
         ready: list[ObjectId] = []
         soonest = MAX_IDLE
         for id, entry in self._entries.get(name, {}).items():
-            due = max(entry.available, entry.held_until)
-            if due <= now:
+            due = max(entry.available - now, entry.held_until - mono)
+            if due <= 0:
                 ready.append(id)
             else:
-                soonest = min(soonest, due - now)
+                soonest = min(soonest, due)
         if not ready:
             return None, soonest
         chosen = random.choice(ready)
-        self._index[chosen].held_until = now + self.hold
+        self._index[chosen].held_until = mono + self.hold
         return chosen, 0.0
 
     def describe(self, id: ObjectId) -> tuple[str | None, float | None]:

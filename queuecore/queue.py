@@ -113,6 +113,10 @@ class Queue:
         self.tasks: dict[str, Task] = {}
         self._runners: dict[str, _Runner] = {}
         self._running: dict[ObjectId, _Running] = {}
+        #: Attempts (id, attempt) a worker claimed and has not started yet (it may still wait
+        #: for its previous completion): a cancel request arriving meanwhile replaces the job
+        #: here (see _check), so it is not lost.
+        self._claimed: dict[tuple[ObjectId, int], Job] = {}
         self._board: Board | None = None
         self._background: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
@@ -136,19 +140,23 @@ class Queue:
     async def enqueue(self, blueprint: Blueprint) -> Job | None:
         """Enqueue a job (see :func:`queuecore.enqueue`). A job for one of this queue's
         own tasks goes straight onto its board, so this process starts it at once."""
-        job = await enqueue(self.store, blueprint)
-        if job is not None and self._board is not None:
-            self._board.apply(job, lag=False)
+        board = self._board
+        with board.removals() if board is not None else contextlib.nullcontext():
+            job = await enqueue(self.store, blueprint)
+            if job is not None and self._board is not None:
+                self._board.apply(job, lag=False)
         return job
 
     async def enqueue_many(self, blueprints: Iterable[Blueprint]) -> list[Job | None]:
         """Enqueue many jobs at once (see :func:`queuecore.enqueue_many`); this queue's own
         go straight onto its board, like :meth:`enqueue`."""
-        jobs = await enqueue_many(self.store, blueprints)
-        if self._board is not None:
-            for job in jobs:
-                if job is not None:
-                    self._board.apply(job, lag=False)
+        board = self._board
+        with board.removals() if board is not None else contextlib.nullcontext():
+            jobs = await enqueue_many(self.store, blueprints)
+            if self._board is not None:
+                for job in jobs:
+                    if job is not None:
+                        self._board.apply(job, lag=False)
         return jobs
 
     # -- running --------------------------------------------------------------
@@ -167,6 +175,8 @@ class Queue:
         finally:
             ready.cancel()  # done, or no longer awaited (this call failed or was cancelled)
         if not self._ready.is_set():
+            if self._stopping:
+                return  # closed while the board loaded: its feed was cancelled, start nothing
             feed.result()  # re-raise why the board could not start
         for runner_task in self.tasks.values():
             runner = _Runner(runner_task)
@@ -329,13 +339,13 @@ class Queue:
                     self._malformed_seen.add(job.id)
                 self._spawn_report(MalformedJob(f"job {job.id}: {job.malformed}"))
             return
+        if job.cancel_reason is None or job.status != Status.DEQUEUED:
+            return
         run = self._running.get(job.id)
-        if (
-            run is not None
-            and job.cancel_reason is not None
-            and job.status == Status.DEQUEUED
-            and job.attempts == run.job.attempts
-        ):
+        if run is None:
+            if (job.id, job.attempts) in self._claimed:
+                self._claimed[job.id, job.attempts] = job  # claimed, not started: _execute cancels it
+        elif job.attempts == run.job.attempts:
             run.interrupt("cancel", job.cancel_reason)
 
     # -- workers --------------------------------------------------------------
@@ -372,10 +382,13 @@ class Queue:
                         await self._report(exc)
                         await asyncio.sleep(max(seconds(task.interval), 0.5))
                         continue
+                    if job is not None:
+                        self._claimed[job.id, job.attempts] = job
                     settling = await _settled(settling)
                     if job is None:
                         await asyncio.sleep(seconds(task.interval))
                         continue
+                    job = self._claimed.pop((job.id, job.attempts), job)  # with a cancel request meanwhile
                     if available is not None and job.started is not None:
                         tracing.record("latency", job.started.timestamp() - available, name)
                     settling = await self._execute(runner, job)
@@ -452,7 +465,10 @@ class Queue:
         task, job, stats = runner.task, run.job, runner.stats
         assert run.task is not None
         attempt = job.attempts
-        if run.task.cancelled():
+        # A handler the queue did not interrupt (nor anyone else: cancelling() == 0) that ends
+        # cancelled raised CancelledError itself: an ordinary failure, not a shutdown.
+        raised = run.task.cancelled() and run.why is None and run.task.cancelling() == 0
+        if run.task.cancelled() and not raised:
             if run.why == "cancel":
                 await self._settle(task, lambda: cancel(self.store, job.id, run.reason, attempt=attempt))
             elif run.why == "lifetime":
@@ -464,7 +480,7 @@ class Queue:
                     task, lambda: fail(self.store, job.id, run.reason or "cancelled", 0, attempt=attempt)
                 )
             return
-        exc = run.task.exception()
+        exc = asyncio.CancelledError() if raised else run.task.exception()
         if exc is None:
             await self._completed(runner, run)
             return
@@ -480,11 +496,12 @@ class Queue:
             return
         reason = str(exc) or type(exc).__name__
         stats.last_error = reason
-        await self._report(exc)
+        # the outcome first: a slow reporter must not keep the job dequeued (or its claim run out)
         if task.max_attempts == 0 or attempt < task.max_attempts:
             await self._settle(task, lambda: fail(self.store, job.id, reason, delay, attempt=attempt))
         else:
             await self._settle(task, lambda: cancel(self.store, job.id, reason, attempt=attempt))
+        await self._report(exc)
 
     @staticmethod
     async def _call(task: Task, ctx: Context) -> None:
@@ -539,12 +556,17 @@ class Queue:
     async def _periodic(self, task: Task) -> None:
         blueprint = task.periodic_job or Blueprint(name=task.name)
         interval = seconds(task.periodically)
+        failures = 0
         while not self._stopping:
             try:
                 await self.enqueue(blueprint)
+                failures = 0
             except Exception as exc:
                 await self._report(exc)
-            await asyncio.sleep(interval)
+                failures += 1
+            # a failed enqueue (the database blinked) is tried again soon, not an interval later
+            retry = backoff(1, 60, 2, failures - 1).total_seconds() if failures else interval
+            await asyncio.sleep(min(interval, retry))
 
     async def _report(self, exc: BaseException) -> None:
         try:

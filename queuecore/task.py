@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -67,7 +67,11 @@ class Task:
         if self.workers < 1:
             raise ValueError(f"task {self.name!r}: workers must be at least 1")
         for attr in ("interval", "min_delay", "max_delay", "timeout", "lifetime", "periodically"):
-            if seconds(getattr(self, attr)) < 0:
+            try:  # NaN, infinite or over 100 years: no job could be stored with it
+                value = delta(getattr(self, attr)).total_seconds()
+            except ValueError as exc:
+                raise ValueError(f"task {self.name!r}: {attr}: {exc}") from None
+            if value < 0:
                 raise ValueError(f"task {self.name!r}: {attr} must not be negative")
         if seconds(self.timeout) <= 0:
             raise ValueError(f"task {self.name!r}: timeout must be positive")
@@ -144,6 +148,8 @@ class Context:
     result: dict[str, Any] = field(default_factory=dict)
     #: The tracing span of this attempt when tracing is enabled, else None.
     trace: Any = None
+    #: Until when the attempt is known to be claimed (after ``extend``; before: ``job.available``).
+    _claimed_until: datetime | None = field(default=None, init=False, repr=False)
 
     async def update(self, progress: float | None = None, note: str | None = None) -> None:
         """Record progress (0–1) and/or a short note on the running job."""
@@ -160,15 +166,22 @@ class Context:
     async def extend(self, duration: Duration | None = None) -> bool:
         """Keep the job claimed for ``duration`` more (default: the task's timeout).
 
-        Returns False when the attempt is no longer ours (the job moved on)."""
-        now = utcnow()
+        Returns False when the attempt is no longer ours (the job moved on). The claim is
+        never shortened: a shorter extension than what is held keeps what is held."""
         extension: timedelta = delta(duration) if duration is not None else delta(self.task.timeout)
+        if extension <= timedelta(0):
+            raise ValueError(f"extend needs a positive duration, not {duration!r}")
+        now = utcnow()
+        # cutting the claim short would let another worker take the job while it runs here
+        until = max(now + extension, self._claimed_until or self.job.available)
         job = await self.store.update(
             self.job.id,
             statuses=[Status.DEQUEUED],
             attempts=self.job.attempts,
-            set={"available_at": now + extension, "heartbeat_at": now},
+            set={"available_at": until, "heartbeat_at": now},
         )
+        if job is not None:
+            self._claimed_until = until
         return job is not None
 
 
