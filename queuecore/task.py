@@ -64,8 +64,10 @@ class Task:
             raise ValueError("a task needs a name")
         if not callable(self.handler):
             raise TypeError(f"task {self.name!r}: handler must be callable")
-        if self.workers < 1:
-            raise ValueError(f"task {self.name!r}: workers must be at least 1")
+        if type(self.workers) is not int or self.workers < 1:  # 2.5 workers, or True, is a mistake
+            raise ValueError(f"task {self.name!r}: workers must be a whole number, at least 1")
+        if type(self.max_attempts) is not int or self.max_attempts < 0:
+            raise ValueError(f"task {self.name!r}: max_attempts must be a whole number, 0 (no limit) or more")
         for attr in ("interval", "min_delay", "max_delay", "timeout", "lifetime", "periodically"):
             try:  # NaN, infinite or over 100 years: no job could be stored with it
                 value = delta(getattr(self, attr)).total_seconds()

@@ -173,6 +173,25 @@ async def test_extend_refuses_a_negative_duration(store: queuecore.Store) -> Non
 
 
 @pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"workers": 2.5}, "workers must be a whole number"),
+        ({"workers": True}, "workers must be a whole number"),
+        ({"workers": 0}, "workers must be a whole number"),
+        ({"max_attempts": -1}, "max_attempts must be a whole number"),
+        ({"max_attempts": 1.5}, "max_attempts must be a whole number"),
+    ],
+)
+def test_a_task_refuses_counts_that_are_not_whole_numbers(options: dict[str, object], message: str) -> None:
+    async def handler(ctx: Context) -> None:
+        pass
+
+    with pytest.raises(ValueError, match=f"task 't': {message}"):
+        Task("t", handler, **options)  # type: ignore[arg-type]
+    assert Task("t", handler, workers=3, max_attempts=0).workers == 3  # the ordinary values still do
+
+
+@pytest.mark.parametrize(
     "options",
     [
         {"timeout": math.inf, "lifetime": math.inf},
