@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from queuecore import Context, Error, Task
 
@@ -35,11 +35,22 @@ from queuecore import Context, Error, Task
 _RETRY = {"min_delay": 1, "max_delay": 4, "delay_factor": 2}
 
 
+#: The longest a ``slow`` job may take: well within its task's lifetime (below), so a job the
+#: model accepts is one the task can finish — not one interrupted on every attempt.
+SLOW_MAX_SECONDS = 45
+
+
 class Slow(BaseModel):
     """Parameters of a ``slow`` job: how many steps, and how long each takes."""
 
     steps: int = Field(default=8, ge=1, le=200)
     pause: float = Field(default=0.5, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def fits_the_lifetime(self) -> Slow:
+        if self.steps * self.pause > SLOW_MAX_SECONDS:
+            raise ValueError(f"steps × pause must be at most {SLOW_MAX_SECONDS} s")
+        return self
 
 
 class Flaky(BaseModel):
@@ -107,7 +118,7 @@ async def tick(ctx: Context) -> None:
 
 tasks = [
     Task("quick", quick, workers=2),
-    Task("slow", slow, model=Slow, workers=2, timeout=60, lifetime=30),
+    Task("slow", slow, model=Slow, workers=2, timeout=90, lifetime=SLOW_MAX_SECONDS + 15),
     Task("flaky", flaky, model=Flaky, workers=2, **_RETRY),
     Task("doomed", doomed, max_attempts=3, workers=1, **_RETRY),
     Task("reject", reject, workers=1),

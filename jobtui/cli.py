@@ -35,7 +35,7 @@ from queuecore.uri import password as uri_password
 from . import __version__
 from . import format as fmt
 from .config import Profile, UserConfig, load_config, resolve_uri
-from .workers import WorkersError, build_queue, load_tasks
+from .workers import HandlerThreads, WorkersError, build_queue, load_tasks
 
 T = TypeVar("T")
 
@@ -886,6 +886,7 @@ async def _host_workers(store: Store, spec: str, names: list[str], grace: float)
 
     queue = build_queue(store, spec, reporter=report, grace=grace)
     loop = asyncio.get_running_loop()
+    loop.set_default_executor(HandlerThreads())  # a stuck `def` handler cannot keep us from exiting
     stop = asyncio.Event()
 
     def on_signal() -> None:

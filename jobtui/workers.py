@@ -9,9 +9,13 @@ you trust (job data is never executed).
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib
+import importlib.util
 import inspect
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +43,17 @@ def load_tasks(spec: str) -> list[Task]:
         except AttributeError:
             raise WorkersError(f"module {module_name!r} has no attribute {attr!r}") from None
     else:
-        target = getattr(module, "tasks", None) or getattr(module, "queue", None)
+        # an imported module of that name (`import queue`, `from app import tasks`) is not meant
+        found = (getattr(module, n, None) for n in ("tasks", "queue"))
+        target = next((v for v in found if v and not inspect.ismodule(v)), None)
         if target is None:
             target = [v for v in vars(module).values() if isinstance(v, Task)]
-    tasks = _tasks_of(target)
+    try:
+        tasks = _tasks_of(target)
+    except WorkersError:
+        raise
+    except Exception as exc:  # a function that failed, or a handler named instead of the tasks
+        raise WorkersError(f"calling {spec!r} failed: {type(exc).__name__}: {exc}") from None
     if not tasks:
         raise WorkersError(f"{spec!r} defines no queuecore.Task")
     names = [t.name for t in tasks]
@@ -65,16 +76,53 @@ def _import(name: str) -> Any:
     if name.endswith(".py"):
         if not path.is_file():
             raise WorkersError(f"no such file: {name}")
-        sys.path.insert(0, str(path.parent.absolute()))
-        name = path.stem
-    elif str(Path.cwd()) not in sys.path and "" not in sys.path:
+        return _import_file(path.resolve())
+    if str(Path.cwd()) not in sys.path and "" not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name == name or (exc.name and name.startswith(exc.name)):
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
             raise WorkersError(f"no module named {name!r} (is it on PYTHONPATH?)") from None
         raise
+
+
+def _import_file(path: Path) -> Any:
+    """Load a .py file by its path. Its directory goes to the end of ``sys.path`` (its sibling
+    modules import, but never in place of an installed one), and the file is loaded under its
+    own name only when that names no other module: a ``queue.py`` must not replace the
+    standard library's ``queue`` for the whole process."""
+    directory = str(path.parent)
+    if directory not in sys.path:
+        sys.path.append(directory)
+    name = path.stem
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) and Path(loaded.__file__).resolve() == path:
+        return loaded
+    if loaded is not None or not name.isidentifier() or _origin(name) != str(path):
+        name = f"jobtui_workers_{abs(hash(str(path))):x}_{name.replace('.', '_')}"
+        if name in sys.modules:
+            return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise WorkersError(f"cannot load {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before running it: models and dataclasses look themselves up there
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def _origin(name: str) -> str | None:
+    """The file the module ``name`` would be imported from (None if none or not a file)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return str(Path(spec.origin).resolve()) if spec is not None and spec.origin else None
 
 
 def _tasks_of(target: Any) -> list[Task]:
@@ -91,3 +139,29 @@ def _tasks_of(target: Any) -> list[Task]:
     raise WorkersError(
         f"expected a Queue, a Task, a list of Tasks or a function, got {type(target).__name__}"
     )
+
+
+class HandlerThreads(concurrent.futures.ThreadPoolExecutor):
+    """A default executor for a process that hosts workers until it is stopped: each call
+    (a plain ``def`` handler) runs in a daemon thread of its own. A thread cannot be stopped,
+    and one still running after the grace period (its job already failed for retry) must not
+    keep the stopped process alive — a ThreadPoolExecutor's threads are joined at exit."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def call() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=call, name="jobtui-handler", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to wait for or to cancel: every call has its own daemon thread."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -290,7 +291,11 @@ class Blueprint:
         """The job data: the serialised model if one is given, else ``data``."""
         if self.model is not None:
             return encode_model(self.model)
-        return dict(self.data or {})
+        if self.data is None:
+            return {}
+        if not isinstance(self.data, Mapping):  # dict() would take a list of pairs for an object
+            raise TypeError(f"job data must be a dict, not {type(self.data).__name__}")
+        return dict(self.data)
 
 
 def encode_model(model: Any) -> dict[str, Any]:

@@ -205,7 +205,11 @@ class Term:
                 args.extend(plain)
             for v in values:
                 if v in (RUNNING, STALLED):
-                    parts.append(f"(status = 'dequeued' AND available_at {'>' if v == RUNNING else '<='} ?)")
+                    # a time that is not a number (a malformed row) reads as none, as in matches()
+                    parts.append(
+                        f"(status = 'dequeued' AND available_at {'>' if v == RUNNING else '<='} ?"
+                        f" AND typeof(available_at) IN ('integer', 'real'))"
+                    )
                     args.append(to_ms(now))
             return "(" + " OR ".join(parts) + ")", args
         if f in ("name", "label", "reason"):
@@ -215,9 +219,12 @@ class Term:
                 return _sql_icontains("reason", values[0])
             return f"{f} IN ({', '.join('?' for _ in values)})", list(values)
         if f == "age":
-            return f"created_at {_REVERSED[op]} ?", [to_ms(age_cutoff(now, values[0]))]
+            # TEXT compares above every number in SQLite: a malformed time must not match
+            clause = f"(typeof(created_at) IN ('integer', 'real') AND created_at {_REVERSED[op]} ?)"
+            return clause, [to_ms(age_cutoff(now, values[0]))]
         if f == "attempts":
-            return f"attempts {op} ?", [values[0]]
+            # anything but an integer is salvaged as 0 attempts (Job.salvage)
+            return f"(CASE WHEN typeof(attempts) = 'integer' THEN attempts ELSE 0 END) {op} ?", [values[0]]
         if f == "data":
             return self._data_sql()
         raise AssertionError(f"unknown field {f}")
@@ -291,7 +298,10 @@ class Term:
         if f == "age":
             return {"created_at": {_MONGO_OP[_REVERSED[op]]: age_cutoff(now, values[0])}}
         if f == "attempts":
-            return {"attempts": values[0] if op == "=" else {_MONGO_OP[op]: values[0]}}
+            cond = {"attempts": values[0] if op == "=" else {_MONGO_OP[op]: values[0]}}
+            if _compare(0, op, values[0]):  # a missing or null count reads as 0 (Job's default)
+                cond = {"$or": [cond, {"attempts": {"$in": [None]}}]}
+            return cond
         if f == "data":
             return {"$expr": self._data_expr()}
         raise AssertionError(f"unknown field {f}")
@@ -495,18 +505,22 @@ def icontains(value: Any, needle: str | None) -> int:
 
 #: The only non-ASCII characters whose ``str.lower()`` contains ASCII letters (İ -> i̇, K -> k).
 _LOWERS_TO_ASCII = ("\u0130", "\u212a")
+#: Characters in a value that LIKE gets wrong for an ASCII needle: those above, and NUL (SQLite's
+#: LIKE stops at the first NUL of a text; ``instr`` and Python functions see the whole value).
+_LIKE_MISSES = (*_LOWERS_TO_ASCII, "\0")
 
 
 def _sql_icontains(column: str, needle: str) -> tuple[str, list[Any]]:
     """``needle.lower() in column.lower()`` in SQL. For an ASCII needle, LIKE (which folds
-    ASCII case) is exact except for the two characters that lower to ASCII letters, so the
-    Python function runs only on rows holding one of them; other needles always use it."""
-    if not needle.isascii():
+    ASCII case) is exact except for the two characters that lower to ASCII letters and NUL
+    (``_LIKE_MISSES``), so the Python function runs only on rows holding one of them; other
+    needles always use it."""
+    if not needle.isascii() or "\0" in needle:  # LIKE would read a pattern up to its NUL only
         return f"queuecore_icontains({column}, ?)", [needle]
     pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    special = " OR ".join(f"instr({column}, ?) > 0" for _ in _LOWERS_TO_ASCII)
+    special = " OR ".join(f"instr({column}, ?) > 0" for _ in _LIKE_MISSES)
     sql = f"({column} LIKE ? ESCAPE '\\' OR (({special}) AND queuecore_icontains({column}, ?)))"
-    return sql, [pattern, *_LOWERS_TO_ASCII, needle]
+    return sql, [pattern, *_LIKE_MISSES, needle]
 
 
 def _compare(a: Any, op: str, b: Any) -> bool:

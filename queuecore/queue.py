@@ -474,7 +474,9 @@ class Queue:
             elif run.why == "lifetime":
                 stats.failed += 1
                 stats.last_error = f"lifetime of {seconds(task.lifetime):g}s exceeded"
-                await self._report(LifetimeExceeded(f"job {job.id} ({task.name}): {stats.last_error}"))
+                exceeded = LifetimeExceeded(f"job {job.id} ({task.name}): {stats.last_error}")
+                tracing.failed(run.ctx.trace, exceeded)
+                await self._report(exceeded)
             else:
                 await self._settle(
                     task, lambda: fail(self.store, job.id, run.reason or "cancelled", 0, attempt=attempt)

@@ -5,21 +5,21 @@ context travels with the job (W3C ``traceparent`` in ``job.trace``), so one trac
 shows the request that enqueued a job, the enqueue, and every attempt that ran
 it — across processes and engines.
 
-Spans: ``queuecore/Enqueue``, ``queuecore/Dequeue``, ``queuecore/Complete``,
-``queuecore/Fail``, ``queuecore/Cancel``, ``queuecore/Requeue``,
+Spans: ``queuecore/Enqueue``, ``queuecore/EnqueueMany``, ``queuecore/Dequeue``,
+``queuecore/Complete``, ``queuecore/Fail``, ``queuecore/Cancel``, ``queuecore/Requeue``,
 ``queuecore/CancelJob``, and ``queuecore/Execute`` around each handler attempt
 (``ctx.trace`` is that span: spans the handler opens nest under it).
 Attributes: ``queuecore.job.id``, ``.name``, ``.label``, ``.attempts``,
-``.delay``, ``.timeout``, ``.reason``.
+``.delay``, ``.timeout``, ``.reason``, ``.skipped`` (enqueue), ``.count`` (enqueue many).
 
 Metrics (OpenTelemetry metrics API): ``queuecore.jobs.enqueued``,
 ``queuecore.jobs.completed``, ``queuecore.jobs.failed``,
 ``queuecore.jobs.cancelled`` (counters, attribute ``queuecore.job.name``),
 ``queuecore.attempt.duration`` and ``queuecore.queue.latency`` (histograms, s).
 
-Without opentelemetry-api installed (or with ``QUEUECORE_TRACING=0``) every
-function here is a no-op and opentelemetry is never imported. The application
-brings its own SDK and exporter; until it sets a tracer provider, no spans are
+Without opentelemetry-api installed (or with ``QUEUECORE_TRACING`` set to ``0``, ``false``,
+``off`` or ``no``) every function here is a no-op and opentelemetry is never imported. The
+application brings its own SDK and exporter; until it sets a tracer provider, no spans are
 created at all (they would be no-op spans), only the trace context is carried on.
 """
 
@@ -95,7 +95,8 @@ class _Current:
 def _otel() -> _Otel | None:
     global _state
     if _state is None:
-        enabled = os.environ.get("QUEUECORE_TRACING", "1") not in ("0", "false", "off")
+        setting = os.environ.get("QUEUECORE_TRACING", "1").strip().lower()
+        enabled = setting not in ("0", "false", "off", "no")
         _state = _Otel() if enabled and importlib.util.find_spec("opentelemetry") else False
     return _state or None
 

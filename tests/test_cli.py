@@ -438,9 +438,14 @@ def test_demo_seeds_the_store_of_a_profile(tmp_path: Path) -> None:
 
 
 def start_worker(target: StoreTarget, *extra: str) -> subprocess.Popen[str]:
+    return start_work("examples.tasks", *store_args(target), *extra)
+
+
+def start_work(*args: str) -> subprocess.Popen[str]:
+    """``jobtui work ARGS`` as a real process (stop it with :func:`stop_worker`)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "jobtui.cli", "work", "examples.tasks", *store_args(target), *extra],
+        [sys.executable, "-m", "jobtui.cli", "work", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -523,3 +528,99 @@ def test_the_dashboards_exit_code_reaches_the_shell(tmp_path: Path, monkeypatch,
     monkeypatch.setattr(JobTUI, "run", run)
     result = CliRunner().invoke(app, ["--sqlite", str(tmp_path / "jobs.db")])
     assert result.exit_code == code, result.output
+
+
+# -- loading the tasks `jobtui work` hosts ---------------------------------------------
+
+TASKS_FILE = """
+import queue  # a module attribute named like the defaults must not be taken for the tasks
+
+from queuecore import Task
+
+
+def handler(ctx):
+    pass
+
+
+one = Task("from-file", handler)
+"""
+
+
+async def test_work_hosts_a_tasks_file_named_like_a_standard_module(tmp_path: Path) -> None:
+    """``jobtui work ./queue.py`` hosts that file's tasks (found among its module-level
+    Tasks, next to an ``import queue``) and runs until stopped — the file never takes
+    the place of the standard library's ``queue``, which the process itself needs."""
+    (tmp_path / "queue.py").write_text(TASKS_FILE)
+    proc = start_work(str(tmp_path / "queue.py"), "--sqlite", str(tmp_path / "jobs.db"))
+    try:
+        assert proc.stderr is not None
+        # the first line is "working: …" once running (or the error, or "" when it exits)
+        first = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), timeout=30)
+        assert "working: from-file on sqlite" in first, first + proc.communicate(timeout=30)[1]
+        code, err = await asyncio.to_thread(stop_worker, proc, signal.SIGTERM)
+        assert code == 0, err
+        assert "Traceback" not in err and "stopped" in err.splitlines()[-1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_work_spec_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spec that names a handler instead of its tasks, or a module whose own import of
+    another module fails, is explained in one line (and the module is not said missing)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "shop_tasks.py").write_text("import shop\n")
+    db = ["--sqlite", str(tmp_path / "jobs.db")]
+    runner = CliRunner()
+    result = runner.invoke(app, ["work", "examples.tasks:quick", *db])
+    assert_one_line_error(result, "examples.tasks:quick", "missing 1 required positional argument")
+    result = runner.invoke(app, ["work", "shop_tasks", *db])
+    assert_one_line_error(result, "cannot import 'shop_tasks'", "No module named 'shop'")
+    (tmp_path / "no_tasks.py").write_text("import queue\ntasks = []\n")
+    result = runner.invoke(app, ["work", "no_tasks", *db])
+    assert_one_line_error(result, "'no_tasks' defines no queuecore.Task")
+    twice = "from queuecore import Task\ntasks = [Task('a', print), Task('b', print), Task('a', print)]\n"
+    (tmp_path / "twice.py").write_text(twice)
+    result = runner.invoke(app, ["work", str(tmp_path / "twice.py"), *db])
+    assert_one_line_error(result, "task names twice: a")
+    missing = str(tmp_path / "missing.py")
+    assert_one_line_error(runner.invoke(app, ["work", missing, *db]), f"no such file: {missing}")
+
+
+SYNC_TASKS = """
+import time
+
+from queuecore import Task
+
+
+def stuck(ctx):  # a plain `def` handler runs in a thread, which cannot be stopped
+    time.sleep(600)
+
+
+tasks = [Task("stuck", stuck, workers=1)]
+"""
+
+
+async def test_work_exits_after_the_grace_period_though_a_thread_handler_still_runs(tmp_path: Path) -> None:
+    """A plain ``def`` handler's thread cannot be stopped: on SIGTERM its job fails for retry
+    after ``--grace`` (as documented) — and the process then exits, rather than waiting for
+    the thread and outliving its service manager's stop timeout."""
+    (tmp_path / "sync_tasks.py").write_text(SYNC_TASKS)
+    uri = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = await queuecore.connect(uri)
+    proc = start_work(str(tmp_path / "sync_tasks.py"), "--sqlite", uri, "--grace", "0.2")
+    try:
+        job = await queuecore.enqueue(store, Blueprint("stuck"))
+        assert job is not None
+        await wait_job(store, job.id, lambda j: j.status == Status.DEQUEUED, timeout=30)
+        code, err = await asyncio.to_thread(stop_worker, proc, signal.SIGTERM)  # bounded: 30 s of 600
+        assert code == 0, err
+        after = await store.get(job.id)
+        assert after is not None and after.status == Status.FAILED
+        assert after.reason == "queue closed while the job was running"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        await store.close()

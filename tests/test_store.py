@@ -260,6 +260,21 @@ async def test_malformed_documents_are_salvaged_not_raised(store: queuecore.Stor
     assert counts["exploded"] == 1 and counts["enqueued"] == 1
 
 
+async def test_mongodb_dates_outside_pythons_range_are_salvaged(store: queuecore.Store) -> None:
+    """A date another program stored beyond year 9999 made the driver fail to decode the whole
+    batch (``InvalidBSON``): every find, get and watch over it raised. The store's own codec
+    options decode it (nx-27017 cannot store such a date, hence decoded here)."""
+    if store.engine != "mongodb":
+        pytest.skip("MongoDB's BSON dates (SQLite's out-of-range times: test_bad_input)")
+    import bson
+    from bson import DatetimeMS
+
+    doc = {"_id": ObjectId(), "name": "w", "status": "enqueued", "created_at": DatetimeMS(2**62)}
+    decoded = bson.decode(bson.encode(doc), codec_options=store.coll.codec_options)  # type: ignore[attr-defined]
+    job = queuecore.Job.from_doc(decoded)
+    assert job.malformed is not None and "created_at" in job.malformed and job.created is None
+
+
 # -- connect and indexes ------------------------------------------------------
 
 
@@ -292,6 +307,29 @@ async def test_sqlite_purges_finished_jobs_after_retention(tmp_path) -> None:
         assert again.retention == timedelta(seconds=0.2)
         await again.close()
     finally:
+        await store.close()
+
+
+async def test_sqlite_trims_the_change_feed_without_retention(tmp_path, monkeypatch) -> None:
+    """Every write adds a feed row; only the retention purge trimmed them, so a store without
+    retention grew its feed table forever. A watcher left that far behind starts over."""
+    import queuecore.store.sqlite as engine
+
+    monkeypatch.setattr(engine, "FEED_KEEP", 20)
+    store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
+    feed = store.watch()
+    try:
+        assert (await anext(feed)).kind == "reset"  # then left behind while 100 jobs are written
+        for _ in range(100):
+            await queuecore.enqueue(store, Blueprint("work"))
+        rows = await store._run(lambda c: c.execute("SELECT COUNT(*) FROM jobs_changes").fetchone()[0])
+        assert rows <= 20 + 2  # at most FEED_KEEP // 10 writes since the last trim
+        assert (await anext(feed)).kind == "reset"  # its history was trimmed: reload
+        job = await queuecore.enqueue(store, Blueprint("work"))
+        change = await anext(feed)
+        assert (change.kind, change.id) == ("insert", job.id)  # and it goes on from there
+    finally:
+        await feed.aclose()
         await store.close()
 
 

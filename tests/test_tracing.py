@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -249,3 +250,38 @@ def test_a_span_of_a_provider_that_is_not_global_is_left_alone(tmp_path) -> None
     assert seen["name"] == "request" and seen["status"] == "UNSET"
     assert seen["events"] == [] and seen["attributes"] == []
     assert seen["job_trace"] is not None and seen["trace_id"] in seen["job_trace"]
+
+
+@pytest.mark.parametrize("value", ["0", "false", "False", "OFF", "no", " 0 "])
+def test_tracing_is_switched_off_by_the_environment(value: str) -> None:
+    """``QUEUECORE_TRACING`` off in any of its usual spellings: nothing traced, nothing imported."""
+    code = (
+        "import sys, queuecore; print(queuecore.tracing.enabled(),"
+        " any(m.startswith('opentelemetry') for m in sys.modules))"
+    )
+    env = {**os.environ, "QUEUECORE_TRACING": value}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
+
+
+async def test_an_attempt_that_outlives_its_lifetime_has_a_failed_span(store: queuecore.Store) -> None:
+    reported: list[BaseException] = []
+    seen = asyncio.Event()
+
+    async def hang(ctx: Context) -> None:
+        await asyncio.Event().wait()  # never set: only the lifetime ends this attempt
+
+    def report(exc: BaseException) -> None:
+        reported.append(exc)
+        seen.set()
+
+    queue = Queue(store, reporter=report)
+    queue.add(Task("hang", hang, lifetime=0.2, timeout=30))
+    async with queue:
+        job = await queue.enqueue(Blueprint("hang"))
+        assert job is not None
+        await asyncio.wait_for(seen.wait(), timeout=30)
+    assert isinstance(reported[0], queuecore.LifetimeExceeded)
+    [attempt] = spans("queuecore/Execute")
+    assert attempt.status.status_code is trace.StatusCode.ERROR

@@ -636,6 +636,10 @@ async def connect_mongo(
     shown = mask(uri)
     password = _password(uri)
     options: dict[str, Any] = {"tz_aware": True}
+    if "datetimeconversion" not in uri.lower():
+        # a date outside Python's range (another program's document) comes back as a DatetimeMS,
+        # so that job is salvaged as malformed; by default decoding it fails the whole read
+        options["datetime_conversion"] = "DATETIME_AUTO"
     if "serverselectiontimeoutms" not in uri.lower():
         options["serverSelectionTimeoutMS"] = int(timeout * 1000)
     if "connecttimeoutms" not in uri.lower():

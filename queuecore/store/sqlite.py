@@ -746,6 +746,18 @@ class SQLiteStore(Store):
         """Wake this process's watchers and trim the feed now and then."""
         for waker in self._wakers:
             waker.set()
+        # without retention nothing else trims the feed: every FEED_KEEP/10 write calls, here
+        self._writes += 1
+        if self._writes >= max(1, FEED_KEEP // 10) and self._conn is not None:
+            self._writes = 0
+            t = self._t
+
+            def trim(conn: sqlite3.Connection) -> None:
+                with contextlib.suppress(sqlite3.Error):  # busy or failed: the next one tries again
+                    _trim_feed(conn, t)
+
+            # on the store's thread, not awaited; retrieve the outcome (a close meanwhile)
+            self._executor.run(trim, self._conn).add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def open(self) -> None:
         """Create the file, tables, triggers and indexes (idempotent)."""
@@ -1312,10 +1324,7 @@ class SQLiteStore(Store):
                     f"DELETE FROM {t} WHERE status IN (?, ?) AND finished_at < ?",
                     (*(s.value for s in FINISHED), cutoff),
                 ).rowcount
-            conn.execute(
-                f"DELETE FROM {t}_changes WHERE seq <= (SELECT COALESCE(MAX(seq), 0) FROM {t}_changes) - ?",
-                (FEED_KEEP,),
-            )
+            _trim_feed(conn, t)
             return removed
 
         removed = await self._run(run)
@@ -1358,6 +1367,14 @@ def _insert_values(job: Job, lock: bool) -> list[Any]:
         job.trace,
         lock_key(job.name, job.label) if lock else None,
     ]
+
+
+def _trim_feed(conn: sqlite3.Connection, table: str) -> None:
+    """Delete all but the newest FEED_KEEP rows of the change feed (a watcher further behind resets)."""
+    conn.execute(
+        f"DELETE FROM {table}_changes WHERE seq <= (SELECT COALESCE(MAX(seq), 0) FROM {table}_changes) - ?",
+        (FEED_KEEP,),
+    )
 
 
 def _lock_checked(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
