@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from bson import ObjectId
 from util import insert_raw, wait_all
 
 import queuecore
-from queuecore import Blueprint, Context, Job, Queue, Status, Task
+from queuecore import Blueprint, Change, Context, Job, Queue, Status, Task
 from queuecore.job import MAX_EVENTS, Event
 from queuecore.store.sqlite import _COLUMNS, _SELECT, SQLiteStore, _events, _fast_job, _feed_job, _row_to_doc
 
@@ -579,3 +580,41 @@ def test_a_traced_attempt_completes_inside_its_execute_span(tmp_path: Path) -> N
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "3 [True, True, True]"
+
+
+async def test_a_write_wakes_a_watcher_that_waits_on_another_event_loop(sqlite: SQLiteStore) -> None:
+    """A store shared by two event loops (threads): a write on one wakes a watcher waiting on the
+    other at once, on that loop's own thread (an asyncio.Event set from another thread is a
+    RuntimeError under asyncio's debug mode, and without it the other loop may sleep on)."""
+    sqlite.feed_interval = 60.0  # only a wake-up from the write can deliver it in time
+    seen: list[Change] = []
+    got = threading.Event()
+    failed: list[BaseException] = []
+
+    async def watch() -> None:
+        async for change in sqlite.watch():
+            if change.kind == "insert":
+                seen.append(change)
+                got.set()
+                return
+
+    def other_loop() -> None:
+        try:
+            asyncio.run(asyncio.wait_for(watch(), 30), debug=True)
+        except BaseException as exc:
+            failed.append(exc)
+            got.set()
+
+    thread = threading.Thread(target=other_loop, daemon=True)
+    thread.start()
+    # wait until that watcher sleeps on its waker (it read the feed once and found nothing)
+    deadline = time.monotonic() + 10
+    while not any(getattr(w, "_waiters", None) for w in list(sqlite._wakers)):
+        assert time.monotonic() < deadline, "the watcher never started waiting"
+        await asyncio.sleep(0.01)
+    job = await queuecore.enqueue(sqlite, Blueprint("t"))
+    assert job is not None
+    assert await asyncio.to_thread(got.wait, 10), "the watcher on the other loop was not woken"
+    thread.join(10)
+    assert not failed, failed
+    assert [c.id for c in seen] == [job.id]

@@ -693,7 +693,8 @@ class SQLiteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self._inline: _Inline | None = None
         self._mode = MODE_CHANGE_FEED
-        self._wakers: set[asyncio.Event] = set()
+        #: Each watcher's waker, with the event loop it waits on.
+        self._wakers: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
         self._writes = 0
         self._purger: asyncio.Task[None] | None = None
         self._closed = False
@@ -744,8 +745,13 @@ class SQLiteStore(Store):
 
     def _wrote(self) -> None:
         """Wake this process's watchers and trim the feed now and then."""
-        for waker in self._wakers:
-            waker.set()
+        here = asyncio.get_running_loop()
+        for waker, loop in list(self._wakers.items()):  # a copy: another loop's thread may change it
+            if loop is here:
+                waker.set()
+            else:  # an asyncio.Event is not thread-safe: set it on its own loop
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                    loop.call_soon_threadsafe(waker.set)
         # without retention nothing else trims the feed: every FEED_KEEP/10 write calls, here
         self._writes += 1
         if self._writes >= max(1, FEED_KEEP // 10) and self._conn is not None:
@@ -1175,7 +1181,7 @@ class SQLiteStore(Store):
         """Tail the change feed (see the module docstring); first yields ``reset``."""
         executor = _SQLThread("queuecore-feed")
         waker = asyncio.Event()
-        self._wakers.add(waker)
+        self._wakers[waker] = asyncio.get_running_loop()
         conn = await executor.run(self._open, self.path)
         t = self._t
         # The connection is used from two threads (this feed's and the store's), one call at
@@ -1270,7 +1276,7 @@ class SQLiteStore(Store):
                         version = current
                         break
         finally:
-            self._wakers.discard(waker)
+            self._wakers.pop(waker, None)
             with contextlib.suppress(Exception):
                 await executor.run(close, conn)
             executor.shutdown(wait=False)
