@@ -472,6 +472,9 @@ def main_callback(
         mongo=mongo, sqlite=sqlite, collection=collection, read_only=read_only, profile=profile
     )
     if ctx.invoked_subcommand is not None:
+        if workers:  # the dashboard's option: silently ignored, it would look like it worked
+            hint = " (headless workers: jobtui work MODULE)" if ctx.invoked_subcommand == "work" else ""
+            fail(f"--workers is an option of the dashboard, not of {ctx.invoked_subcommand}{hint}")
         return
     config = ctx.obj.user_config()
     target = _target(ctx, mongo, sqlite, collection)

@@ -624,3 +624,16 @@ async def test_work_exits_after_the_grace_period_though_a_thread_handler_still_r
             proc.kill()
             proc.communicate()
         await store.close()
+
+
+@pytest.mark.parametrize("command", ["work", "ls"])
+def test_the_dashboards_workers_option_before_a_command_is_refused(tmp_path: Path, command: str) -> None:
+    """`jobtui --workers X work Y` used to drop --workers without a word."""
+    db = str(tmp_path / "jobs.db")
+    args = ["--sqlite", db, "--workers", "examples.tasks", command] + (
+        ["examples.tasks"] if command == "work" else []
+    )
+    line = assert_one_line_error(
+        CliRunner().invoke(app, args), f"--workers is an option of the dashboard, not of {command}"
+    )
+    assert ("jobtui work MODULE" in line) == (command == "work")
