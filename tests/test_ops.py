@@ -322,20 +322,6 @@ async def test_transitions_need_a_dequeued_job(store: queuecore.Store, op: str) 
     assert (await store.get(job.id)) == job
 
 
-async def test_a_superseded_attempt_cannot_finish_the_job(store: queuecore.Store) -> None:
-    job = await queuecore.enqueue(store, Blueprint("work"))
-    assert job is not None
-    first = await queuecore.dequeue(store, job.id, 0.1)
-    assert first is not None
-    await asyncio.sleep(0.2)  # the first worker's claim times out
-    second = await queuecore.dequeue(store, job.id, 30)
-    assert second is not None and second.attempts == 2
-    with pytest.raises(queuecore.MissingJobError):
-        await queuecore.complete(store, job.id, attempt=first.attempts)
-    done = await queuecore.complete(store, job.id, attempt=second.attempts)
-    assert done.status is Status.COMPLETED
-
-
 async def test_a_workers_completion_writes_what_complete_writes(store: queuecore.Store) -> None:
     """The worker's completion (the job not read back) is the same guarded write."""
     from queuecore.ops import complete_attempt
@@ -356,8 +342,15 @@ async def test_a_workers_completion_writes_what_complete_writes(store: queuecore
     assert await queuecore.enqueue(store, Blueprint("work", label="b")) is not None
 
 
-async def test_a_workers_completion_of_a_superseded_attempt_changes_nothing(store: queuecore.Store) -> None:
+@pytest.mark.parametrize("by_worker", [False, True], ids=["complete", "complete_attempt"])
+async def test_a_superseded_attempt_cannot_finish_the_job(store: queuecore.Store, by_worker: bool) -> None:
     from queuecore.ops import complete_attempt
+
+    async def finish(attempt: queuecore.Job) -> None:
+        if by_worker:  # the worker's completion: the same guarded write, the job not read back
+            await complete_attempt(store, attempt)
+        else:
+            await queuecore.complete(store, attempt.id, attempt=attempt.attempts)
 
     job = await queuecore.enqueue(store, Blueprint("work"))
     assert job is not None
@@ -365,15 +358,15 @@ async def test_a_workers_completion_of_a_superseded_attempt_changes_nothing(stor
     assert first is not None
     await asyncio.sleep(0.2)  # the first worker's claim times out
     second = await queuecore.dequeue(store, job.id, 30)
-    assert second is not None
+    assert second is not None and second.attempts == 2
     with pytest.raises(queuecore.MissingJobError):
-        await complete_attempt(store, first)
+        await finish(first)
     assert await store.get(job.id) == second  # still the second attempt's, untouched
-    await complete_attempt(store, second)
+    await finish(second)
     stored = await store.get(job.id)
     assert stored is not None and stored.status is Status.COMPLETED
     with pytest.raises(queuecore.MissingJobError):
-        await complete_attempt(store, second)  # completed already: the guard fails
+        await finish(second)  # completed already: the guard fails
 
 
 async def test_events_are_bounded(store: queuecore.Store) -> None:
