@@ -275,7 +275,14 @@ class JobTUI(App[None]):
             self.push_screen(ConnectionScreen(message.problem, self.display_uri))
 
     def action_retry_connect(self) -> None:
-        """Try to open the store again."""
+        """Try to open the store again (not while an attempt still runs: cancelling it midway,
+        after the store opened, would leave a half-started connection behind)."""
+        if any(
+            w.group == "connect" and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            for w in self.workers
+        ):
+            self.notify("Still connecting…", timeout=2)
+            return
         self.notify("Connecting…", timeout=2)
         self.connect()
 

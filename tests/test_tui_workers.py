@@ -77,6 +77,35 @@ async def test_a_retry_that_connects_under_the_help_leaves_no_stale_problem_scre
         assert app.store is first
 
 
+async def test_a_retry_while_the_workers_start_does_not_cut_the_connection_short(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # r while the store was open and the hosted queue was still loading its board cancelled
+    # that start; the next attempt found the store open and returned, and nothing ever
+    # loaded (no model, no queue, every later r did nothing)
+    import asyncio
+
+    from queuecore import Queue
+
+    gate, entered = asyncio.Event(), asyncio.Event()
+    real_run = Queue.run
+
+    async def slow_run(self: Queue) -> None:
+        entered.set()
+        await gate.wait()  # a board loading a large backlog
+        await real_run(self)
+
+    monkeypatch.setattr(Queue, "run", slow_run)
+    app = JobTUI(f"sqlite:///{tmp_path / 'jobs.db'}", workers="examples.tasks")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, entered.is_set)
+        app.action_retry_connect()  # an impatient r (the palette, a queued key)
+        await wait_for(pilot, lambda: any("Still connecting" in n.message for n in app._notifications))
+        gate.set()
+        await wait_for(pilot, lambda: app.queue is not None and app.model is not None and app.model.loaded)
+        assert isinstance(app.screen, JobsScreen)
+
+
 async def test_the_audit_log_opened_before_connecting_says_so(tmp_path: Path) -> None:
     # ctrl+p → "Audit log" on the connection-problem screen showed "loading the audit log…"
     # for ever; it says there is no store yet, and loads once there is one.
