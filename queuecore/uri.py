@@ -34,11 +34,13 @@ def mask(uri: str) -> str:
 def _userinfo_end(rest: str) -> int:
     """The index of the ``@`` that ends the user info of ``rest`` (a URI after its scheme), or -1.
 
-    The later of: the last ``@`` before the query string, and the last ``@`` before the first
-    ``/`` (where pymongo ends it), so a password with an unescaped ``@``, ``/`` or ``?`` is
-    hidden whole, whichever way the URI is read.
+    The later of: the last ``@`` before the query string, and the last ``@`` of the host part
+    as pymongo reads it (before the first ``/``, or before the first ``?`` when there is no
+    ``/``), so a password with an unescaped ``@``, ``/`` or ``?`` is hidden whole, whichever
+    way the URI is read, and an ``@`` in an option value is never taken for it.
     """
-    return max(rest.partition("?")[0].rfind("@"), rest.partition("/")[0].rfind("@"))
+    host_part = rest.partition("/")[0] if "/" in rest else rest.partition("?")[0]
+    return max(rest.partition("?")[0].rfind("@"), host_part.rfind("@"))
 
 
 def password(uri: str) -> str:

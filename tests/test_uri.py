@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from jobtui.config import resolve_uri
-from queuecore.uri import is_mongo, mask, sqlite_path
+from queuecore.uri import is_mongo, mask, password, sqlite_path
 
 
 @pytest.mark.parametrize(
@@ -29,14 +29,21 @@ from queuecore.uri import is_mongo, mask, sqlite_path
             "mongodb://h/?authMechanismProperties=SERVICE_NAME:mongodb,AWS_SESSION_TOKEN:secret",
             "mongodb://h/?authMechanismProperties=SERVICE_NAME:mongodb,AWS_SESSION_TOKEN:***",
         ),
+        # an unescaped '?' in the password (the user info ends where pymongo ends it)
+        ("mongodb://bob:se?cret@h/db", "mongodb://bob:***@h/db"),
+        # an '@' in an option value, with no '/': the host is kept, the password is just that
+        ("mongodb://bob:secret@h?appName=a@b", "mongodb://bob:***@h?appName=a@b"),
         # nothing to hide: unchanged
         ("mongodb://bob@h/db", "mongodb://bob@h/db"),
+        ("mongodb://h/db?authSource=a@b", "mongodb://h/db?authSource=a@b"),
         ("sqlite:////var/lib/jobs.db", "sqlite:////var/lib/jobs.db"),
     ],
 )
 def test_mask_hides_every_password(uri: str, shown: str) -> None:
     assert mask(uri) == shown
     assert "secret" not in mask(uri)
+    # the password to scrub from other libraries' messages is exactly what mask hid
+    assert password(uri) in ("", "secret", "se@c/ret", "se?cret")
 
 
 def test_engine_and_path_from_the_uri(tmp_path: Path) -> None:
