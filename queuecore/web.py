@@ -96,7 +96,7 @@ def endpoint(
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_body:
+        if declared.isascii() and declared.isdigit() and int(declared) > max_body:  # '²' is a digit too
             await _respond(send, 413, too_large)
             return
         chunks: list[bytes] = []

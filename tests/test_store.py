@@ -333,6 +333,44 @@ async def test_sqlite_trims_the_change_feed_without_retention(tmp_path, monkeypa
         await store.close()
 
 
+async def test_sqlite_trims_the_change_feed_of_bulk_inserts_by_rows(tmp_path, monkeypatch) -> None:
+    """A producer that only uses enqueue_many trims the feed as often as one enqueuing one by
+    one: trimming is paced by rows written, not by calls."""
+    import queuecore.store.sqlite as engine
+
+    monkeypatch.setattr(engine, "FEED_KEEP", 200)
+    store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
+    try:
+        for _ in range(3):
+            await queuecore.enqueue_many(store, [Blueprint("work")] * 100)
+        rows = await store._run(lambda c: c.execute("SELECT COUNT(*) FROM jobs_changes").fetchone()[0])
+        assert rows == 200  # 300 written, the oldest 100 trimmed
+    finally:
+        await store.close()
+
+
+async def test_sqlite_trims_a_long_feed_backlog_a_chunk_at_a_time(tmp_path, monkeypatch) -> None:
+    """A file from before trimming may hold millions of feed rows: one trim deletes a bounded
+    chunk of the oldest (the write lock is never held for one huge delete)."""
+    import queuecore.store.sqlite as engine
+
+    monkeypatch.setattr(engine, "FEED_KEEP", 10)
+    monkeypatch.setattr(engine, "_TRIM_CHUNK", 25)
+    store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
+
+    async def feed() -> list[int]:
+        sql = "SELECT seq FROM jobs_changes ORDER BY seq"
+        return await store._run(lambda c: [r[0] for r in c.execute(sql)])
+
+    try:
+        await queuecore.enqueue_many(store, [Blueprint("work")] * 100)  # one call: one trim
+        assert await feed() == list(range(27, 101))  # seq 1..26 went
+        await store.purge()  # each trim takes the next chunk
+        assert await feed() == list(range(53, 101))
+    finally:
+        await store.close()
+
+
 async def test_connect_uri_forms(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     for uri, path in [

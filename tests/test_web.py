@@ -193,3 +193,11 @@ async def test_a_json_array_is_never_taken_for_job_data(store: queuecore.Store) 
     status, _, body = answer(await exchange(app, [body_message(b'[["to", "ada@example.com"]]')]))
     assert status == 400 and "job data must be a dict, not list" in body["error"]
     assert await store.count() == 0
+
+
+async def test_a_content_length_that_is_not_ascii_digits_is_not_trusted(store: queuecore.Store) -> None:
+    # '²' is a digit to str.isdigit() but not to int(): the header was read as a number
+    app = endpoint(store, json_job)
+    headers = ((b"content-type", b"application/json"), (b"content-length", "²".encode("latin-1")))
+    status, _, _ = answer(await exchange(app, [body_message(b'{"to": "ada"}')], headers=headers))
+    assert status == 200 and await store.count() == 1

@@ -743,8 +743,8 @@ class SQLiteStore(Store):
             return await self._inline.write(fn, here=here, weight=weight)
         return await self._executor.write(self._conn, fn)
 
-    def _wrote(self) -> None:
-        """Wake this process's watchers and trim the feed now and then."""
+    def _wrote(self, rows: int = 1) -> None:
+        """Wake this process's watchers, and trim the feed after every ``FEED_KEEP // 10`` rows written."""
         here = asyncio.get_running_loop()
         for waker, loop in list(self._wakers.items()):  # a copy: another loop's thread may change it
             if loop is here:
@@ -752,8 +752,8 @@ class SQLiteStore(Store):
             else:  # an asyncio.Event is not thread-safe: set it on its own loop
                 with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                     loop.call_soon_threadsafe(waker.set)
-        # without retention nothing else trims the feed: every FEED_KEEP/10 write calls, here
-        self._writes += 1
+        # without retention nothing else trims the feed: every FEED_KEEP/10 rows, here
+        self._writes += rows
         if self._writes >= max(1, FEED_KEEP // 10) and self._conn is not None:
             self._writes = 0
             t = self._t
@@ -905,7 +905,7 @@ class SQLiteStore(Store):
 
             out.extend(await self._write(run, weight=len(chunk)))
         if any(out):
-            self._wrote()
+            self._wrote(sum(out))
         return out
 
     @property
@@ -1013,7 +1013,7 @@ class SQLiteStore(Store):
         sql = f"DELETE FROM {self._t} WHERE id IN ({', '.join('?' for _ in ids)})"
         count = await self._run(lambda c: c.execute(sql, [str(i) for i in ids]).rowcount)
         if count:
-            self._wrote()
+            self._wrote(count)
         return count
 
     # -- reads ----------------------------------------------------------------
@@ -1376,11 +1376,18 @@ def _insert_values(job: Job, lock: bool) -> list[Any]:
 
 
 def _trim_feed(conn: sqlite3.Connection, table: str) -> None:
-    """Delete all but the newest FEED_KEEP rows of the change feed (a watcher further behind resets)."""
+    """Delete all but the newest FEED_KEEP rows of the change feed (a watcher further behind
+    resets), at most ``_TRIM_CHUNK`` of the oldest per call: a long backlog (a file from before
+    trimming) goes over several calls instead of holding the write lock for one long delete."""
     conn.execute(
-        f"DELETE FROM {table}_changes WHERE seq <= (SELECT COALESCE(MAX(seq), 0) FROM {table}_changes) - ?",
-        (FEED_KEEP,),
+        f"DELETE FROM {table}_changes WHERE seq <= min("
+        f"(SELECT MAX(seq) FROM {table}_changes) - ?, (SELECT MIN(seq) FROM {table}_changes) + ?)",
+        (FEED_KEEP, _TRIM_CHUNK),
     )
+
+
+#: At most this many change-feed rows are deleted by one trim.
+_TRIM_CHUNK = 20_000
 
 
 def _lock_checked(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
