@@ -9,7 +9,9 @@ you trust (job data is never executed).
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -141,27 +143,52 @@ def _tasks_of(target: Any) -> list[Task]:
     )
 
 
-class HandlerThreads(concurrent.futures.ThreadPoolExecutor):
-    """A default executor for a process that hosts workers until it is stopped: each call
-    (a plain ``def`` handler) runs in a daemon thread of its own. A thread cannot be stopped,
-    and one still running after the grace period (its job already failed for retry) must not
-    keep the stopped process alive — a ThreadPoolExecutor's threads are joined at exit."""
+class HandlerThreads(concurrent.futures.ThreadPoolExecutor):  # asyncio's default executor must be one
+    """A default executor for a process that hosts workers until it is stopped: calls (plain
+    ``def`` handlers) run on daemon threads, reused while idle. A thread cannot be stopped, and
+    one still running after the grace period (its job already failed for retry) must not keep
+    the stopped process alive — a ThreadPoolExecutor's threads are joined at exit. There are at
+    most as many threads as calls ever ran at once (the tasks' worker counts bound that)."""
+
+    def __init__(self) -> None:
+        super().__init__()  # never used: submit and shutdown below replace the pool
+        self._calls: collections.deque[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = (
+            collections.deque()
+        )
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._idle = 0  # threads waiting for a call
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-        def call() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                future.set_exception(exc)
+        with self._lock:
+            self._calls.append((future, functools.partial(fn, *args, **kwargs)))
+            if self._idle >= len(self._calls):  # a waiting thread takes it
+                self._ready.notify()
             else:
-                future.set_result(result)
-
-        threading.Thread(target=call, name="jobtui-handler", daemon=True).start()
+                threading.Thread(target=self._serve, name="jobtui-handler", daemon=True).start()
         return future
 
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+                while not self._calls:
+                    self._ready.wait()
+                self._idle -= 1
+                future, call = self._calls.popleft()
+            if future.set_running_or_notify_cancel():
+                _resolve(future, call)
+            del future, call  # keep nothing of the call alive while idle
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Nothing to wait for or to cancel: every call has its own daemon thread."""
+        """Nothing to wait for: the threads are daemons, and end with the process."""
+
+
+def _resolve(future: concurrent.futures.Future[Any], call: Callable[[], Any]) -> None:
+    try:
+        result = call()
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)

@@ -637,3 +637,21 @@ def test_the_dashboards_workers_option_before_a_command_is_refused(tmp_path: Pat
         CliRunner().invoke(app, args), f"--workers is an option of the dashboard, not of {command}"
     )
     assert ("jobtui work MODULE" in line) == (command == "work")
+
+
+def test_the_work_commands_handler_threads_are_reused_daemons_that_never_block_each_other() -> None:
+    import threading
+
+    from jobtui.workers import HandlerThreads
+
+    pool = HandlerThreads()
+    one_by_one = [pool.submit(threading.get_ident).result(timeout=5) for _ in range(5)]
+    assert len(set(one_by_one)) == 1  # an idle thread takes the next call (no thread per call)
+    gate = threading.Event()
+    blocked = pool.submit(gate.wait, 10)  # a handler that hangs blocks no other call
+    assert pool.submit(lambda: threading.current_thread().daemon).result(timeout=5) is True
+    gate.set()
+    assert blocked.result(timeout=5) is True
+    failing = pool.submit(int, "x")
+    assert isinstance(failing.exception(timeout=5), ValueError)
+    pool.shutdown(wait=True)  # returns at once: nothing is joined
