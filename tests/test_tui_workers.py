@@ -23,6 +23,14 @@ def problem_text(app: JobTUI) -> str:
     return "\n".join(static_text(w) for w in screen.query(Static))
 
 
+def unopenable(tmp_path: Path) -> tuple[JobTUI, Path]:
+    """A dashboard on a SQLite store that cannot be opened until the returned file is removed
+    (it stands where the database's directory should be)."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the database directory should be")
+    return JobTUI(f"sqlite:///{blocker}/jobs.db"), blocker
+
+
 async def test_unreachable_mongodb_shows_the_problem_masked_with_retry() -> None:
     app = JobTUI(UNREACHABLE)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -41,9 +49,7 @@ async def test_unreachable_mongodb_shows_the_problem_masked_with_retry() -> None
 
 
 async def test_retry_connects_once_the_problem_is_fixed(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the database directory should be")
-    app = JobTUI(f"sqlite:///{blocker}/jobs.db")
+    app, blocker = unopenable(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
         assert "cannot open SQLite database" in problem_text(app)
@@ -58,9 +64,7 @@ async def test_a_retry_that_connects_under_the_help_leaves_no_stale_problem_scre
     # r, then ? before the store opened: the help covered the problem screen when the retry
     # succeeded, which then stayed under it ("Cannot open the job store" while connected),
     # and its r opened a second store (the first one never closed).
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the database directory should be")
-    app = JobTUI(f"sqlite:///{blocker}/jobs.db")
+    app, blocker = unopenable(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
         blocker.unlink()
@@ -109,9 +113,7 @@ async def test_a_retry_while_the_workers_start_does_not_cut_the_connection_short
 async def test_the_audit_log_opened_before_connecting_says_so(tmp_path: Path) -> None:
     # ctrl+p → "Audit log" on the connection-problem screen showed "loading the audit log…"
     # for ever; it says there is no store yet, and loads once there is one.
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the database directory should be")
-    app = JobTUI(f"sqlite:///{blocker}/jobs.db")
+    app, blocker = unopenable(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
         app.open_audit()
