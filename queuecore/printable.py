@@ -1,0 +1,56 @@
+"""Untrusted text made inert for a terminal: the one function every output path uses.
+
+Job names, labels, data, reasons, notes and worker names come from producers the operator
+does not control. Written to a terminal as they are, an ``ESC ] 52`` sequence sets the
+operator's clipboard, ``ESC [ 2J`` clears the screen, a C1 ``CSI`` (U+009B) starts a
+sequence on terminals that honour 8-bit controls, and a bidi override (U+202E) makes text
+read backwards. :func:`printable` turns each of them into a visible, harmless form *before*
+any other formatting (Rich markup, truncation) sees the text, so nothing can be cut in the
+middle of a sequence either:
+
+- C0 controls and DEL become their Unicode control pictures (``\\x1b`` → ``␛``, ``\\n`` →
+  ``␊``); ``layout=True`` keeps newline and tab, for multi-line views such as pretty JSON;
+- C1 controls become ``\\x9b`` as text;
+- bidi embeddings, overrides, isolates and marks, and the line/paragraph separators, become
+  ``\\u202e`` as text.
+
+:func:`json_text` does the same for JSON that is printed (``--json``): ``json.dumps`` escapes
+C0 itself, and C1, DEL, bidi and separators are escaped here as ``\\uXXXX``, which any JSON
+reader decodes back to the same string.
+"""
+
+from __future__ import annotations
+
+#: Unicode bidi controls (embeddings, overrides, isolates, marks) and the line and paragraph
+#: separators: invisible, and each changes how the text around it is shown.
+BIDI_CONTROLS = frozenset(
+    {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029}
+)
+
+_SHOWN: dict[int, str] = {
+    **{code: chr(0x2400 + code) for code in range(0x20)},  # C0 → control pictures
+    0x7F: "\u2421",  # DEL → ␡
+    **{code: f"\\x{code:02x}" for code in range(0x80, 0xA0)},  # C1 → \x9b
+    **{code: f"\\u{code:04x}" for code in BIDI_CONTROLS},
+}
+_SHOWN_LAYOUT = {code: shown for code, shown in _SHOWN.items() if code not in (0x09, 0x0A)}
+_JSON_ESCAPED = {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS)}
+
+
+def printable(value: object, *, layout: bool = False) -> str:
+    """``value`` as text that is safe to write to a terminal: every control character and
+    bidi control shown visibly (see the module docstring). ``layout=True`` keeps ``\\n`` and
+    ``\\t`` (multi-line views); by default they are shown too, so one value stays one line."""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():  # the common case: nothing to replace (C0, C1, DEL, Cf are not)
+        return text
+    return text.translate(_SHOWN_LAYOUT if layout else _SHOWN)
+
+
+def json_text(text: str) -> str:
+    """Encoded JSON (from ``json.dumps``) with C1 controls, DEL and bidi controls escaped as
+    ``\\uXXXX``: still the same JSON for any reader, and inert in a terminal. Such characters
+    can only occur inside JSON strings, where an escape is always valid."""
+    if text.isascii():
+        return text
+    return text.translate(_JSON_ESCAPED)
