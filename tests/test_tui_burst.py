@@ -8,6 +8,8 @@ what the store holds — on screen, not only in its data — without reloading t
 
 from __future__ import annotations
 
+import time
+
 from conftest import StoreTarget
 from textual.geometry import Region
 from tui_util import enqueue, started, table, wait_for
@@ -15,6 +17,7 @@ from tui_util import enqueue, started, table, wait_for
 import queuecore
 from jobtui.app import JobTUI
 from jobtui.format import utcnow
+from jobtui.screens.jobs import APPLY_INTERVAL
 from jobtui.widgets.jobs_table import COLUMNS, render_row
 from queuecore import Job, Status
 
@@ -54,6 +57,7 @@ async def test_a_burst_of_updates_is_applied_in_batches_and_shown(target: StoreT
         chosen = table(app).current_id
 
         # progress reports of every running job, round-robin, as fast as the store takes them
+        began = time.monotonic()
         for n in range(EVENTS):
             job = jobs[n % JOBS]
             done = await store.update(
@@ -79,6 +83,7 @@ async def test_a_burst_of_updates_is_applied_in_batches_and_shown(target: StoreT
             )
 
         await wait_for(pilot, cells_match)
+        elapsed = time.monotonic() - began
         # ...and what is painted on screen is the same (the rows in view, every column)
         await wait_for(
             pilot,
@@ -90,9 +95,10 @@ async def test_a_burst_of_updates_is_applied_in_batches_and_shown(target: StoreT
             assert final[key].short_id in line and expected(key)["progress"] in line
         assert len(COLUMNS) == len(table(app).columns)
 
-        # batched: no reload of the window, far fewer table updates than change events
+        # batched: no reload of the window, and at most one table update per APPLY_INTERVAL
+        # however fast (or, on a loaded machine, slowly) the events came
         assert model.reloads == reloads
-        assert screen.table_updates - updates < EVENTS / 4
+        assert screen.table_updates - updates <= elapsed / APPLY_INTERVAL + 2
         # rows changed in place: same rows, same order, the cursor on its job
         assert table(app).keys() == [str(j.id) for j in reversed(jobs)]
         assert table(app).current_id == chosen
