@@ -14,6 +14,7 @@ the sequence visibly instead, and ``--json`` still decodes to the stored values.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ import pytest
 from bson import ObjectId
 from cli_util import Cli, in_store
 from conftest import StoreTarget
+from rich.console import Console
 from textual.widgets import Input
 from tui_util import enqueue, notes, started, table, wait_for
 from util import insert_raw
@@ -35,9 +37,10 @@ import queuecore
 from jobtui import format as fmt
 from jobtui.app import JobTUI
 from jobtui.screens import AuditScreen, ConfirmScreen, EnqueueScreen, JobDetailScreen
+from jobtui.screens.detail import render_job
 from jobtui.widgets import FilterBar, WorkersPanel
 from jobtui.widgets.jobs_table import render_row
-from queuecore import Job, Status, Store
+from queuecore import Blueprint, Job, Status, Store
 from queuecore.audit import record
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,6 +56,8 @@ HOSTILE = {
     "del": "\x7f",
     "nul": "\x00",
 }
+#: What the stores are seeded with: each kind alone, and all of them in one value.
+SEEDS = {**HOSTILE, "all": "".join(HOSTILE.values())}
 #: Characters no output may contain: C0 (but the newline of a layout), DEL, C1, bidi controls.
 FORBIDDEN = frozenset(
     {chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))} - {"\n"}
@@ -72,8 +77,8 @@ def assert_inert(text: str, where: str) -> None:
 
 
 def data_of(kind: str) -> dict[str, Any]:
-    hostile = HOSTILE[kind]
-    key = f"key-{kind}{hostile}" if kind != "nul" else f"key-{kind}"  # BSON keys cannot hold NUL
+    hostile = SEEDS[kind]
+    key = f"key-{kind}{hostile}".replace("\x00", "")  # a BSON key cannot hold NUL
     return {key: f"value{hostile}", "list": [f"item{hostile}"], "nested": {"deep": hostile}}
 
 
@@ -81,13 +86,18 @@ async def seed(store: Store) -> dict[str, dict[str, Job]]:
     """Per kind: a failed job (worker, note, reason, history) and a running job with a
     cancellation request (cancel reason); an audit entry with the sequence everywhere."""
     seeded: dict[str, dict[str, Job]] = {}
-    for kind, hostile in HOSTILE.items():
+    for kind, hostile in SEEDS.items():
         jobs: dict[str, Job] = {}
         for what in ("failed", "cancelling"):
-            job = await enqueue(store, f"mail-{kind}{hostile}", label=f"lab-{what}{hostile}", data=data_of(kind))
+            job = await enqueue(
+                store, f"mail-{kind}{hostile}", label=f"lab-{what}{hostile}", data=data_of(kind)
+            )
             assert await queuecore.dequeue(store, job.id, 3600, worker=f"host{hostile}:1:w") is not None
             await store.update(
-                job.id, statuses=[Status.DEQUEUED], attempts=1, set={"note": f"note{hostile}", "progress": 0.5}
+                job.id,
+                statuses=[Status.DEQUEUED],
+                attempts=1,
+                set={"note": f"note{hostile}", "progress": 0.5},
             )
             if what == "failed":
                 await queuecore.fail(store, job.id, f"smtp said {hostile} no", 3600)
@@ -162,8 +172,8 @@ def test_json_output_escapes_c1_and_bidi_and_decodes_to_the_stored_values(
     audit = cli.ok("audit", "--limit", "100", "--json")
     assert_inert(audit.stdout, "audit --json")
     entries = json.loads(audit.stdout)
-    assert {e["who"] for e in entries} == {f"eve{h}@host" for h in HOSTILE.values()}
-    assert {e["detail"] for e in entries} == {f"detail {h} end" for h in HOSTILE.values()}
+    assert {e["who"] for e in entries} == {f"eve{h}@host" for h in SEEDS.values()}
+    assert {e["detail"] for e in entries} == {f"detail {h} end" for h in SEEDS.values()}
     assert_inert(cli.ok("stats", "--json").stdout, "stats --json")
 
 
@@ -189,13 +199,27 @@ def test_truncating_a_hostile_value_never_leaves_part_of_a_sequence() -> None:
         assert len(cut) <= width
     now = fmt.utcnow()
     job = Job.model_construct(
-        id=ObjectId(), name=value, label=value, reason=value, worker=value, status=Status.FAILED
+        id=ObjectId(),
+        name=value,
+        label=value,
+        reason=value,
+        worker=value,
+        status=Status.FAILED,
+        created=now,
+        available=now,
     )
     for column, cell_value in render_row(job, now).items():
         assert_inert(getattr(cell_value, "plain", str(cell_value)), f"cell {column}")
 
 
 # -- the dashboard -------------------------------------------------------------------------
+
+
+def rendered(renderable: Any, width: int = 160) -> str:
+    """What a Rich renderable prints (as the dashboard draws it), as plain text."""
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
 
 
 def screen_text(app: JobTUI) -> str:
@@ -208,14 +232,15 @@ async def test_dashboard_table_detail_audit_confirm_and_notifications_are_inert(
     target: StoreTarget, store: Store
 ) -> None:
     seeded = await seed(store)
+    await enqueue(store, "mail-clean")
     job = seeded["osc52"]["failed"]
     app = JobTUI(target.uri, collection=target.collection)
-    async with app.run_test(size=(220, 50)) as pilot:
-        await started(pilot, rows=3 * len(HOSTILE))
+    async with app.run_test(size=(220, 50), notifications=True) as pilot:  # toasts are drawn
+        await started(pilot, rows=3 * len(SEEDS) + 1)
         await pilot.pause()
         text = screen_text(app)
         assert_inert(text, "jobs table")
-        assert "mail-osc52␛]52;c;aGVsbG8=␛\\" in text  # the name, shown visibly (and whole)
+        assert "mail-osc52␛]52" in text and "host␛]0;pwned␇:1:w" in text  # shown visibly
         for key in table(app).keys():
             for column, value in table(app)._cells[key].items():
                 assert_inert(getattr(value, "plain", str(value)), f"cell {column}")
@@ -224,22 +249,30 @@ async def test_dashboard_table_detail_audit_confirm_and_notifications_are_inert(
         await wait_for(pilot, lambda: app.screen.query_one(FilterBar).editing == "name")
         suggester = app.screen.query_one("#filter-name", Input).suggester
         assert suggester is not None
-        assert_inert("".join(suggester._suggestions), "task filter suggestions")  # type: ignore[attr-defined]
+        # a suggestion is typed into the input: a hostile name is left out, not shown changed
+        assert suggester._suggestions == ["mail-clean"]  # type: ignore[attr-defined]
         await pilot.press("escape")
-        # the detail screen of each job
+        # the detail screen: of the jobs holding every kind at once on the screen, of each
+        # job as the screen renders it
+        for one in seeded["all"].values():
+            app.open_detail(one.id)
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None
+            )
+            await pilot.pause()
+            text = screen_text(app)
+            assert_inert(text, f"detail of {one.name!r}")
+            assert ("malformed" if one.malformed else "history") in text
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is app.jobs_screen)
         for jobs in seeded.values():
             for one in jobs.values():
-                app.open_detail(one.id)
-                await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None)
-                await pilot.pause()
-                text = screen_text(app)
-                assert_inert(text, f"detail of {one.name!r}")
-                assert ("malformed" if one.malformed else "history") in text
-                await pilot.press("escape")
-                await wait_for(pilot, lambda: app.screen is app.jobs_screen)
+                assert_inert(rendered(render_job(one)), f"detail of {one.name!r}")
         # the audit screen, and the selected entry's line under it
         await pilot.press("A")
-        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen) and len(app.screen.entries) == len(HOSTILE))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, AuditScreen) and len(app.screen.entries) == len(SEEDS)
+        )
         await pilot.pause()
         text = screen_text(app)
         assert_inert(text, "audit screen")
@@ -256,23 +289,21 @@ async def test_dashboard_table_detail_audit_confirm_and_notifications_are_inert(
         assert "mail-clear␛[2J␛[H" in screen_text(app)
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is app.jobs_screen)
-        # the enqueue form: suggestions from the stored names; a name pasted in the form comes
-        # back in the notification
+        # the enqueue form: suggestions from the stored names; the notification of what it
+        # enqueued names the job
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, EnqueueScreen))
         name_input = app.screen.query_one("#enqueue-name", Input)
         assert name_input.suggester is not None
-        assert_inert("".join(name_input.suggester._suggestions), "enqueue suggestions")  # type: ignore[attr-defined]
-        name_input.value = job.name
-        await pilot.pause()
+        assert name_input.suggester._suggestions == ["mail-clean"]  # type: ignore[attr-defined]
         assert_inert(screen_text(app), "enqueue form")
-        await pilot.press("ctrl+s")
+        app.screen.dismiss(Blueprint(job.name, data=job.data))  # what the form returns
         await wait_for(pilot, lambda: any("Enqueued job" in n for n in notes(app)))
-        await pilot.pause()
         assert all(not raw_controls(n) for n in notes(app)), notes(app)
+        await wait_for(pilot, lambda: "Enqueued job" in screen_text(app))  # the toast is drawn
         text = screen_text(app)
         assert_inert(text, "notification")
-        assert "Enqueued job" in text
+        assert "(mail-osc52␛]52;c;aGVsbG8=␛\\)" in text
 
 
 HOSTILE_TASKS = f"""
@@ -310,25 +341,26 @@ async def test_dashboard_workers_panel_shows_a_hostile_reason_inert(
 # -- the `jobtui work` log -------------------------------------------------------------------
 
 
-def _store_args(target: StoreTarget) -> list[str]:
+def start_work(target: StoreTarget, tasks: Path) -> subprocess.Popen[str]:
+    """``jobtui work TASKS`` on the target, as a real process (its log on stderr)."""
     option = "--sqlite" if target.engine == "sqlite" else "--mongo"
-    return [option, target.uri, "--collection", target.collection]
+    command = [sys.executable, "-m", "jobtui.cli", "work", str(tasks)]
+    return subprocess.Popen(
+        [*command, option, target.uri, "--collection", target.collection],
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="surrogateescape",  # any byte at all is kept, and then found by the check
+    )
 
 
 async def test_work_log_is_inert(target: StoreTarget, store: Store, tmp_path: Path) -> None:
     (tmp_path / "hostile_tasks.py").write_text(HOSTILE_TASKS)
     name = "mail" + "".join(HOSTILE.values())
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jobtui.cli", "work", str(tmp_path / "hostile_tasks.py"), *_store_args(target)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="surrogateescape",
-    )
+    proc = start_work(target, tmp_path / "hostile_tasks.py")
     lines: list[str] = []
     try:
         assert proc.stderr is not None
@@ -337,10 +369,10 @@ async def test_work_log_is_inert(target: StoreTarget, store: Store, tmp_path: Pa
         assert "working: mail" in first, first
         job = await enqueue(store, name, data={"why": HOSTILE["title"]})
         deadline = time.monotonic() + 30
-        while not any(f"cancelled  mail" in line for line in lines):  # the outcome of the one attempt
+        while not any("cancelled  mail" in line for line in lines):  # the outcome of the one attempt
             assert time.monotonic() < deadline, lines
             line = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), timeout=30)
-            assert line, lines + [proc.communicate(timeout=30)[1]]
+            assert line, [*lines, proc.communicate(timeout=30)[1]]
             lines.append(line)
         proc.send_signal(signal.SIGTERM)
         _, rest = await asyncio.to_thread(proc.communicate, timeout=30)
