@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -385,3 +386,28 @@ async def test_work_log_is_inert(target: StoreTarget, store: Store, tmp_path: Pa
     assert_inert(log, "work log")
     assert f"{job.id}" in log and "boom ␛]0;pwned␇" in log
     assert "problem: boom" in log  # the reporter's line too
+
+
+# -- queuecore's own log ---------------------------------------------------------------------
+
+
+def test_queuecore_log_records_are_inert_and_keep_their_exception(caplog: pytest.LogCaptureFixture) -> None:
+    """What the default reporter logs (a handler's exception, its message from job data) is made
+    printable on the logger itself: every handler prints it inert; ``exc_info`` stays for
+    handlers that send exceptions elsewhere."""
+    from queuecore.queue import _default_reporter
+
+    raised: BaseException | None = None
+    try:
+        raise RuntimeError("boom " + SEEDS["all"] + "\nforged line")
+    except RuntimeError as exc:
+        raised = exc
+        with caplog.at_level(logging.ERROR, logger="queuecore"):
+            _default_reporter(exc)
+    (entry,) = caplog.records
+    assert entry.exc_info is not None and entry.exc_info[1] is raised
+    text = logging.Formatter("%(levelname)s %(message)s").format(entry)
+    assert_inert(text, "queuecore log")
+    first, *_ = text.splitlines()
+    assert first.startswith("ERROR queuecore: boom ␛]52;c;aGVsbG8=␛\\") and first.endswith("␊forged line")
+    assert "Traceback (most recent call last)" in text
