@@ -37,6 +37,7 @@ from textual.worker import Worker, WorkerState
 import queuecore
 from queuecore import Blueprint, ConnectError, Job, Queue, Status, Store
 from queuecore.audit import record
+from queuecore.printable import printable
 from queuecore.query import QueryError
 from queuecore.uri import is_mongo, mask, sqlite_path
 
@@ -139,7 +140,7 @@ class JobTUI(App[None]):
         retention = self.store.retention if self.store is not None else None
         if retention:
             where += f" · keeps finished {fmt.retention(retention)}"
-        return ("READ-ONLY · " if self.read_only else "") + where
+        return printable(("READ-ONLY · " if self.read_only else "") + where)
 
     # -- screens --------------------------------------------------------------
 
@@ -178,7 +179,11 @@ class JobTUI(App[None]):
     ) -> None:
         """A notification, shown as written unless ``markup=True`` is asked for: the dashboard's
         messages carry job names, filters and errors, whose brackets are text — "[keys]"
-        vanished, and a name like "[/x]" raised MarkupError and crashed the dashboard."""
+        vanished, and a name like "[/x]" raised MarkupError and crashed the dashboard. For the
+        same reason every message (and title) is made printable: terminal controls in a job
+        name or a reason are shown visibly, never sent to the terminal (screens' ``notify``
+        comes here too)."""
+        message, title = printable(message, layout=True), printable(title)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def action_help_quit(self) -> None:

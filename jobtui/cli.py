@@ -5,7 +5,9 @@ the scripting commands start fast). Every command takes ``--mongo``/``--sqlite``
 ``--collection`` (also accepted before the subcommand); without them the store is
 ``$JOBTUI_MONGO_URI``, ``$JOBTUI_SQLITE`` or the embedded SQLite file in the user
 data directory. Errors print exactly one line, ``error: …``, on stderr and exit 1;
-passwords in URIs are never printed.
+passwords in URIs are never printed. Stored text (job names, labels, data, reasons, notes,
+worker names, audit entries) is untrusted: every line, table cell and log record shows it
+through :func:`queuecore.printable.printable`, and ``--json`` through ``json_text``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import typer
 import queuecore
 from queuecore import Job, Status, Store
 from queuecore.audit import record as audit_record
+from queuecore.printable import PrintableRecords, json_text, printable
 from queuecore.query import STATUS_VALUES
 from queuecore.uri import is_mongo, mask, sqlite_path
 from queuecore.uri import password as uri_password
@@ -110,7 +113,7 @@ class RootOptions:
         if self.config is None:
             self.config = load_config()
             if self.config.problem:
-                typer.echo(f"warning: {self.config.problem} (using the defaults)", err=True)
+                typer.echo(f"warning: {_one_line(self.config.problem)} (using the defaults)", err=True)
         return self.config
 
     def chosen_profile(self) -> Profile | None:
@@ -130,9 +133,10 @@ def fail(message: str, target: Target | None = None, code: int = 1) -> NoReturn:
 
 
 def _one_line(message: str) -> str:
+    """``message`` on one line, printable (errors quote stored values: names, reasons)."""
     flat = " ".join(str(message).split())
     # pymongo appends a long topology dump to server-selection errors; it names nothing new
-    return flat.split(", Topology Description:", 1)[0]
+    return printable(flat.split(", Topology Description:", 1)[0])
 
 
 def _scrub(message: str, target: Target | None) -> str:
@@ -291,7 +295,19 @@ def _print_json(value: Any) -> None:
         text = json.dumps(value, indent=2, default=_json_default, ensure_ascii=False, allow_nan=False)
     except ValueError:
         text = json.dumps(_finite(value), indent=2, default=_json_default, ensure_ascii=False)
-    typer.echo(text)
+    typer.echo(json_text(text))  # C1, DEL and bidi controls as \uXXXX: a terminal reads this too
+
+
+def _shown(value: object, *, layout: bool = False) -> str:
+    """Stored text for a Rich table or line: printable, then markup-escaped."""
+    from rich.markup import escape
+
+    return escape(printable(value, layout=layout))
+
+
+def _flat(value: object) -> str:
+    """Stored text on one line (whitespace runs as one space) for a table cell."""
+    return _shown(" ".join(str(value).split()))
 
 
 def _finite(value: Any) -> Any:
@@ -337,7 +353,6 @@ def _console() -> Any:
 
 
 def _jobs_table(jobs: list[Job]) -> Any:
-    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -350,14 +365,14 @@ def _jobs_table(jobs: list[Job]) -> Any:
         rows.append(
             (
                 str(job.id),
-                escape(job.name),
-                escape(job.label),
+                _shown(job.name),
+                _shown(job.label),
                 _status(job),
                 str(job.attempts),
                 _ago(job.created, now),
                 fmt.duration(wait) if wait >= 1 else "",
                 f"{job.progress * 100:.0f}%" if job.progress is not None else "",
-                escape(" ".join((job.malformed or job.reason).split())),
+                _flat(job.malformed or job.reason),
             )
         )
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -652,8 +667,7 @@ def show(
 
 
 def _print_job(job: Job) -> None:
-    from rich.json import JSON
-    from rich.markup import escape
+    from rich.highlighter import JSONHighlighter
     from rich.table import Table
 
     console = _console()
@@ -663,8 +677,8 @@ def _print_job(job: Job) -> None:
     fields.add_column()
     rows: list[tuple[str, str]] = [
         ("id", str(job.id)),
-        ("name", escape(job.name)),
-        ("label", escape(job.label)),
+        ("name", _shown(job.name)),
+        ("label", _shown(job.label)),
         ("status", _status(job)),
         ("attempts", str(job.attempts)),
         ("created", f"{_iso(job.created)}  ({_ago(job.created, now)} ago)" if job.created else ""),
@@ -672,12 +686,12 @@ def _print_job(job: Job) -> None:
         ("started", _iso(job.started) or ""),
         ("ended", _iso(job.ended) or ""),
         ("finished", _iso(job.finished) or ""),
-        ("worker", escape(job.worker)),
+        ("worker", _shown(job.worker)),
         ("progress", f"{job.progress * 100:.0f}%" if job.progress is not None else ""),
-        ("note", escape(job.note)),
-        ("reason", escape(job.reason)),
-        ("cancel requested", escape(job.cancel_reason or "")),
-        ("malformed", escape(job.malformed or "")),
+        ("note", _shown(job.note, layout=True)),
+        ("reason", _shown(job.reason, layout=True)),
+        ("cancel requested", _shown(job.cancel_reason or "", layout=True)),
+        ("malformed", _shown(job.malformed or "", layout=True)),
     ]
     for key, value in rows:
         if value:
@@ -686,13 +700,18 @@ def _print_job(job: Job) -> None:
     for title, value in (("data", job.data), ("result", job.result)):
         if value:
             console.print(f"\n[bold]{title}[/]")
-            console.print(JSON(json.dumps(value, default=_json_default, ensure_ascii=False)))
+            # as rich.json.JSON shows it, but from json_text: control and bidi characters in
+            # keys and strings stay \uXXXX escapes (JSON re-encodes them raw)
+            encoded = json.dumps(value, indent=2, default=_json_default, ensure_ascii=False)
+            shown = JSONHighlighter()(json_text(encoded))
+            shown.no_wrap, shown.overflow = True, None
+            console.print(shown)
     if job.events:
         history = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
         for column in ("AT", "STATUS", "REASON"):
             history.add_column(column)
         for event in job.events:
-            history.add_row(_iso(event.at) or "", escape(event.status), escape(event.reason))
+            history.add_row(_iso(event.at) or "", _shown(event.status), _shown(event.reason, layout=True))
         console.print("\n[bold]history[/]")
         console.print(history)
 
@@ -723,7 +742,7 @@ def cancel(
     if job.status == Status.CANCELLED:
         typer.echo(f"cancelled {job.id}")
     else:
-        typer.echo(f"cancellation requested for {job.id} (running on {job.worker or 'a worker'})")
+        typer.echo(f"cancellation requested for {job.id} (running on {printable(job.worker or 'a worker')})")
 
 
 @app.command()
@@ -779,19 +798,18 @@ def stats(
     if as_json:
         _print_json(result)
         return
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False, show_footer=True)
     table.add_column("STATUS", footer="total")
     table.add_column("JOBS", justify="right", footer=str(result["total"]))
     for status, count in result["counts"].items():
-        table.add_row(f"[{_STATUS_STYLE.get(status, 'bold')}]{escape(status)}[/]", str(count))
+        table.add_row(f"[{_STATUS_STYLE.get(status, 'bold')}]{_shown(status)}[/]", str(count))
         if status == Status.DEQUEUED.value:
             table.add_row("[dim]  running[/]", f"[dim]{result['running']}[/]")
             table.add_row("[dim]  stalled[/]", f"[dim]{result['stalled']}[/]")
     console = _console()
-    console.print(f"[bold]{escape(result['store'])}[/] ({result['engine']}, {escape(result['collection'])})")
+    console.print(f"[bold]{_shown(result['store'])}[/] ({result['engine']}, {_shown(result['collection'])})")
     console.print(table)
 
 
@@ -819,7 +837,6 @@ def audit_log(
     if not entries:
         typer.echo("no operator actions recorded", err=True)
         return
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -829,11 +846,11 @@ def audit_log(
         jobs = e.ids[0] if len(e.ids) == 1 else str(len(e.ids))
         table.add_row(
             e.at.strftime("%Y-%m-%d %H:%M:%S"),
-            escape(e.who),
-            escape(e.source),
-            escape(e.action),
-            escape(jobs),
-            escape(" ".join(e.detail.split())),
+            _shown(e.who),
+            _shown(e.source),
+            _shown(e.action),
+            _shown(jobs),
+            _flat(e.detail),
         )
     _console().print(table)
 
@@ -841,6 +858,7 @@ def audit_log(
 # -- the headless worker host --------------------------------------------------------
 
 log = logging.getLogger("jobtui.work")
+log.addFilter(PrintableRecords())  # its lines name jobs and quote their reasons
 
 
 @app.command()
@@ -871,8 +889,10 @@ def work(
         names = [t.name for t in load_tasks(spec)]
     except WorkersError as exc:
         fail(str(exc), target)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(PrintableRecords())  # every record printed, a library's too
     logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
+        handlers=[handler], level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
     )
 
     async def host(store: Store) -> None:

@@ -1,7 +1,9 @@
 """How job values are shown: status colours, durations, progress, truncation.
 
 Pure functions returning rich ``Text`` so the table, the detail screen and the
-README screenshots render a job the same way.
+README screenshots render a job the same way. Stored text (names, labels, reasons, data,
+worker names) is untrusted: :func:`safe_text` and :func:`truncate` pass it through
+:func:`queuecore.printable.printable` before anything else sees it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from rich.text import Text
 
 from queuecore import Job, Status
+from queuecore.printable import json_text, printable
 
 from .live import shown_status, status_of
 
@@ -142,15 +145,25 @@ def progress(job: Job, width: int = 6) -> Text:
     return Text.assemble(("█" * filled, "green"), ("░" * (width - filled), "grey50"), f" {value * 100:3.0f}%")
 
 
+def safe_text(value: object, style: str = "", *, layout: bool = False) -> Text:
+    """Stored text as a ``Text`` cell or label: terminal controls shown visibly
+    (:func:`~queuecore.printable.printable`; ``layout=True`` keeps newlines and tabs), and
+    never read as markup."""
+    return Text(printable(value, layout=layout), style=style)
+
+
 def truncate(value: str, width: int) -> str:
-    """``value`` on one line, cut to ``width`` characters with an ellipsis."""
-    flat = " ".join(str(value).split())
+    """``value`` on one line, made printable, then cut to ``width`` characters with an
+    ellipsis (made printable first, so a cut never leaves part of an escape sequence)."""
+    flat = printable(" ".join(str(value).split()))
     return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
 
 
 def to_json(value: Any) -> str:
-    """Pretty JSON for display (anything not JSON-native is shown as its string)."""
-    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    """Pretty JSON for display (anything not JSON-native is shown as its string); control
+    and bidi characters in strings are ``\\uXXXX`` escapes, as they are in ``--json``."""
+    encoded = json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    return printable(json_text(encoded), layout=True)
 
 
 def when(value: datetime | None) -> str:

@@ -21,6 +21,8 @@ reader decodes back to the same string.
 
 from __future__ import annotations
 
+import logging
+
 #: Unicode bidi controls (embeddings, overrides, isolates, marks) and the line and paragraph
 #: separators: invisible, and each changes how the text around it is shown.
 BIDI_CONTROLS = frozenset(
@@ -51,6 +53,29 @@ def json_text(text: str) -> str:
     """Encoded JSON (from ``json.dumps``) with C1 controls, DEL and bidi controls escaped as
     ``\\uXXXX``: still the same JSON for any reader, and inert in a terminal. Such characters
     can only occur inside JSON strings, where an escape is always valid."""
-    if text.isascii():
+    if text.isascii() and "\x7f" not in text:  # DEL is ASCII
         return text
     return text.translate(_JSON_ESCAPED)
+
+
+class PrintableRecords(logging.Filter):
+    """A logging filter that makes each record's text inert (:func:`printable`) before any
+    handler formats it: the message on one line (a reason cannot forge log lines), a
+    traceback with its newlines. ``exc_info`` stays, for handlers that send exceptions
+    elsewhere; the text a formatter prints for it is the inert ``exc_text`` set here.
+
+    queuecore's logger has one; ``jobtui work`` puts one on its log handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = printable(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = printable(_FORMATTER.formatException(record.exc_info), layout=True)
+        elif record.exc_text:
+            record.exc_text = printable(record.exc_text, layout=True)
+        if record.stack_info:
+            record.stack_info = printable(record.stack_info, layout=True)
+        return True
+
+
+_FORMATTER = logging.Formatter()

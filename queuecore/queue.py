@@ -21,10 +21,12 @@ from .board import Board, Tracked
 from .errors import ConnectError, Error, MissingJobError, QueueError
 from .job import Blueprint, Job, Status
 from .ops import cancel, complete_attempt, dequeue, enqueue, enqueue_many, fail
+from .printable import PrintableRecords
 from .store.base import Store
 from .task import Context, Task
 
 log = logging.getLogger("queuecore")
+log.addFilter(PrintableRecords())  # job names and reasons reach the log: never raw terminal controls
 
 Reporter = Callable[[BaseException], Awaitable[None] | None]
 

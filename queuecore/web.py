@@ -22,6 +22,7 @@ from typing import Any
 
 from .job import MAX_DATA_BYTES, Blueprint, Job
 from .ops import enqueue
+from .printable import json_text
 from .queue import Queue
 from .store.base import Store
 
@@ -168,7 +169,7 @@ def _size(n: int) -> str:
 async def _respond(
     send: Any, status: int, payload: dict[str, Any], extra: tuple[tuple[bytes, bytes], ...] = ()
 ) -> None:
-    body = json.dumps(payload).encode()
+    body = json_text(json.dumps(payload)).encode()  # a client may print it: DEL escaped too
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})
     await send({"type": "http.response.body", "body": body})

@@ -67,3 +67,10 @@ def test_json_text_escapes_c1_and_bidi_and_decodes_back() -> None:
     assert not set(encoded) & DANGEROUS
     assert "Grüße" in encoded
     assert json.loads(encoded) == value
+
+
+def test_json_text_escapes_del_in_otherwise_ascii_json() -> None:
+    """``json.dumps`` leaves DEL raw even with ``ensure_ascii``; the ASCII fast path must not skip it."""
+    encoded = json_text(json.dumps({"name": "a\x7fb"}))
+    assert "\x7f" not in encoded and "\\u007f" in encoded
+    assert json.loads(encoded) == {"name": "a\x7fb"}

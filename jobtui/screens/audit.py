@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.widgets.data_table import CellDoesNotExist
 
 from queuecore.audit import AuditEntry, history
+from queuecore.printable import printable
 
 from .. import format as fmt
 
@@ -34,12 +35,13 @@ LIMIT = 500
 
 
 def entry_row(entry: AuditEntry) -> tuple[str | Text, ...]:
-    """The cells of one entry (Text: a str cell is read as markup, and details hold job names)."""
+    """The cells of one entry (Text: a str cell is read as markup, and details hold job names;
+    every stored value made printable, since any program may write the log)."""
     return (
         fmt.when(entry.at),
         Text(fmt.truncate(entry.who, 22)),
-        Text(entry.source),
-        Text(entry.action, style="bold"),
+        fmt.safe_text(entry.source),
+        fmt.safe_text(entry.action, "bold"),
         str(len(entry.ids)),
         Text(fmt.truncate(entry.detail, 80)),
     )
@@ -50,16 +52,16 @@ def entry_detail(entry: AuditEntry) -> Text:
     text = Text.assemble(
         (fmt.when(entry.at), "bold"),
         "  ",
-        entry.who,
-        (f" ({entry.source})", "dim"),
+        printable(entry.who),
+        (f" ({printable(entry.source)})", "dim"),
         "  ",
-        (entry.action, "bold"),
+        (printable(entry.action), "bold"),
     )
     if entry.detail:
-        text.append(f"  {entry.detail}")
+        text.append(f"  {printable(entry.detail)}")
     count = len(entry.ids)
     text.append(f"\n{count} id{'s' if count != 1 else ''}: ", style="dim")
-    text.append(" ".join(entry.ids) if entry.ids else "—")
+    text.append(printable(" ".join(entry.ids)) if entry.ids else "—")
     return text
 
 

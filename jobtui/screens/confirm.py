@@ -8,9 +8,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from queuecore.printable import printable
+
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Asks one question; dismisses with True (``y``) or False (``n``/``escape``)."""
+    """Asks one question; dismisses with True (``y``) or False (``n``/``escape``). The question
+    quotes job names: it is shown with terminal controls made visible (its lines kept)."""
 
     BINDINGS = [  # noqa: RUF012
         Binding("y", "answer(True)", "Yes", id="confirm-yes"),
@@ -19,8 +22,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def __init__(self, question: str, yes: str = "Yes") -> None:
         super().__init__()
-        self.question = question
-        self.yes = yes
+        self.question = printable(question, layout=True)
+        self.yes = printable(yes)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog", classes="dialog"):

@@ -9,6 +9,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from queuecore.printable import printable
+
 
 class ConnectionScreen(Screen[None]):
     """The connection problem; ``r`` retries, ``q`` quits."""
@@ -20,8 +22,8 @@ class ConnectionScreen(Screen[None]):
 
     def __init__(self, problem: str, uri: str) -> None:
         super().__init__()
-        self.problem = problem
-        self.uri = uri
+        self.problem = printable(problem, layout=True)  # a server's or driver's words
+        self.uri = printable(uri)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="connection-dialog", classes="dialog"):
@@ -38,5 +40,5 @@ class ConnectionScreen(Screen[None]):
 
     def show_problem(self, problem: str) -> None:
         """Replace the problem text (after a failed retry)."""
-        self.problem = problem
-        self.query_one("#connection-problem", Static).update(Text(problem))
+        self.problem = printable(problem, layout=True)
+        self.query_one("#connection-problem", Static).update(Text(self.problem))

@@ -66,33 +66,42 @@ def render_job(job: Job) -> RenderableType:
     parts: list[RenderableType] = []
     if job.malformed:
         parts.append(
-            Panel(Text(job.malformed), title="⚠ malformed document", border_style="red", style="red")
+            Panel(
+                fmt.safe_text(job.malformed, layout=True),
+                title="⚠ malformed document",
+                border_style="red",
+                style="red",
+            )
         )
     head = Table.grid(padding=(0, 2))
     head.add_column(style="dim", no_wrap=True)
     head.add_column()
     head.add_row("id", str(job.id))
-    # job fields as Text: a str cell is read as markup (a name "[/x]" raised MarkupError)
-    head.add_row("task", Text(job.name))
-    head.add_row("label", Text(job.label or "—"))
+    # job fields as Text: a str cell is read as markup (a name "[/x]" raised MarkupError);
+    # fmt.safe_text also shows terminal controls in them visibly (they are untrusted)
+    head.add_row("task", fmt.safe_text(job.name))
+    head.add_row("label", fmt.safe_text(job.label or "—"))
     head.add_row("status", fmt.status_text(job))
     head.add_row("attempts", str(job.attempts))
-    head.add_row("worker", Text(job.worker or "—"))
+    head.add_row("worker", fmt.safe_text(job.worker or "—"))
     if job.progress is not None:
         head.add_row("progress", fmt.progress(job, 20))
     if job.note:
-        head.add_row("note", Text(job.note))
+        head.add_row("note", fmt.safe_text(job.note, layout=True))
     if job.cancel_reason is not None:
-        head.add_row("cancel requested", Text(job.cancel_reason or "(no reason)", style="yellow"))
+        head.add_row(
+            "cancel requested", fmt.safe_text(job.cancel_reason or "(no reason)", "yellow", layout=True)
+        )
     if job.heartbeat is not None:
         head.add_row("heartbeat", fmt.when(job.heartbeat))
     if job.trace:
         # The trace id is what a tracing backend searches by; the traceparent is kept for context.
-        head.add_row("trace id", Text(trace_id(job.trace) or "(unreadable)", style="bold"))
-        head.add_row("traceparent", Text(job.trace, style="dim"))
+        head.add_row("trace id", fmt.safe_text(trace_id(job.trace) or "(unreadable)", "bold"))
+        head.add_row("traceparent", fmt.safe_text(job.trace, "dim"))
     parts.append(head)
     if job.reason:
-        parts.append(Panel(Text(job.reason), title="reason", border_style="red", title_align="left"))
+        reason = fmt.safe_text(job.reason, layout=True)
+        parts.append(Panel(reason, title="reason", border_style="red", title_align="left"))
     parts.append(Timeline(job))
     parts.append(Panel(_json(job.data), title="data", title_align="left", border_style="blue"))
     if job.result is not None:
@@ -103,7 +112,9 @@ def render_job(job: Job) -> RenderableType:
     events.add_column("reason")
     for event in job.events:
         style = fmt.STATUS_STYLES.get(event.status, "yellow")
-        events.add_row(fmt.when(event.at), Text(event.status, style=style), Text(event.reason))
+        events.add_row(
+            fmt.when(event.at), fmt.safe_text(event.status, style), fmt.safe_text(event.reason, layout=True)
+        )
     if not job.events:
         events.add_row("—", "", "")
     parts.append(events)

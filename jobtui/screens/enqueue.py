@@ -16,6 +16,9 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 from queuecore import Blueprint, Task
 from queuecore._time import MAX_SECONDS
 from queuecore.job import check_data
+from queuecore.printable import printable
+
+from ..widgets.filters import suggestions
 
 
 def parse_data(text: str) -> tuple[dict[str, object] | None, str]:
@@ -77,13 +80,14 @@ class EnqueueScreen(ModalScreen[Blueprint | None]):
         self.tasks = dict(tasks or {})
 
     def compose(self) -> ComposeResult:
+        names = suggestions(self.names)  # stored names: only those shown as they are
         with VerticalScroll(id="enqueue-dialog", classes="dialog"):
             yield Static("Enqueue a job", id="enqueue-title")
             yield Label("Task name")
             yield Input(
                 self.initial_name,
                 placeholder="task name (→ accepts a suggestion)",
-                suggester=SuggestFromList(self.names, case_sensitive=True) if self.names else None,
+                suggester=SuggestFromList(names, case_sensitive=True) if names else None,
                 id="enqueue-name",
             )
             yield Label("Label (optional: at most one active job per task and label)")
@@ -125,7 +129,8 @@ class EnqueueScreen(ModalScreen[Blueprint | None]):
                 data_message = f"valid data for task {name!r}"
         delay, delay_message = parse_delay(self.query_one("#enqueue-delay", Input).value)
         status = self.query_one("#enqueue-data-status", Static)
-        status.update(Text(("✓ " if data is not None else "✗ ") + data_message))  # as is, never markup
+        # as is, never markup; a task's own message may quote the data typed or pasted
+        status.update(Text(("✓ " if data is not None else "✗ ") + printable(data_message, layout=True)))
         status.set_class(data is None, "invalid")
         status.set_class(data is not None, "valid")
         problems = []

@@ -15,6 +15,8 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
+from queuecore.printable import printable
+
 from .. import format as fmt
 from ..live import STATUS_ORDER, Filter
 
@@ -55,16 +57,24 @@ def filter_text(
         text.append("(all) ", style="bold")
     if current.name:
         text.append("· task: ", style="dim")
-        text.append(current.name, style="bold")
+        text.append(printable(current.name), style="bold")
         text.append(" ")
     if current.text:
         text.append("· text: ", style="dim")
-        text.append(repr(current.text), style="bold")
+        text.append(printable(repr(current.text)), style="bold")
         text.append(" ")
     text.append(f"· {shown}{'' if exhausted else '+'} shown", style="dim")
     if marked:
         text.append(f" · {marked} marked", style="bold magenta")
     return text
+
+
+def suggestions(names: list[str]) -> list[str]:
+    """The names an input may suggest: those a terminal shows as they are. A suggestion is
+    written into the input when accepted, so a name holding control or bidi characters
+    (a hostile producer's) is left out rather than shown changed — accepted, its visible
+    form would name another task."""
+    return [name for name in names if printable(name) == name]
 
 
 class FilterInput(Input):
@@ -132,7 +142,7 @@ class FilterBar(Vertical):
         self.problem(None)
         input = self.query_one(f"#filter-{field}", FilterInput)
         if names is not None:
-            input.suggester = SuggestFromList(names, case_sensitive=False)
+            input.suggester = SuggestFromList(suggestions(names), case_sensitive=False)
         input.value = value
         input.cursor_position = len(value)
         # focus now, not after the queued events (``focus()`` defers): keys typed right after
@@ -142,7 +152,7 @@ class FilterBar(Vertical):
     def problem(self, message: str | None) -> None:
         """Show ``message`` under the open input (None hides it)."""
         line = self.query_one("#filter-message", Static)
-        line.update(Text(f"✗ {message}", style="bold red") if message else "")
+        line.update(Text(f"✗ {printable(message)}", style="bold red") if message else "")
         line.display = bool(message)
 
     @property

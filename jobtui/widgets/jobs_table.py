@@ -81,7 +81,8 @@ def render_row(job: Job, now: datetime, marked: bool = False) -> dict[str, Text 
     return {
         "mark": MARK if marked else "",
         "id": IdText(job.id, job.short_id, id_style),
-        # Text, never str: DataTable reads a str cell as markup ("[/x]" in a name crashed it)
+        # Text, never str: DataTable reads a str cell as markup ("[/x]" in a name crashed it);
+        # fmt.truncate makes stored text printable before it cuts it
         "task": Text(fmt.truncate(job.name, 24)),
         "label": Text(fmt.truncate(job.label, 20)),
         "attempts": str(job.attempts),

@@ -8,6 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
 from queuecore import Status
+from queuecore.printable import printable
 
 from .. import format as fmt
 from ..live import STATUS_ORDER, LiveModel
@@ -58,7 +59,7 @@ def latency_text(model: LiveModel) -> Text:
     for i, (name, seconds) in enumerate(sorted(lat.items(), key=lambda kv: -kv[1])[:4]):
         if i:
             text.append(", ")
-        text.append(name)
+        text.append(printable(name))  # a stored job name
         text.append(f" {fmt.duration(seconds)}", style="bold yellow" if seconds >= 60 else "bold")
     return text
 
@@ -82,7 +83,7 @@ class SummaryBar(Vertical):
         """Render from the model (None: not connected yet)."""
         if model is None:
             fmt.set_content(self.query_one("#summary-counts", Static), Text("connecting…", style="dim"))
-            fmt.set_content(self.query_one("#summary-uri", Static), Text(uri, style="dim"))
+            fmt.set_content(self.query_one("#summary-uri", Static), fmt.safe_text(uri, "dim"))
             return
         # only what changed is updated: this runs with every batch of changes
         counts = counts_text(model.counts, model.capped)
@@ -95,7 +96,7 @@ class SummaryBar(Vertical):
         fmt.set_content(self.query_one("#summary-counts", Static), counts)
         fmt.set_content(self.query_one("#summary-connection", Static), connection)
         shown_uri = self.query_one("#summary-uri", Static)
-        fmt.set_content(shown_uri, Text(uri, style="dim", overflow="ellipsis", no_wrap=True))
+        fmt.set_content(shown_uri, Text(printable(uri), style="dim", overflow="ellipsis", no_wrap=True))
         shown_uri.display = self.size.width >= 110  # the header shows it too: latency goes first
         for status in ("completed", "failed"):
             spark = self.query_one(f"#spark-{status}", Sparkline)

@@ -34,7 +34,7 @@ def stats_row(stats: TaskStats) -> dict[str, Text | str]:
     if len(stats.current) > 2:
         current += f" +{len(stats.current) - 2}"
     return {
-        "task": Text(stats.name),  # a str cell is read as markup
+        "task": fmt.safe_text(stats.name),  # a str cell is read as markup
         "workers": str(stats.workers),
         "state": state,
         "current": current,
