@@ -178,11 +178,12 @@ class Job(BaseModel):
         status = doc.get("status")
         # any stored value, even an unhashable list or dict, is shown as text
         known = isinstance(status, str) and status in Status._value2member_map_
+        data = doc.get("data")
         values: dict[str, Any] = {
             "id": raw_id if isinstance(raw_id, ObjectId) else _salvage_id(raw_id),
             "name": doc.get("name") if isinstance(doc.get("name"), str) else "?",
             "label": doc.get("label") if isinstance(doc.get("label"), str) else "",
-            "data": doc.get("data") if isinstance(doc.get("data"), dict) and not too_deep(doc["data"]) else {},
+            "data": data if isinstance(data, dict) and not too_deep(data) else {},
             "status": Status(status) if known else _shown(status),
             "attempts": doc.get("attempts") if type(doc.get("attempts")) is int else 0,
             "reason": doc.get("reason") if isinstance(doc.get("reason"), str) else "",
