@@ -417,8 +417,10 @@ def _parse_data(raw: str | None) -> dict[str, Any]:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         fail(f"invalid --data: {exc}")
-    except RecursionError:
-        fail("invalid --data: nested too deeply")
+    except RecursionError:  # deeper than Python can decode: far past the limit
+        from queuecore.job import depth_message
+
+        fail(f"invalid --data: {depth_message()}")
     if not isinstance(data, dict):
         fail(f"invalid --data: expected a JSON object, got {type(data).__name__}")
     try:

@@ -37,6 +37,16 @@ MAX_EVENTS = 20
 #: Encoded job data larger than this is refused at enqueue (MongoDB's hard limit is 16 MiB).
 MAX_DATA_BYTES = 4 * 1024 * 1024
 
+MAX_DEPTH = 64
+"""The deepest nesting of objects and arrays a job's data (or a handler's result) may have:
+the data object itself is level 1, each object or array inside it one more.
+
+Deeper data is refused at enqueue (``job data is nested deeper than the limit of 64 levels``),
+and a stored job holding deeper data (written by another program) reads back as malformed:
+decoding and showing such a value recurse once per level, so a producer could otherwise make
+every reader (workers, dashboards, ``jobtui ls``) raise ``RecursionError``. The depth is
+measured without recursion (:func:`too_deep`)."""
+
 
 class Status(StrEnum):
     """The statuses of a job, exactly the original's values."""
@@ -136,26 +146,45 @@ class Job(BaseModel):
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Job:
-        """Parse a stored document; a malformed one comes back salvaged with ``malformed`` set."""
+        """Parse a stored document; a malformed one comes back salvaged with ``malformed`` set.
+
+        Never raises: a document that is not a valid job for any reason (wrong types, data
+        nested deeper than :data:`MAX_DEPTH`, a value that cannot even be validated) is
+        salvaged, so one bad document cannot stop a worker, a board or a listing."""
         try:
-            return cls.model_validate(doc)
+            job = cls.model_validate(doc)
         except ValidationError as exc:
             return cls.salvage(doc, _describe(exc))
+        except Exception as exc:  # RecursionError and the like: whatever it is, it is not a job
+            return cls.salvage(doc, f"malformed job: cannot be read ({type(exc).__name__})")
+        for key, value in (("data", job.data), ("result", job.result)):
+            if too_deep(value):
+                return cls.salvage(doc, f"malformed job: {key}: nested deeper than {MAX_DEPTH} levels")
+        return job
 
     @classmethod
     def salvage(cls, doc: Any, problem: str) -> Job:
-        """Best-effort view of a document that is not a valid job, for display only."""
+        """Best-effort view of a document that is not a valid job, for display only (never
+        raises; data nested deeper than :data:`MAX_DEPTH` is left out, shown as ``{}``)."""
+        try:
+            return cls._salvage(doc, problem)
+        except Exception:  # a value too odd even to look at: only the problem is shown
+            return cls._salvage({}, problem)
+
+    @classmethod
+    def _salvage(cls, doc: Any, problem: str) -> Job:
         doc = doc if isinstance(doc, dict) else {"_id": None, "value": doc}
         raw_id = doc.get("_id")
         status = doc.get("status")
         # any stored value, even an unhashable list or dict, is shown as text
         known = isinstance(status, str) and status in Status._value2member_map_
+        data = doc.get("data")
         values: dict[str, Any] = {
             "id": raw_id if isinstance(raw_id, ObjectId) else _salvage_id(raw_id),
             "name": doc.get("name") if isinstance(doc.get("name"), str) else "?",
             "label": doc.get("label") if isinstance(doc.get("label"), str) else "",
-            "data": doc.get("data") if isinstance(doc.get("data"), dict) else {},
-            "status": Status(status) if known else str(status),
+            "data": data if isinstance(data, dict) and not too_deep(data) else {},
+            "status": Status(status) if known else _shown(status),
             "attempts": doc.get("attempts") if type(doc.get("attempts")) is int else 0,
             "reason": doc.get("reason") if isinstance(doc.get("reason"), str) else "",
             "result": None,
@@ -256,8 +285,19 @@ def _salvage_id(value: Any) -> ObjectId:
     if isinstance(value, str) and ObjectId.is_valid(value):
         return ObjectId(value)
     # A stable placeholder so a foreign document can still be keyed in a table.
-    digest = (repr(value).encode() * 12)[:12]
+    text = _shown(value) if too_deep(value) else repr(value)
+    digest = (text.encode("utf-8", "replace") * 12)[:12]
     return ObjectId(digest)
+
+
+def _shown(value: Any) -> str:
+    """A stored value as text for a salvaged job: ``str`` of anything not nested too deeply
+    to print (``repr`` of a deep value recurses), else its type."""
+    if isinstance(value, str):
+        return value
+    if too_deep(value):
+        return f"<{type(value).__name__} nested deeper than {MAX_DEPTH} levels>"
+    return str(value)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -309,10 +349,43 @@ def encode_model(model: Any) -> dict[str, Any]:
     raise TypeError(f"a job model must be a pydantic model or a dataclass, not {type(model)!r}")
 
 
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests objects (dicts) and arrays (lists, tuples) more than ``limit``
+    levels deep, ``value`` itself being level 1 (a scalar is level 0).
+
+    Iterative, with an explicit stack, so a hostile value cannot raise ``RecursionError``
+    while it is measured; it stops at the first container past the limit (a value that
+    contains itself is too deep)."""
+    if not isinstance(value, dict | list | tuple):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        container, level = stack.pop()
+        if level > limit:
+            return True
+        for item in container.values() if isinstance(container, dict) else container:
+            if isinstance(item, dict | list | tuple):
+                stack.append((item, level + 1))
+    return False
+
+
+def depth_message(what: str = "job data") -> str:
+    """The one message for a value nested deeper than :data:`MAX_DEPTH` (``what`` names it)."""
+    return f"{what} is nested deeper than the limit of {MAX_DEPTH} levels"
+
+
+def check_depth(value: Any, what: str = "job data") -> None:
+    """Refuse ``value`` (``what`` names it in the message) nested deeper than :data:`MAX_DEPTH`."""
+    if too_deep(value):
+        raise ValueError(depth_message(what))
+
+
 def check_data(data: dict[str, Any]) -> None:
-    """Refuse data that cannot be stored: not JSON-compatible, or larger than MAX_DATA_BYTES."""
+    """Refuse data that cannot be stored: not a dict, nested deeper than MAX_DEPTH, not
+    JSON-compatible, or larger than MAX_DATA_BYTES."""
     if not isinstance(data, dict):
         raise TypeError(f"job data must be a dict, not {type(data).__name__}")
+    check_depth(data)  # first: encoding deeper data may recurse past Python's limit
     try:
         # NaN and ±Infinity are not JSON: `jobtui show --json` could not print them for scripts
         text = json.dumps(data, default=_bson_default, allow_nan=False)

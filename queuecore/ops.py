@@ -17,7 +17,7 @@ from bson import ObjectId
 from . import tracing
 from ._time import Duration, delta, seconds, utcnow
 from .errors import MissingJobError, TransitionError
-from .job import ACTIVE, FINISHED, Blueprint, Event, Job, Status, check_data
+from .job import ACTIVE, FINISHED, Blueprint, Event, Job, Status, check_data, check_depth
 from .store.base import LockConflict, Store, parse_id
 
 
@@ -159,6 +159,7 @@ async def complete_attempt(store: Store, job: Job, result: dict[str, Any] | None
 async def _complete(
     store: Store, id: ObjectId | str, result: dict[str, Any] | None, attempt: int | None, known: Job | None
 ) -> Job:
+    check_depth(result, "a job's result")  # a reader could not decode it (see MAX_DEPTH)
     now = utcnow()
     return await _finish(
         store,

@@ -19,7 +19,7 @@ from ._time import seconds
 from .backoff import backoff
 from .board import Board, Tracked
 from .errors import ConnectError, Error, MissingJobError, QueueError
-from .job import Blueprint, Job, Status
+from .job import Blueprint, Job, Status, check_depth
 from .ops import cancel, complete_attempt, dequeue, enqueue, enqueue_many, fail
 from .printable import PrintableRecords
 from .store.base import Store
@@ -511,10 +511,12 @@ class Queue:
     async def _call(task: Task, ctx: Context) -> None:
         if inspect.iscoroutinefunction(task.handler):
             await task.handler(ctx)
-            return
-        outcome = await asyncio.to_thread(task.handler, ctx)
-        if inspect.isawaitable(outcome):
-            await outcome
+        else:
+            outcome = await asyncio.to_thread(task.handler, ctx)
+            if inspect.isawaitable(outcome):
+                await outcome
+        # a result no reader could decode fails the attempt like an exception of the handler
+        check_depth(ctx.result, "the handler's result")
 
     async def _heartbeat(self, ctx: Context) -> None:
         """While the handler runs, extend the claim every half timeout (started half a

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .job import MAX_DATA_BYTES, Blueprint, Job
+from .job import MAX_DATA_BYTES, Blueprint, Job, depth_message
 from .ops import enqueue
 from .printable import json_text
 from .queue import Queue
@@ -51,7 +51,7 @@ class Request:
         try:
             return json.loads(self.body)
         except RecursionError:  # a body of nested brackets is the client's error, not a crash
-            raise ValueError("the JSON body is nested too deeply") from None
+            raise ValueError(depth_message("the JSON body")) from None
 
 
 async def _enqueue(target: Target, blueprint: Blueprint) -> Job | None:

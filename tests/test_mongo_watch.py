@@ -29,6 +29,12 @@ class Scripted:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._coll, name)
 
+    def with_options(self, **kw: Any) -> Scripted:
+        """A view with other options (the store reads raw documents) that follows the same script."""
+        view = Scripted(self._coll.with_options(**kw), self.script)
+        view.calls, view.times = self.calls, self.times
+        return view
+
     async def watch(self, **kw: Any) -> Any:
         self.calls.append(kw)
         self.times.append(time.monotonic())
@@ -179,6 +185,8 @@ class Unreachable:
     def __getattr__(self, name: str) -> Any:
         if name == "find":
             return lambda *args, **kwargs: UnreachableCursor()
+        if name == "with_options":  # a view of it (the store reads raw documents) is unreachable too
+            return lambda *args, **kwargs: self
 
         async def fail(*args: Any, **kwargs: Any) -> Any:
             raise AutoReconnect("connection refused")

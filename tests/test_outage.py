@@ -372,6 +372,10 @@ class EndingStreams:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._coll, name)
 
+    def with_options(self, **kw: Any) -> EndingStreams:
+        """Its view with other options (the store reads raw documents) ends its streams too."""
+        return self
+
     async def watch(self, **kw: Any) -> EndingStreams:
         self.resumed_after.append(kw.get("resume_after"))
         return self

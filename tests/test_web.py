@@ -150,7 +150,7 @@ async def test_bad_request_bodies_get_400_with_one_message(store: queuecore.Stor
     for raw, needle in [
         (b"[1, 2]", ""),  # the message comes from Blueprint (a list is not job data)
         (b'"text"', ""),
-        (b"[" * 100_000, "nested too deeply"),
+        (b"[" * 100_000, "nested deeper than the limit of 64"),
         (b'{"a": "\xff"}', "can't decode"),
         (b'{"x": NaN}', "not JSON-compatible"),
     ]:

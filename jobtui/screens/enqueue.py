@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 
 from queuecore import Blueprint, Task
 from queuecore._time import MAX_SECONDS
-from queuecore.job import check_data
+from queuecore.job import check_data, depth_message
 from queuecore.printable import printable
 
 from ..widgets.filters import suggestions
@@ -29,8 +29,8 @@ def parse_data(text: str) -> tuple[dict[str, object] | None, str]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-    except RecursionError:
-        return None, "invalid JSON: nested too deeply"
+    except RecursionError:  # deeper than Python can decode: far past the limit
+        return None, depth_message()
     if not isinstance(value, dict):
         return None, f"job data must be a JSON object {{…}}, not {type(value).__name__}"
     try:

@@ -23,11 +23,21 @@ import contextlib
 import functools
 import random
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
-from datetime import datetime, timedelta
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from datetime import UTC, datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from bson import ObjectId
+from bson.codec_options import CodecOptions
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import (
@@ -47,6 +57,7 @@ from ..errors import ConnectError
 from ..job import ACTIVE, FINISHED, MAX_EVENTS, Change, Event, Job, Status
 from ..query import RUNNING, STALLED, Query
 from ..uri import mask, password
+from . import _mongo_decode
 from .base import (
     MODE_CHANGE_STREAM,
     MODE_POLLING,
@@ -127,6 +138,10 @@ class MongoStore(Store):
         self.coll: AsyncCollection[dict[str, Any]] = client[database][collection]
         #: The audit log of operator actions (``<collection>_audit``).
         self.audit_coll: AsyncCollection[dict[str, Any]] = client[database][f"{collection}_audit"]
+        # Reads get raw documents and decode them one by one (see _mongo_decode): one
+        # document that cannot be decoded is a malformed job, not a failed read.
+        self._options = self.coll.codec_options
+        self._raw_views: dict[str, tuple[Any, AsyncCollection[Any]]] = {}
         #: Seconds between snapshots when the server has no change streams.
         self.poll_interval = poll_interval
         self._mode = MODE_CHANGE_STREAM
@@ -219,7 +234,7 @@ class MongoStore(Store):
     @_reaching
     async def claim(self, id: ObjectId, now: datetime, timeout: timedelta, worker: str) -> Job | None:
         event = Event(at=now, status=Status.DEQUEUED, reason="")
-        doc = await self.coll.find_one_and_update(
+        doc = await self._raw.find_one_and_update(
             {
                 "_id": id,
                 "status": {"$in": [s.value for s in ACTIVE]},
@@ -240,7 +255,7 @@ class MongoStore(Store):
             },
             return_document=ReturnDocument.AFTER,
         )
-        return Job.from_doc(doc) if doc is not None else None
+        return self._job(doc) if doc is not None else None
 
     @_reaching
     async def update(
@@ -258,8 +273,8 @@ class MongoStore(Store):
         if write is None:
             return None
         with _lock_conflicts():
-            doc = await self.coll.find_one_and_update(*write, return_document=ReturnDocument.AFTER)
-        return Job.from_doc(doc) if doc is not None else None
+            doc = await self._raw.find_one_and_update(*write, return_document=ReturnDocument.AFTER)
+        return self._job(doc) if doc is not None else None
 
     @_reaching
     async def update_only(
@@ -310,11 +325,13 @@ class MongoStore(Store):
         if lock is True:
             # name and label never change, so reading them first is safe; the
             # status guard above still makes the update itself atomic.
-            current = await self.coll.find_one({"_id": id}, {"name": 1, "label": 1})
-            if current is None:
+            found = await self._raw.find_one({"_id": id}, {"name": 1, "label": 1})
+            if found is None:
                 return None
-            if current.get("label"):
-                change["$set"]["lock"] = lock_key(current["name"], current["label"])
+            current = _mongo_decode.document(found, self._options) or {}
+            name, label = current.get("name"), current.get("label")
+            if label and isinstance(name, str) and isinstance(label, str):  # else malformed: no lock
+                change["$set"]["lock"] = lock_key(name, label)
         elif lock is False:
             change["$unset"] = {"lock": ""}
         return query, change
@@ -333,8 +350,8 @@ class MongoStore(Store):
         oid = parse_id(id)
         if oid is None:
             return None
-        doc = await self.coll.find_one({"_id": oid})
-        return Job.from_doc(doc) if doc is not None else None
+        doc = await self._raw.find_one({"_id": oid})
+        return self._job(doc) if doc is not None else None
 
     @_reaching
     async def find(
@@ -350,9 +367,9 @@ class MongoStore(Store):
         filter = find_query(status, name, text, query).mongo(utcnow())
         if limit <= 0:
             return []
-        cursor = self.coll.find(filter).sort("_id", DESCENDING).skip(row_count(skip))
+        cursor = self._raw.find(filter).sort("_id", DESCENDING).skip(row_count(skip))
         docs = await cursor.limit(row_count(limit)).to_list(None)
-        return [Job.from_doc(d) for d in docs]
+        return [self._job(d) for d in docs]
 
     @_reaching
     async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
@@ -384,8 +401,12 @@ class MongoStore(Store):
             return out
         out = Counts({s.value: 0 for s in Status})
         pipeline = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
-        async for row in await self.coll.aggregate(pipeline):
-            out[str(row["_id"])] = int(row["n"])
+        async for raw in await self._raw.aggregate(pipeline):
+            # a status value that cannot be decoded is shown with U+FFFD for its bad bytes
+            row = _mongo_decode.document(raw, self._options) or _mongo_decode.best_effort(raw, self._options)
+            status, n = row.get("_id"), row.get("n")
+            key = status if isinstance(status, str) else _mongo_decode.shown(status)
+            out[key] = out.get(key, 0) + (n if isinstance(n, int) else 0)
         out[STALLED] = min(out[Status.DEQUEUED.value], await self.coll.count_documents(stalled))
         out[RUNNING] = out[Status.DEQUEUED.value] - out[STALLED]
         return out
@@ -396,7 +417,7 @@ class MongoStore(Store):
         if not names:
             return []
         query = {"status": {"$in": [s.value for s in ACTIVE]}, "name": {"$in": names}}
-        return [Job.from_doc(d) async for d in self.coll.find(query)]
+        return [self._job(d) async for d in self._raw.find(query)]
 
     async def active_pages(self, names: Collection[str], size: int = 5000) -> AsyncGenerator[list[Job], None]:
         names = list(names)
@@ -404,11 +425,11 @@ class MongoStore(Store):
             return
         query = {"status": {"$in": [s.value for s in ACTIVE]}, "name": {"$in": names}}
         page: list[Job] = []
-        cursor = self.coll.find(query, batch_size=max(1, size))
+        cursor = self._raw.find(query, batch_size=max(1, size))
         try:
             with self._reachable():
                 async for doc in cursor:
-                    page.append(Job.from_doc(doc))
+                    page.append(self._job(doc))
                     if len(page) >= size:
                         yield page
                         page = []
@@ -427,7 +448,8 @@ class MongoStore(Store):
             {"$group": {"_id": "$name", "oldest": {"$min": "$available_at"}}},
         ]
         out: dict[str, datetime] = {}
-        async for row in await self.coll.aggregate(pipeline):
+        async for raw in await self._raw.aggregate(pipeline):
+            row = _mongo_decode.document(raw, self._options) or {}  # a name not UTF-8: left out
             name, oldest = row.get("_id"), row.get("oldest")
             if isinstance(name, str) and isinstance(oldest, datetime):
                 out[name] = as_utc(oldest)
@@ -451,9 +473,13 @@ class MongoStore(Store):
     async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
         if limit <= 0:
             return []
-        cursor = self.audit_coll.find({}).sort([("at", DESCENDING), ("_id", DESCENDING)])
+        cursor = self._raw_audit.find({}).sort([("at", DESCENDING), ("_id", DESCENDING)])
         cursor = cursor.limit(row_count(limit))
-        return [_audit_entry(doc) async for doc in cursor]
+        decoded = (
+            _mongo_decode.document(raw, self._options) or _mongo_decode.best_effort(raw, self._options)
+            async for raw in cursor
+        )
+        return [_audit_entry(doc) async for doc in decoded]
 
     # -- changes --------------------------------------------------------------
 
@@ -468,7 +494,7 @@ class MongoStore(Store):
                 await asyncio.sleep(self.poll_interval)
                 continue
             try:
-                stream = await self.coll.watch(full_document="updateLookup", resume_after=token)
+                stream = await self._raw.watch(full_document="updateLookup", resume_after=token)
             except OperationFailure as exc:
                 if _no_change_streams(exc):
                     self._polling = True
@@ -493,7 +519,7 @@ class MongoStore(Store):
                         if op == "invalidate":
                             token = None
                             break
-                        change = _convert(event)
+                        change = _convert(event, self._options)
                         if change is not None:
                             yield change
                     else:
@@ -509,6 +535,28 @@ class MongoStore(Store):
                         failures = await self._pause(failures)
                 except PyMongoError:
                     failures = await self._pause(failures)
+
+    @property
+    def _raw(self) -> AsyncCollection[Any]:
+        """``coll`` reading raw documents (made again when ``coll`` is replaced)."""
+        return self._raw_view("coll")
+
+    @property
+    def _raw_audit(self) -> AsyncCollection[Any]:
+        """``audit_coll`` reading raw documents."""
+        return self._raw_view("audit_coll")
+
+    def _raw_view(self, attr: str) -> AsyncCollection[Any]:
+        coll = getattr(self, attr)
+        known = self._raw_views.get(attr)
+        if known is None or known[0] is not coll:
+            view = coll.with_options(codec_options=_mongo_decode.raw_options(self._options))
+            known = self._raw_views[attr] = (coll, view)
+        return known[1]
+
+    def _job(self, raw: Any) -> Job:
+        """The job in a raw document (never raises: see ``_mongo_decode``)."""
+        return _mongo_decode.job(raw, self._options)
 
     @contextlib.contextmanager
     def _reachable(self) -> Iterator[None]:
@@ -556,16 +604,20 @@ class MongoStore(Store):
 
 def _audit_entry(doc: dict[str, Any]) -> AuditEntry:
     """An audit document as an entry (missing or odd fields read as empty, never raise)."""
-    at = doc.get("at")
+    at, key = doc.get("at"), doc.get("_id")
     ids = doc.get("ids")
+    shown = _mongo_decode.shown
     return AuditEntry(
-        at=at if isinstance(at, datetime) else doc["_id"].generation_time,
-        who=str(doc.get("who") or ""),
-        source=str(doc.get("source") or ""),
-        action=str(doc.get("action") or ""),
-        ids=[str(i) for i in ids] if isinstance(ids, list) else [],
-        detail=str(doc.get("detail") or ""),
+        at=at if isinstance(at, datetime) else key.generation_time if isinstance(key, ObjectId) else _EPOCH,
+        who=shown(doc.get("who") or ""),
+        source=shown(doc.get("source") or ""),
+        action=shown(doc.get("action") or ""),
+        ids=[shown(i) for i in ids] if isinstance(ids, list) else [],
+        detail=shown(doc.get("detail") or ""),
     )
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def _new_doc(job: Job, lock: bool) -> dict[str, Any]:
@@ -588,7 +640,7 @@ def _is_lock_conflict(details: dict[str, Any] | None, message: str) -> bool:
     return "lock" in pattern or LOCK_INDEX in message or "lock" in str(details.get("keyValue", {}))
 
 
-def _convert(event: dict[str, Any]) -> Change | None:
+def _convert(event: Mapping[str, Any], options: CodecOptions[Any]) -> Change | None:
     op = event.get("operationType")
     key = (event.get("documentKey") or {}).get("_id")
     oid = key if isinstance(key, ObjectId) else parse_id(key) if isinstance(key, str) else None
@@ -596,7 +648,7 @@ def _convert(event: dict[str, Any]) -> Change | None:
         doc = event.get("fullDocument")
         if doc is None:  # deleted before the lookup
             return Change("delete", oid)
-        return Change("insert" if op == "insert" else "update", oid, Job.from_doc(doc))
+        return Change("insert" if op == "insert" else "update", oid, _mongo_decode.job(doc, options))
     if op == "delete":
         return Change("delete", oid)
     if op in ("drop", "rename", "dropDatabase"):

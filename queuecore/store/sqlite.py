@@ -48,8 +48,9 @@ from bson import ObjectId
 from .._time import from_ms, to_ms, utcnow
 from ..audit import AuditEntry
 from ..errors import ConnectError
-from ..job import FINISHED, MAX_EVENTS, Change, Event, Job, Status
+from ..job import FINISHED, MAX_DEPTH, MAX_EVENTS, Change, Event, Job, Status, too_deep
 from ..query import RUNNING, STALLED, Query, icontains, regexp
+from ._sqlite_decode import NotUTF8, fetch_rows, returned_row, tolerant
 from .base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id, row_count
 
 T = TypeVar("T")
@@ -108,14 +109,20 @@ def _encode(key: str, value: Any) -> Any:
     return value
 
 
-def _row_to_doc(row: dict[str, Any]) -> dict[str, Any]:
+def _row_to_doc(row: dict[str, Any], problems: list[str] | None = None) -> dict[str, Any]:
     """A stored row in the MongoDB document shape, for Job.from_doc.
 
     Undecodable JSON is passed on as the raw text, so the job comes back salvaged
-    with ``malformed`` set instead of raising.
+    with ``malformed`` set instead of raising. What validation cannot see is added to
+    ``problems``: text that is not UTF-8 (see ``_sqlite_decode``), JSON nested too deeply
+    to decode (then read as null).
     """
     doc: dict[str, Any] = {}
     for key, value in row.items():
+        if isinstance(value, NotUTF8):
+            if problems is not None:
+                problems.append(f"{key}: not UTF-8 text")
+            value = str(value)  # shown with U+FFFD for each bad byte
         if key == "id":
             doc["_id"] = value
         elif key == "lock":
@@ -132,6 +139,10 @@ def _row_to_doc(row: dict[str, Any]) -> dict[str, Any]:
                 doc[key] = json.loads(value)
             except (TypeError, ValueError):
                 doc[key] = value
+            except RecursionError:
+                doc[key] = None
+                if problems is not None:
+                    problems.append(f"{key}: nested deeper than {MAX_DEPTH} levels")
         else:
             doc[key] = value
     return doc
@@ -244,11 +255,17 @@ def _feed_job(values: tuple[Any, ...]) -> Job:
 
 
 def _to_job(row: Sequence[Any], offset: int = 0) -> Job:
-    """The job in a row that holds ``_COLUMNS`` from position ``offset`` on."""
+    """The job in a row that holds ``_COLUMNS`` from position ``offset`` on (never raises:
+    a row that is not a valid job comes back salvaged, ``malformed`` set)."""
     values = tuple(row)[offset : offset + len(_COLUMNS)]
     job = _fast_job(values)
     if job is None:  # not exactly what this module writes: validate, or salvage as malformed
-        job = Job.from_doc(_row_to_doc(dict(zip(_COLUMNS, values, strict=True))))
+        problems: list[str] = []
+        try:
+            doc = _row_to_doc(dict(zip(_COLUMNS, values, strict=True)), problems)
+        except Exception as exc:  # whatever it is, one row must not stop a read
+            doc, problems = {"_id": values[0] if values else None}, [f"cannot be read ({type(exc).__name__})"]
+        job = Job.salvage(doc, "malformed job: " + "; ".join(problems)) if problems else Job.from_doc(doc)
     return job
 
 
@@ -321,6 +338,11 @@ def _fast_job(values: Sequence[Any]) -> Job | None:
     except Exception:  # whatever it is, the validating path reports it
         return None
     if type(decoded) is not dict or not (outcome is None or type(outcome) is dict):
+        return None
+    # only text with more brackets than the limit can be nested that deep: look closer
+    if data.count("{") + data.count("[") > MAX_DEPTH and too_deep(decoded):
+        return None
+    if result is not None and result.count("{") + result.count("[") > MAX_DEPTH and too_deep(outcome):
         return None
     return Job.trusted(
         id=oid,
@@ -731,7 +753,7 @@ class SQLiteStore(Store):
         if self._conn is None:
             raise RuntimeError("the store is closed")
         conn = self._conn
-        return await self._executor.run(fn, conn)
+        return await self._executor.run(tolerant(fn), conn)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T], *, here: bool = True, weight: int = 1) -> T:
         """Run one guarded write, in one transaction with the others of this loop iteration:
@@ -928,7 +950,8 @@ class SQLiteStore(Store):
         )
         ms = to_ms(now)
         args = (ms, to_ms(now + timeout), worker, *_append_args(event), str(id), ms)
-        row = await self._write(lambda c: c.execute(sql, args).fetchone())
+        again = (f"SELECT {_SELECT} FROM {self._t} WHERE id = ?", (str(id),))
+        row = await self._write(lambda c: returned_row(c.execute(sql, args), *again))
         if row is None:
             return None
         self._wrote()
@@ -947,7 +970,8 @@ class SQLiteStore(Store):
     ) -> Job | None:
         sql, args = self._guarded(id, statuses, set, event, attempts, stalled_before, lock)
         sql += f" RETURNING {_SELECT}"
-        row = await self._write(lambda conn: _lock_checked(conn, sql, args).fetchone())
+        again = (f"SELECT {_SELECT} FROM {self._t} WHERE id = ?", (str(id),))
+        row = await self._write(lambda conn: returned_row(_lock_checked(conn, sql, args), *again))
         if row is None:
             return None
         self._wrote()
@@ -1128,7 +1152,7 @@ class SQLiteStore(Store):
 
         try:
             cursor = await self._executor.run(reader.execute, sql, names)
-            while rows := await self._executor.run(cursor.fetchmany, max(1, size)):
+            while rows := await self._executor.run(fetch_rows, cursor, max(1, size)):
                 yield [_to_job(r) for r in rows]
         finally:
             closing = self._executor.run(close)  # after any call still using the cursor
@@ -1163,17 +1187,7 @@ class SQLiteStore(Store):
     async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
         sql = f"SELECT at, who, source, action, ids, detail FROM {self._t}_audit ORDER BY seq DESC LIMIT ?"
         rows = await self._run(lambda c: c.execute(sql, (row_count(limit),)).fetchall())
-        return [
-            AuditEntry(
-                at=from_ms(r["at"]),
-                who=r["who"],
-                source=r["source"],
-                action=r["action"],
-                ids=_json_list(r["ids"]),
-                detail=r["detail"],
-            )
-            for r in rows
-        ]
+        return [_audit_entry(r) for r in rows]
 
     # -- changes --------------------------------------------------------------
 
@@ -1208,9 +1222,13 @@ class SQLiteStore(Store):
                     return [], -1
             return rows, (rows[-1][0] if rows else after)
 
+        def read_tolerant(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
+            """:func:`read`, again leniently when a value is not UTF-8 (see ``_sqlite_decode``)."""
+            return tolerant(lambda conn: read(conn, after))(c)
+
         def poll(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
             with using:
-                return read(c, after)
+                return read_tolerant(c, after)
 
         def read_here(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int] | None:
             """:func:`read` on the calling thread if that costs no waiting, else None."""
@@ -1219,7 +1237,7 @@ class SQLiteStore(Store):
             try:
                 c.execute("PRAGMA busy_timeout = 0")
                 try:
-                    return read(c, after)
+                    return read_tolerant(c, after)
                 except sqlite3.OperationalError:  # busy: the feed's thread waits instead
                     return None
                 finally:
@@ -1434,12 +1452,39 @@ def _event_entry(event: Event) -> dict[str, Any]:
     return entry
 
 
+def _audit_entry(row: sqlite3.Row) -> AuditEntry:
+    """An audit row as an entry; odd values (another program's) read as text or empty, an
+    unreadable time as the epoch: never raises."""
+    at = row["at"]
+    try:
+        when = from_ms(at) if isinstance(at, int | float) else from_ms(0)
+    except (ValueError, OverflowError, OSError):
+        when = from_ms(0)
+    return AuditEntry(
+        at=when,
+        who=_text(row["who"]),
+        source=_text(row["source"]),
+        action=_text(row["action"]),
+        ids=_json_list(row["ids"]),
+        detail=_text(row["detail"]),
+    )
+
+
+def _text(value: Any) -> str:
+    """A stored value as plain text (None as empty; bytes decoded, bad bytes as U+FFFD)."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
 def _json_list(text: str) -> list[str]:
     try:
         value = json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return []
-    return [str(v) for v in value] if isinstance(value, list) else []
+    return [str(v) if not too_deep(v) else "?" for v in value] if isinstance(value, list) else []
 
 
 def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
