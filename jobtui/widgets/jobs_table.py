@@ -15,6 +15,8 @@ on, it falls back to ``update_cell``.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from datetime import datetime
 
 from bson import ObjectId
@@ -23,6 +25,7 @@ from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.message import Message
+from textual.widget import NoScreen
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
 
@@ -126,6 +129,8 @@ class JobsTable(DataTable[Text | str]):
         #: Changed rows on screen still to repaint (in order), and whether a repaint is scheduled.
         self._repaint: dict[str, None] = {}
         self._repaint_scheduled = False
+        #: Since when rows in ``_repaint`` wait with no repaint done (monotonic; None: none wait).
+        self._unpainted_since: float | None = None
         #: Rows still to format: row key → (job, time, whole row or only the clock's cells).
         self._pending: dict[str, tuple[Job, datetime, bool]] = {}
         self._pending_scheduled = False
@@ -286,6 +291,8 @@ class JobsTable(DataTable[Text | str]):
         for cache_key in [k for k in line_cache.keys() if k[0] in lines]:
             line_cache.discard(cache_key)
         located = self._row_locations
+        if self._unpainted_since is None:
+            self._unpainted_since = time.monotonic()
         self._repaint.update(dict.fromkeys(sorted(dirty, key=lambda k: located.get(RowKey(k)) or 0)))
         if not self._repaint_scheduled:  # else this frame's rows are painted: the next frame
             self._repaint_some()
@@ -312,7 +319,35 @@ class JobsTable(DataTable[Text | str]):
                 painted += 1
         if painted and not self._repaint_scheduled:
             self._repaint_scheduled = True
-            self.call_after_refresh(self._repaint_some)
+            self._after_frame(self._repaint_some)
+        # what still waits has waited since now: a stream of changes is no stalled repaint
+        self._unpainted_since = time.monotonic() if self._repaint else None
+
+    def _after_frame(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once this table's screen has drawn its next frame.
+
+        Not ``call_after_refresh``: Textual hands that callback to the screen on *top*
+        (``app.screen``), and when that is a dialog dismissed before its next frame — the
+        bulk question answered while rows under it repaint — the callback is dropped with
+        it; ``_repaint_scheduled`` then stayed set and no changed row was painted again
+        until a key press repainted the table (once). The table's own screen lives as long
+        as the table and runs its callbacks after its next update, under a dialog too.
+        """
+        try:
+            screen = self.screen
+        except NoScreen:  # the app is closing
+            return
+        hold = getattr(screen, "_invoke_later", None)  # Textual internals, like _CACHES
+        if callable(hold):
+            hold(callback, self)
+        else:
+            self.call_after_refresh(callback)
+
+    def behind(self, now: float | None = None) -> float:
+        """Seconds changed rows have waited for a repaint with none done meanwhile (0: none wait)."""
+        if self._unpainted_since is None:
+            return 0.0
+        return max(0.0, (time.monotonic() if now is None else now) - self._unpainted_since)
 
     def _restore(self, key: str | None, row: int) -> None:
         if self.row_count == 0:
