@@ -39,6 +39,8 @@ from queuecore import Blueprint, ConnectError, Job, Queue, Status, Store
 from queuecore.audit import record
 from queuecore.printable import printable
 from queuecore.query import QueryError
+from queuecore.sort import NAMES as SORT_NAMES
+from queuecore.sort import NEWEST, Sort, SortError
 from queuecore.uri import is_mongo, mask, sqlite_path
 
 from . import format as fmt
@@ -59,7 +61,7 @@ from .workers import WorkersError, build_queue
 #: Errors whose message is shown as is (they are written for operators).
 CLEAR_ERRORS = (queuecore.QueueError, ValueError, KeyError, WorkersError)
 #: The words of the ``:`` command line.
-COMMANDS = ("status", "name", "filter", "save", "clear", "audit", "workers", "help", "q", "quit")
+COMMANDS = ("status", "name", "sort", "filter", "save", "clear", "audit", "workers", "help", "q", "quit")
 #: Statuses a bulk action applies to.
 CANCELLABLE = ("enqueued", "failed", "running", "stalled")
 REQUEUEABLE = ("failed", "cancelled", "completed")
@@ -113,6 +115,7 @@ class JobTUI(App[None]):
         self.config = config if config is not None else UserConfig(config_path())
         #: The keymap applied (binding id → keys), after dropping unknown ids.
         self.keymap: dict[str, str] = {}
+        self._key_names: dict[str, str] | None = None
         #: Rows per page of the jobs window (more are fetched when scrolling near the end).
         self.page = 200
         #: Counts above this are shown as "N+" (None: exact counts).
@@ -217,6 +220,7 @@ class JobTUI(App[None]):
                 timeout=20,
             )
         self.keymap = {k: v for k, v in self.config.keys.items() if k in known}
+        self._key_names = None
         if self.keymap:
             self.set_keymap(self.keymap)
         clashes = key_clashes(self.keymap)
@@ -232,6 +236,16 @@ class JobTUI(App[None]):
                 fix = f"give {remapped} another key"
             more = f" (and {len(clashes) - 1} more clash)" if len(clashes) > 1 else ""
             self.notify(f"config file {where}: {what}{more}; {fix}.", severity="warning", timeout=20)
+
+    def key_names(self, binding_id: str, default: str) -> str:
+        """The key(s) of a binding as the operator has them (``g/home``; remapped by ``[keys]``)."""
+        if self._key_names is None:
+            from .screens.help import all_bindings, key_label
+
+            self._key_names = {
+                b.id: key_label(b, self.keymap).replace(", ", "/") for b in all_bindings() if b.id
+            }
+        return self._key_names.get(binding_id, default)
 
     # -- connection -----------------------------------------------------------
 
@@ -333,6 +347,15 @@ class JobTUI(App[None]):
         if screen is not None and screen.paused:
             screen.resume()
         self._run_model(lambda m: m.set_filter(new))
+
+    def apply_sort(self, new: Sort) -> None:
+        """Order the window by ``new`` (a server-side reload; a paused view resumes)."""
+        if self.model is None:
+            return
+        screen = self.jobs_screen
+        if screen is not None and screen.paused:
+            screen.resume()
+        self._run_model(lambda m: m.set_sort(new))
 
     def load_more(self) -> None:
         """Fetch the next page of the window when there is one (one fetch at a time)."""
@@ -652,6 +675,7 @@ class JobTUI(App[None]):
         words = [w for w in COMMANDS if w != "quit"]
         words += [f"filter {name}" for name in sorted(self.config.filters)]
         words += [f"status {s}" for s in STATUS_ORDER]
+        words += [f"sort {name}" for name in SORT_NAMES]
         return words
 
     def run_command(self, line: str) -> str | None:
@@ -679,7 +703,7 @@ class JobTUI(App[None]):
                 return "no workers run in this dashboard (start it with --workers MODULE)"
             return None
         if command not in COMMANDS:
-            known = "status, name, filter, save, clear, audit, workers, help, q"
+            known = "status, name, sort, filter, save, clear, audit, workers, help, q"
             return f"unknown command {command!r}; try: {known}"
         if model is None:
             return "not connected to a store yet"
@@ -702,7 +726,21 @@ class JobTUI(App[None]):
             return None
         if command == "filter":
             return self._apply_saved(args)
+        if command == "sort":
+            return self._sort(args)
         return self._save_filter(args, current)
+
+    def _sort(self, args: list[str]) -> str | None:
+        """``:sort COLUMN [asc|desc]`` (``-COLUMN`` descending); ``:sort`` alone: newest first."""
+        if not args:
+            self.apply_sort(NEWEST)
+            return None
+        try:
+            new = Sort.parse(" ".join(args))
+        except SortError as exc:
+            return f"{exc} — usage: sort COLUMN [asc|desc], sort alone: newest first"
+        self.apply_sort(new)
+        return None
 
     def apply_saved(self, name: str) -> None:
         """Apply the saved filter ``name`` (a problem becomes a notification)."""

@@ -1,18 +1,23 @@
 """The live model behind the jobs screen, independent of any UI toolkit.
 
 It consumes ``store.watch()`` and keeps a *window* of the jobs that match the
-current :class:`Filter` (newest first, keyed by id), loaded server-side with
-``store.find`` so a collection of 100,000+ jobs never has to be read whole.
+current :class:`Filter`, in the current :class:`~queuecore.sort.Sort` (default newest
+first: creation time, then id), keyed by id, loaded server-side with ``store.find`` so a
+collection of 100,000+ jobs never has to be read whole.
 
 Rules (what the jobs table shows follows from them):
 
 - ``reset`` (the first event, reconnects, polling ticks) and a filter change
   reload the window from the store.
 - ``insert``/``update`` of a job that matches the filter puts it in the window at
-  its place by id (a new job goes on top); a job older than the window's oldest
-  row is left for "load more" unless everything was already loaded.
+  its place in the sort order (``Sort.key``, the order the engines sort by: a new job
+  goes on top of the newest-first order); a job that sorts after the window's last
+  row is left for "load more" unless everything was already loaded. An update of a
+  sorted field (a status, an end time) may move a row — or out of the window, when
+  it now sorts after the last row and more jobs are not loaded.
 - An ``update`` after which a job no longer matches the filter removes it from
-  the window (the window always equals "the newest jobs matching the filter").
+  the window (the window always equals "the first jobs matching the filter, in the
+  sort order").
 - ``delete`` removes the job.
 
 - A running job whose timeout passed is *stalled* without any event: ``recheck``
@@ -45,6 +50,7 @@ from bson import ObjectId
 from queuecore import Change, Job, Status, Store
 from queuecore.job import display_status
 from queuecore.query import Query, Term, parse
+from queuecore.sort import NEWEST, Sort
 
 #: The statuses as the dashboard shows them, in key order (keys ``1``–``6``): a dequeued job
 #: is ``running``, or ``stalled`` once its timeout passed.
@@ -177,15 +183,18 @@ class Delta:
     """What changed in the window with one batch of events.
 
     ``reloaded``: the whole window was replaced (rebuild the view from
-    ``LiveModel.ordered()``). Otherwise ``changed`` holds the ids whose row must
-    be re-rendered, added or removed (look each up with ``LiveModel.get``) and
-    ``added`` says whether any row is new (so the view may need re-ordering).
+    ``LiveModel.ordered()``); ``refiltered`` with it: because the filter or the sort
+    changed (the rows are a new selection, not arrivals). Otherwise ``changed`` holds
+    the ids whose row must be re-rendered, added or removed (look each up with
+    ``LiveModel.get``) and ``added`` says whether any row is new or moved (so the view
+    may need re-ordering: ``LiveModel.index``).
     """
 
     reloaded: bool = False
     changed: set[ObjectId] = field(default_factory=set)
     added: bool = False
     counts_changed: bool = False
+    refiltered: bool = False
 
     def merge(self, other: Delta) -> None:
         """Fold ``other`` into this delta."""
@@ -193,6 +202,7 @@ class Delta:
         self.changed |= other.changed
         self.added |= other.added
         self.counts_changed |= other.counts_changed
+        self.refiltered |= other.refiltered
 
     def __bool__(self) -> bool:
         return self.reloaded or bool(self.changed) or self.counts_changed
@@ -216,9 +226,13 @@ class LiveModel:
         self.latency_interval = latency_interval
         self.clock = clock
         self.filter = Filter()
+        #: The order of the window (server-side: ``store.find(sort=…)``).
+        self.sort: Sort = NEWEST
         #: The window: job by id, and the ids newest first.
         self.jobs: dict[ObjectId, Job] = {}
-        self._order: list[ObjectId] = []  # ascending (oldest first) for bisect
+        #: ``(sort key, id)`` of every row, in display order (for bisect), and each id's key.
+        self._order: list[tuple[Any, ObjectId]] = []
+        self._keys: dict[ObjectId, Any] = {}
         #: How many rows the window may hold (grows by ``page`` with load_more).
         self.limit = page
         #: Whether every job matching the filter is in the window.
@@ -263,19 +277,19 @@ class LiveModel:
         return MODE_LABELS.get(self.mode, self.mode)
 
     def ordered(self) -> list[Job]:
-        """The window's jobs, newest first."""
-        return [self.jobs[i] for i in reversed(self._order)]
+        """The window's jobs in the sort order (newest first by default)."""
+        return [self.jobs[i] for _, i in self._order]
 
     def get(self, id: ObjectId) -> Job | None:
         """The job with this id if it is in the window."""
         return self.jobs.get(id)
 
     def index(self, id: ObjectId) -> int | None:
-        """The row (0 = newest) of ``id`` in the window, or None."""
-        if id not in self.jobs:
+        """The row (0 = the first, the newest by default) of ``id`` in the window, or None."""
+        key = self._keys.get(id)
+        if key is None:
             return None
-        pos = bisect.bisect_left(self._order, id)
-        return len(self._order) - 1 - pos
+        return bisect.bisect_left(self._order, (key, id))
 
     def __len__(self) -> int:
         return len(self._order)
@@ -300,7 +314,18 @@ class LiveModel:
         async with self._lock:
             self.filter = new
             self.limit = self.page
-            return await self._reload()
+            delta = await self._reload()
+            delta.refiltered = True
+            return delta
+
+    async def set_sort(self, new: Sort) -> Delta:
+        """Change the order and reload the window from the store (sorted by the database)."""
+        async with self._lock:
+            self.sort = new
+            self.limit = self.page
+            delta = await self._reload()
+            delta.refiltered = True
+            return delta
 
     async def reload(self) -> Delta:
         """Reload the window (what ``reset`` does)."""
@@ -308,10 +333,11 @@ class LiveModel:
             return await self._reload()
 
     async def _reload(self) -> Delta:
-        jobs = await self.store.find(**self.filter.query(), limit=self.limit)
+        jobs = await self.store.find(**self.filter.query(), limit=self.limit, sort=self.sort)
         self.reloads += 1
         self.jobs = {j.id: j for j in jobs}
-        self._order = sorted(self.jobs)
+        self._keys = {j.id: self.sort.key(j) for j in self.jobs.values()}
+        self._order = sorted((key, id) for id, key in self._keys.items())
         self.exhausted = len(jobs) < self.limit
         self.loaded = True
         self._time_reload_at = self.clock()
@@ -325,13 +351,15 @@ class LiveModel:
         async with self._lock:
             if self.exhausted:
                 return Delta()
-            jobs = await self.store.find(**self.filter.query(), limit=self.page, skip=len(self._order))
+            jobs = await self.store.find(
+                **self.filter.query(), limit=self.page, skip=len(self._order), sort=self.sort
+            )
             self.limit = max(self.limit, len(self._order)) + self.page
             self.exhausted = len(jobs) < self.page
             delta = Delta()
             for job in jobs:
                 if job.id not in self.jobs:
-                    self._put(job)
+                    self._put(job, self.sort.key(job))
                     delta.changed.add(job.id)
                     delta.added = True
             return delta
@@ -363,14 +391,22 @@ class LiveModel:
         self._see(job)
         self._count_outcome(job)
         if self.filter.matches(job, self.store.engine, datetime.now(UTC)):
-            if job.id in self.jobs:
+            key = self.sort.key(job)
+            if job.id in self.jobs and self._keys[job.id] == key:
                 self.jobs[job.id] = job
                 delta.changed.add(job.id)
-            elif self.exhausted or not self._order or job.id > self._order[0]:
-                self._put(job)
+                return delta
+            known = job.id in self.jobs
+            if known:  # a sorted field changed: the row moves (or leaves the window)
+                self._drop(job.id)
+                delta.changed.add(job.id)
+            if self.exhausted or not self._order or (key, job.id) < self._order[-1]:
+                self._put(job, key)
                 delta.changed.add(job.id)
                 delta.added = True
                 self._trim(delta)
+            elif known:  # it now sorts after the last row: the next page holds its place
+                self.exhausted = False
         elif job.id in self.jobs:
             self._drop(job.id)
             delta.changed.add(job.id)
@@ -390,22 +426,25 @@ class LiveModel:
                 delta.changed.add(id)
             return delta
 
-    def _put(self, job: Job) -> None:
+    def _put(self, job: Job, key: Any) -> None:
         self.jobs[job.id] = job
-        bisect.insort(self._order, job.id)
+        self._keys[job.id] = key
+        bisect.insort(self._order, (key, job.id))
 
     def _drop(self, id: ObjectId) -> None:
         del self.jobs[id]
-        pos = bisect.bisect_left(self._order, id)
-        if pos < len(self._order) and self._order[pos] == id:
+        key = self._keys.pop(id)
+        pos = bisect.bisect_left(self._order, (key, id))
+        if pos < len(self._order) and self._order[pos][1] == id:
             del self._order[pos]
 
     def _trim(self, delta: Delta) -> None:
-        """Keep the window within ``limit`` rows by dropping the oldest."""
+        """Keep the window within ``limit`` rows by dropping the last (the oldest by default)."""
         while len(self._order) > self.limit:
-            oldest = self._order.pop(0)
-            self.jobs.pop(oldest, None)
-            delta.changed.add(oldest)
+            _, last = self._order.pop()
+            self.jobs.pop(last, None)
+            self._keys.pop(last, None)
+            delta.changed.add(last)
             self.exhausted = False
 
     def _see(self, job: Job) -> None:

@@ -16,6 +16,7 @@ from .job import ACTIVE, FINISHED, RUNNING, STALLED, Blueprint, Change, Event, J
 from .ops import cancel, cancel_job, complete, dequeue, enqueue, enqueue_many, ensure_indexes, fail, requeue
 from .query import Query, QueryError, parse
 from .queue import LifetimeExceeded, MalformedJob, Queue, TaskStats, WorkerCrashed
+from .sort import NEWEST, Sort, SortError, SortField
 from .store import Store, connect
 from .store.base import Counts
 from .task import Context, Task
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVE",
     "FINISHED",
+    "NEWEST",
     "RUNNING",
     "STALLED",
     "AuditEntry",
@@ -44,6 +46,9 @@ __all__ = [
     "QueryError",
     "Queue",
     "QueueError",
+    "Sort",
+    "SortError",
+    "SortField",
     "Status",
     "Store",
     "Task",

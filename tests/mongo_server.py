@@ -55,6 +55,9 @@ getMore of an unknown cursor    ok:1 with an empty final batch (id 0), not    cu
                                 CursorNotFound (43): a change stream ends     code 43, so the
                                 silently after a restart, a find cursor       driver resumes (or
                                 ends early (results cut short)                raises)
+a compound index with ``_id``   built on json_extract(data, '_id'), an        compound-id: the
+(``[(created_at, -1), (_id,     invalid JSON path: every later insert fails   ``_id`` column in
+-1)]``)                         ("JSON path error near '_id'", code 8)        the index instead
 ==============================  ============================================  =====================
 
 Still different from MongoDB with all workarounds (engine and tests must live with these):
@@ -122,6 +125,7 @@ WORKAROUNDS = (
     "cs-await",
     "cursor-ids",
     "cursor-not-found",
+    "compound-id",
 )
 
 
@@ -392,6 +396,37 @@ def _install_fallback() -> None:
     from neosqlite.collection.query_helper.utils import set_force_fallback
 
     set_force_fallback(True)
+
+
+def _install_compound_id() -> None:
+    """[compound-id] A compound index naming ``_id`` indexes the ``_id`` column (where neosqlite
+    keeps it), not ``json_extract(data, '_id')``, which breaks every insert afterwards."""
+    from neosqlite.collection import index_manager
+    from neosqlite.sql_utils import quote_identifier, quote_table_name
+
+    original = index_manager.IndexManager.create_index
+
+    def create_index(self: Any, key: Any, *args: Any, **kwargs: Any) -> str:
+        pairs = isinstance(key, list) and all(isinstance(k, tuple) for k in key)
+        fields = [k[0] for k in key] if pairs else []
+        if len(fields) < 2 or "_id" not in fields or kwargs.get("unique") or kwargs.get("sparse"):
+            return original(self, key, *args, **kwargs)
+        prefix = self.jsonb.json_function_prefix
+        columns = ", ".join(
+            quote_identifier("_id")
+            if f == "_id"
+            else f"{prefix}_extract(data, '{index_manager.parse_json_path(f)}')"
+            for f in fields
+        )
+        coll = self.collection
+        name = f"idx_{coll.name}_{'_'.join(fields).replace('.', '_')}"
+        coll.db.execute(
+            f"CREATE INDEX IF NOT EXISTS {quote_identifier(name)} ON {quote_table_name(coll.name)}({columns})"
+        )
+        index_manager._store_index_keys(coll.db, name, fields)
+        return name
+
+    index_manager.IndexManager.create_index = create_index  # type: ignore[method-assign]
 
 
 def _get(node: Any, key: str) -> Any:
@@ -857,6 +892,8 @@ def _serve(argv: list[str] | None = None) -> None:
         _install_cs_fulldoc()
     if "cursor-ids" in enabled:
         _install_cursor_ids()
+    if "compound-id" in enabled:
+        _install_compound_id()
     _install_request_hooks(enabled)
 
     from nx_27017.handler import NeoSQLiteHandler

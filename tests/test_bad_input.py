@@ -53,7 +53,10 @@ def finished(job: Job) -> bool:
 
 BAD_DATA = {
     "not UTF-8": (b'{"name": "caf\xe9"}', "is not UTF-8 text"),
-    "nested too deeply": (b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested deeper than the limit of 64"),
+    "nested too deeply": (
+        b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        "nested deeper than the limit of 64",
+    ),
     "NaN is not JSON": (b'{"ratio": NaN}', "not JSON-compatible"),
     "an integer over 64 bits": (b'{"ids": [1, {"n": 18446744073709551616}]}', "outside the 64-bit range"),
     "10 MB": (json.dumps({"blob": "x" * (10 * 1024 * 1024)}).encode(), "10.0 MiB; the limit is 4 MiB"),

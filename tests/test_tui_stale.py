@@ -7,7 +7,6 @@ were never repainted (the freeze after a bulk action) is seen as the operator sa
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,11 +17,11 @@ from rich.cells import cell_len
 from textual._compositor import CompositorUpdate
 from textual.pilot import Pilot
 from textual.screen import Screen
-from tui_util import cell, complete, enqueue, started, table, wait_for, wait_store
+from tui_util import complete, enqueue, started, table, wait_for, wait_store
 
 import queuecore
 from jobtui.app import JobTUI
-from jobtui.screens import ConfirmScreen, JobDetailScreen
+from jobtui.screens import ConfirmScreen
 from jobtui.widgets import SummaryBar
 from queuecore import Job, Status
 

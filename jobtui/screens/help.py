@@ -31,6 +31,10 @@ NAMES = {
 COMMAND_HELP = (
     (":status failed[,…] | all", "Show these statuses (enqueued running completed failed cancelled stalled)"),
     (":name TASK", "Only this task (no name: every task)"),
+    (
+        ":sort COLUMN [asc|desc]",
+        "Order by age, name, label, status, attempts, available, started or ended (:sort: newest first)",
+    ),
     (":filter NAME", "Apply a saved filter ([filters] of the config file)"),
     (":save NAME", "Save the current filter under NAME"),
     (":clear", "Clear every filter"),

@@ -5,6 +5,11 @@ a set of job ids that survives updates, reloads and filter changes — bulk acti
 act on them) and the *pause* (``p``; the table stops changing for reading while
 the model keeps following the store, and the changes are shown on resume).
 
+The order of the rows is the model's sort, server-side (``shift`` + a column's letter, or
+``:sort``; again the same key reverses it). Jobs arriving above the viewport are counted
+in the filter bar ("▲ N newer", ``g``/``home`` jumps to them); ``f`` follows the newest
+row (the cursor stays on the first row until a key moves it away).
+
 The model's changes reach the table at a capped rate: the first change after a quiet
 spell is shown at once, later ones are merged and shown together at most every
 ``APPLY_INTERVAL`` seconds, so 1,000 change events per second cost ten table updates,
@@ -27,11 +32,13 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from queuecore import Job
 from queuecore.query import QueryError
+from queuecore.sort import SortField
 
 from .. import format as fmt
 from ..format import utcnow
 from ..live import STATUS_ORDER, Delta, Filter
 from ..widgets import FilterBar, FilterInput, JobsTable, SummaryBar, WorkersPanel
+from ..widgets.filters import ViewState
 
 if TYPE_CHECKING:
     from ..app import JobTUI
@@ -48,6 +55,17 @@ READ_ONLY_HIDDEN = MUTATING | {"mark", "clear_marks"}
 OPENS_INPUT = frozenset({"search", "command_line", "task_filter"})
 #: The table shows the model's changes at most this often (seconds).
 APPLY_INTERVAL = 0.1
+#: Sort keys: ``shift`` + a letter of the column, as in k9s (again: the other direction).
+SORT_KEYS: tuple[tuple[str, SortField, str], ...] = (
+    ("O", SortField.CREATED, "Sort by age (newest/oldest first)"),
+    ("N", SortField.NAME, "Sort by task name"),
+    ("L", SortField.LABEL, "Sort by label"),
+    ("S", SortField.STATUS, "Sort by status"),
+    ("T", SortField.ATTEMPTS, "Sort by attempts (tries)"),
+    ("I", SortField.AVAILABLE, "Sort by available time (avail in)"),
+    ("B", SortField.STARTED, "Sort by start time (began)"),
+    ("E", SortField.ENDED, "Sort by end time"),
+)
 
 
 def query_problem(exc: QueryError) -> str:
@@ -94,6 +112,11 @@ class JobsScreen(Screen[None]):
         Binding("0", "all_statuses", "All statuses", show=False, id="status-all"),
         Binding("x", "clear_filters", "Clear filters", show=False, id="clear-filters"),
         Binding("w", "focus_workers", "Workers", show=False, id="focus-workers"),
+        Binding("f", "toggle_follow", "Follow newest", show=False, id="follow"),
+        *(
+            Binding(key, f"sort('{f.value}')", what, key_display=key, show=False, id=f"sort-{f.value}")
+            for key, f, what in SORT_KEYS
+        ),
     ]
 
     class Changed(Message):
@@ -135,6 +158,7 @@ class JobsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#workers", WorkersPanel).display = False
         self.table.marked = self.marks
+        self.table.position = self._position
         self.table.focus()
         self._ready = True
         self.render_state()
@@ -179,7 +203,29 @@ class JobsScreen(Screen[None]):
                 model.exhausted,
                 marked=len(self.marks),
                 paused=self._pending if self.paused else None,
+                view=self.view_state(),
             )
+
+    def view_state(self) -> ViewState:
+        """The order, follow mode and unseen arrivals, for the filter bar."""
+        model, table = self.tui.model, self.table
+        keys = self.tui.key_names
+        return ViewState(
+            sort=model.sort if model is not None else ViewState().sort,
+            following=table.following,
+            follow_stopped=table.follow_stopped,
+            unseen=len(table.unseen),
+            jump=keys("top", "g/home"),
+            follow=keys("follow", "f"),
+        )
+
+    def _position(self, id: ObjectId) -> int | None:
+        """The row of job ``id`` in the model's order (the table sorts its rows by it)."""
+        model = self.tui.model
+        return model.index(id) if model is not None else None
+
+    def on_jobs_table_view_changed(self, _: JobsTable.ViewChanged) -> None:
+        self.render_state()
 
     def on_jobs_screen_changed(self, message: Changed) -> None:
         """Queue the model's changes; show them now or at the end of the current interval.
@@ -210,25 +256,28 @@ class JobsScreen(Screen[None]):
             if self.frozen is not None:
                 self._count_pending()
             elif delta.reloaded:
-                self._show_all()
+                self._show_all(arrivals=not delta.refiltered)
             elif delta.changed:
                 self.table.sync({str(i): model.get(i) for i in delta.changed}, utcnow(), delta.added)
             self.render_state()
         except NoMatches:  # the app is closing: its widgets went before this timer
             return
 
-    def _show_all(self) -> None:
-        """Make the table show exactly the model's window."""
+    def _show_all(self, arrivals: bool = True) -> None:
+        """Make the table show exactly the model's window (in its order). ``arrivals``: rows
+        new to the table arrived (a reset, a resume) rather than being a new selection."""
         model = self.tui.model
         if model is None:
             return
         table = self.table
         jobs = model.ordered()
         wanted = {str(j.id): j for j in jobs}
-        changed: dict[str, Job | None] = {k: None for k in table.keys() if k not in wanted}
-        added = any(k not in table._cells for k in wanted)
+        shown = table.keys()
+        changed: dict[str, Job | None] = {k: None for k in shown if k not in wanted}
+        kept = [k for k in shown if k in wanted]
+        added = any(k not in table._cells for k in wanted) or kept != [k for k in wanted if k in table._cells]
         changed.update(wanted)
-        table.sync(changed, utcnow(), added)
+        table.sync(changed, utcnow(), added, arrivals=arrivals)
 
     def _count_pending(self) -> None:
         """How many rows differ between the frozen table and the model (added, gone, changed)."""
@@ -360,6 +409,17 @@ class JobsScreen(Screen[None]):
 
     def action_audit(self) -> None:
         self.tui.open_audit()
+
+    def action_toggle_follow(self) -> None:
+        """Follow the newest row (the cursor stays on the first row as jobs arrive), or stop."""
+        self.table.follow(not self.table.following)
+        self.render_state()
+
+    def action_sort(self, field: str) -> None:
+        """Sort by ``field`` (its default direction), or reverse the order when sorted by it."""
+        model = self.tui.model
+        if model is not None:
+            self.tui.apply_sort(model.sort.toggled(SortField(field)))
 
     def action_toggle_status(self, index: int) -> None:
         model = self.tui.model

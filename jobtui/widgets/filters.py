@@ -7,6 +7,8 @@ shown on the line under the input, which stays open; the filter does not change.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +18,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
 from queuecore.printable import printable
+from queuecore.sort import NEWEST, Sort
 
 from .. import format as fmt
 from ..live import STATUS_ORDER, Filter
@@ -24,7 +27,7 @@ from ..live import STATUS_ORDER, Filter
 PLACEHOLDERS = {
     "text": "filter: text, status:failed, name:x, label:x, data.k=v, reason:~regex, age:<1h, !negate — enter",
     "name": "task name — enter applies, empty clears",
-    "command": "command: status failed · name x · filter NAME · save NAME · audit · workers · q",
+    "command": "command: status failed · name x · sort age · filter NAME · save NAME · audit · workers · q",
 }
 
 
@@ -36,11 +39,18 @@ def filter_text(
     paused: int | None = None,
     *,
     compact: bool = False,
+    view: ViewState | None = None,
 ) -> Text:
-    """``1:enqueued 2:running … · task: x · text: 'y' · 42 shown · 3 marked · PAUSED``;
-    ``compact`` (a narrow terminal): ``1:enq 2:run …``."""
+    """``▲ 3 newer · 1:enqueued 2:running … · task: x · text: 'y' · 42 shown · 3 marked ·
+    sort: name asc · following · PAUSED``; ``compact`` (a narrow terminal): ``1:enq 2:run …``."""
     names = fmt.SHORT_NAMES if compact else fmt.STATUS_NAMES
+    view = view or ViewState()
     text = Text()
+    if view.unseen:
+        what = "newer" if view.sort.default else "new above"
+        jump = f" — {view.jump} jumps" if compact else f" — press {view.jump} to jump"
+        text.append(f" ▲ {view.unseen} {what}{jump} ", style="bold reverse cyan")
+        text.append(" ")
     if paused is not None:
         text.append(
             f" PAUSED · {paused} change{'s' if paused != 1 else ''} pending ", style="bold reverse yellow"
@@ -66,6 +76,14 @@ def filter_text(
     text.append(f"· {shown}{'' if exhausted else '+'} shown", style="dim")
     if marked:
         text.append(f" · {marked} marked", style="bold magenta")
+    if not view.sort.default:
+        text.append(" · sort: ", style="dim")
+        text.append(view.sort.describe(), style="bold")
+    if view.following:
+        text.append(" · ", style="dim")
+        text.append("following", style="bold green")
+    elif view.follow_stopped:
+        text.append(f" · follow off ({view.follow} resumes)", style="yellow")
     return text
 
 
@@ -75,6 +93,18 @@ def suggestions(names: list[str]) -> list[str]:
     (a hostile producer's) is left out rather than shown changed — accepted, its visible
     form would name another task."""
     return [name for name in names if printable(name) == name]
+
+
+class ViewState(NamedTuple):
+    """What the bar says about the view besides the filter: the order, follow mode, the jobs
+    that arrived above the viewport, and the keys that act on them (as the keymap has them)."""
+
+    sort: Sort = NEWEST
+    following: bool = False
+    follow_stopped: bool = False
+    unseen: int = 0
+    jump: str = "g/home"
+    follow: str = "f"
 
 
 class FilterInput(Input):
@@ -119,12 +149,13 @@ class FilterBar(Vertical):
         exhausted: bool,
         marked: int = 0,
         paused: int | None = None,
+        view: ViewState | None = None,
     ) -> None:
-        """Render the current filter (and the marks and pause state)."""
+        """Render the current filter (and the marks, pause state, order and follow mode)."""
         state = self.query_one("#filter-state", Static)
-        text = filter_text(current, shown, exhausted, marked, paused)
+        text = filter_text(current, shown, exhausted, marked, paused, view=view)
         if 0 < state.content_size.width < text.cell_len:  # a narrow terminal: keep it on one line
-            text = filter_text(current, shown, exhausted, marked, paused, compact=True)
+            text = filter_text(current, shown, exhausted, marked, paused, compact=True, view=view)
         fmt.set_content(state, text)
 
     @property

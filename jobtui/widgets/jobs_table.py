@@ -3,6 +3,13 @@
 Marked rows (``space``) carry a ``●`` in the first column; the marks themselves
 are a set of ids the screen owns, so they survive updates, reloads and scrolling.
 
+Rows are in the order of the live model (``position``: a job id's row in its sort).
+Jobs that arrive above the viewport while the operator looks further down keep the
+view still (the rows on screen stay where they are) and are counted in ``unseen``
+("▲ N newer"); they are seen once the viewport reaches them (``g``/``home``). In
+*follow* mode (``following``) the cursor stays on the first row as jobs arrive; a
+cursor move away from it (a key, a click) ends the mode.
+
 Updates are applied in batches (``sync``, ``tick``, ``show_mark``) and only cells whose
 content changed are touched. Textual's ``DataTable.update_cell`` invalidates the cached
 rendering of *every* cell on each call (a full re-render of the visible table, the
@@ -15,6 +22,7 @@ on, it falls back to ``update_cell``.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -27,7 +35,7 @@ from textual.geometry import Region
 from textual.message import Message
 from textual.widget import NoScreen
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
 from queuecore import Job
 
@@ -119,6 +127,9 @@ class JobsTable(DataTable[Text | str]):
     class NearEnd(Message):
         """The cursor or the viewport came close to the last row: time to load more."""
 
+    class ViewChanged(Message):
+        """``unseen`` or ``following`` changed (the filter bar shows them)."""
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._cells: dict[str, dict[str, Text | str]] = {}
@@ -136,6 +147,20 @@ class JobsTable(DataTable[Text | str]):
         self._pending_scheduled = False
         #: Whether cells are updated by pruning DataTable's caches (else ``update_cell``).
         self._surgical = all(hasattr(self, name) for name in _CACHES)
+        #: The row of a job id in the model's order (None: not in it); without one, newest id first.
+        self.position: Callable[[ObjectId], int | None] | None = None
+        #: Row keys of jobs that arrived above the viewport and were not scrolled to yet.
+        self.unseen: set[str] = set()
+        #: Follow mode: the cursor stays on the first row as jobs arrive.
+        self.following = False
+        #: Whether the last follow mode ended by a cursor move (the bar says so).
+        self.follow_stopped = False
+        #: Rows that arrived in the last batch, placed once the view has settled.
+        self._arrived: set[str] = set()
+        #: The first row on screen before a batch, kept on top once the rows are laid out.
+        self._anchor: str | None = None
+        self._settling = False
+        self._moving = False  # the table moves its cursor itself (not the operator)
 
     def on_mount(self) -> None:
         for key, header, width in COLUMNS:
@@ -173,17 +198,29 @@ class JobsTable(DataTable[Text | str]):
             self._add(job, now)
         self._restore(keep, keep_row)
 
-    def sync(self, changed: dict[str, Job | None], now: datetime, added: bool) -> None:
+    def sync(
+        self, changed: dict[str, Job | None], now: datetime, added: bool, *, arrivals: bool = True
+    ) -> None:
         """Apply a batch: ``changed`` maps row keys to the job now (None = remove).
 
         Rows come and go at once; changed rows are re-rendered ``RENDER_SLICE`` at a time
-        (the first slice now, the rest in the next turns of the event loop).
+        (the first slice now, the rest in the next turns of the event loop). ``added``: rows
+        are new or moved (the rows are put in the model's order). ``arrivals``: new rows are
+        jobs that arrived (counted in ``unseen`` when above the viewport), not a new selection.
         """
         keep = self.current_id
         keep_row = self.cursor_row
+        top = int(self.scroll_y)
+        if not arrivals:  # a new selection: nothing in it is "new above"
+            self.unseen.clear()
+            self._arrived.clear()
+        elif self._anchor is None and top > 0 and not self.following:
+            self._anchor = self._key_at(top)
         for key, job in changed.items():
             if job is None:
                 self._pending.pop(key, None)
+                self._arrived.discard(key)
+                self.unseen.discard(key)
                 if key in self._cells:
                     self.remove_row(key)
                     del self._cells[key]
@@ -191,10 +228,81 @@ class JobsTable(DataTable[Text | str]):
                 self._pending[key] = (job, now, True)
             else:
                 self._add(job, now)
+                if arrivals:
+                    self._arrived.add(key)
         if added:
-            self.sort("id", key=lambda cell: cell.job_id, reverse=True)
-        self._restore(keep, keep_row)
+            self._reorder()
+        if self.following:
+            self._restore(None, 0)
+        else:
+            self._restore(keep, keep_row)
+        if not self._settling:
+            self._settling = True
+            self.call_after_refresh(self._settle)
         self._render_pending()
+
+    def _reorder(self) -> None:
+        """Put the rows in the model's order (newest id first without a ``position``)."""
+        position = self.position
+        if position is None:
+            self.sort("id", key=lambda cell: cell.job_id, reverse=True)
+            return
+
+        def where(cell: IdText) -> float:
+            index = position(cell.job_id)
+            return math.inf if index is None else index
+
+        self.sort("id", key=where)
+
+    def _key_at(self, row: int) -> str | None:
+        """The row key at display row ``row`` (None past the end)."""
+        if not 0 <= row < self.row_count:
+            return None
+        try:
+            return str(self.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value)
+        except (RowDoesNotExist, CellDoesNotExist):
+            return None
+
+    def _settle(self) -> None:
+        """After a batch is laid out: keep the rows that were on screen where they were (jobs
+        that arrived above do not push them down), then count the arrivals above the view."""
+        self._settling = False
+        anchor, self._anchor = self._anchor, None
+        if self.following:
+            self._arrived.clear()
+            self.scroll_to(y=0, animate=False, immediate=True)
+        elif anchor is not None and anchor in self._cells:
+            index = self.get_row_index(anchor)
+            if index != int(self.scroll_y):
+                self.scroll_to(y=index, animate=False, immediate=True, force=True)
+        self._count_unseen()
+
+    def _count_unseen(self) -> None:
+        """``unseen``: the arrived rows above the viewport (a row on screen or below is dropped)."""
+        top = int(self.scroll_y)
+        located = self._row_locations
+        above = set()
+        for key in self._arrived | self.unseen:
+            index = located.get(RowKey(key))
+            if index is not None and index < top:
+                above.add(key)
+        self._arrived.clear()
+        if above != self.unseen:
+            self.unseen = above
+            self.post_message(self.ViewChanged())
+
+    def follow(self, on: bool) -> None:
+        """Turn follow mode on (the cursor goes to the first row and stays there) or off."""
+        self.following = on
+        self.follow_stopped = False
+        if on:
+            self._moving = True
+            try:
+                self.action_scroll_top()
+            finally:
+                self._moving = False
+            self.scroll_to(y=0, animate=False)
+        self.post_message(self.ViewChanged())
 
     def tick(self, jobs: dict[str, Job], now: datetime) -> None:
         """Re-render the clock-driven cells (age, countdown, run time), in slices like ``sync``."""
@@ -350,15 +458,21 @@ class JobsTable(DataTable[Text | str]):
         return max(0.0, (time.monotonic() if now is None else now) - self._unpainted_since)
 
     def _restore(self, key: str | None, row: int) -> None:
+        """Put the cursor back on the row of ``key`` (else on row ``row``): the table's own
+        move, which does not end follow mode."""
         if self.row_count == 0:
             return
-        if key is not None:
-            try:
-                self.move_cursor(row=self.get_row_index(key), animate=False)
-                return
-            except RowDoesNotExist:
-                pass
-        self.move_cursor(row=min(row, self.row_count - 1), animate=False)
+        self._moving = True
+        try:
+            if key is not None:
+                try:
+                    self.move_cursor(row=self.get_row_index(key), animate=False)
+                    return
+                except RowDoesNotExist:
+                    pass
+            self.move_cursor(row=min(row, self.row_count - 1), animate=False)
+        finally:
+            self._moving = False
 
     # -- paging ---------------------------------------------------------------
 
@@ -373,10 +487,19 @@ class JobsTable(DataTable[Text | str]):
 
     def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
         super().watch_cursor_coordinate(old, new)
+        if self.following and not self._moving and new.row != 0 and self.row_count:
+            self.following = False  # the operator moved away: k9s and ``less +F`` stop following
+            self.follow_stopped = True
+            self.post_message(self.ViewChanged())
+        elif self.follow_stopped and new.row == 0:
+            self.follow_stopped = False
+            self.post_message(self.ViewChanged())
         if new.row > old.row and self._near_end():
             self.post_message(self.NearEnd())
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
+        if self.unseen and not self._settling and new < old:
+            self._count_unseen()  # scrolled up to some of them
         if new > old and self._near_end():
             self.post_message(self.NearEnd())

@@ -19,6 +19,7 @@ from bson import ObjectId
 
 from ..job import Change, Event, Job, Status
 from ..query import RUNNING, STALLED, Query, check_status
+from ..sort import Sort
 
 if TYPE_CHECKING:
     from ..audit import AuditEntry
@@ -204,9 +205,12 @@ class Store(abc.ABC):
         skip: int = 0,
         *,
         query: Query | None = None,
+        sort: Sort | None = None,
     ) -> list[Job]:
-        """Jobs newest first, filtered by status (one or several, also ``running`` and
-        ``stalled``), exact task name, free text and a parsed filter — all combined (AND).
+        """Jobs filtered by status (one or several, also ``running`` and ``stalled``), exact
+        task name, free text and a parsed filter — all combined (AND) — in the order ``sort``
+        (:class:`queuecore.sort.Sort`, default newest first: ``created_at`` then ``_id``,
+        descending), sorted by the database before ``skip`` and ``limit`` apply.
 
         ``text`` is a free-text term of :mod:`queuecore.query`: a case-insensitive part
         of the name, label or reason, or hex digits of the id (a short id, a prefix).
@@ -277,8 +281,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def ensure_indexes(self, remove_after: timedelta | None = None) -> None:
-        """Create the indexes on name, status and finished; with ``remove_after``,
-        completed and cancelled jobs are deleted once finished longer ago than that."""
+        """Create the indexes on name, status, creation time (the newest-first order) and
+        finished; with ``remove_after``, completed and cancelled jobs are deleted once finished
+        longer ago than that."""
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -56,6 +56,7 @@ from ..backoff import backoff
 from ..errors import ConnectError
 from ..job import ACTIVE, FINISHED, MAX_EVENTS, Change, Event, Job, Status
 from ..query import RUNNING, STALLED, Query
+from ..sort import NEWEST, Sort
 from ..uri import mask, password
 from . import _mongo_decode
 from .base import (
@@ -75,6 +76,9 @@ from .base import (
 NO_CHANGE_STREAMS = 40573  # "$changeStream stage is only supported on replica sets"
 HISTORY_LOST = 286  # ChangeStreamHistoryLost: the resume token fell off the oplog
 LOCK_INDEX = "queuecore_lock"
+#: The newest-first order (``find``'s default sort), and the same within a status filter.
+NEWEST_INDEX = [("created_at", DESCENDING), ("_id", DESCENDING)]
+STATUS_NEWEST_INDEX = [("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
 
 
 def _no_change_streams(exc: OperationFailure) -> bool:
@@ -154,6 +158,9 @@ class MongoStore(Store):
         try:
             await self.client.admin.command("ping")
             await self.coll.create_index([("lock", ASCENDING)], name=LOCK_INDEX, unique=True, sparse=True)
+            # every read of a dashboard or `jobtui ls` is newest first: without this index each
+            # one would sort the whole collection (a no-op when it exists)
+            await self.coll.create_index(NEWEST_INDEX)
             await self._read_retention()
         except OperationFailure as exc:  # the server answered, and said no
             raise ConnectError(_refusal(self.display_uri, exc)) from None
@@ -363,11 +370,12 @@ class MongoStore(Store):
         skip: int = 0,
         *,
         query: Query | None = None,
+        sort: Sort | None = None,
     ) -> list[Job]:
         filter = find_query(status, name, text, query).mongo(utcnow())
         if limit <= 0:
             return []
-        cursor = self._raw.find(filter).sort("_id", DESCENDING).skip(row_count(skip))
+        cursor = self._raw.find(filter).sort((sort or NEWEST).mongo()).skip(row_count(skip))
         docs = await cursor.limit(row_count(limit)).to_list(None)
         return [self._job(d) for d in docs]
 
@@ -582,6 +590,8 @@ class MongoStore(Store):
     async def ensure_indexes(self, remove_after: timedelta | None = None) -> None:
         await self.coll.create_index([("name", ASCENDING)])
         await self.coll.create_index([("status", ASCENDING)])
+        await self.coll.create_index(NEWEST_INDEX)
+        await self.coll.create_index(STATUS_NEWEST_INDEX)
         info = await self.coll.index_information()
         existing = info.get("finished_at_1")
         wanted = int(remove_after.total_seconds()) if remove_after else None

@@ -50,6 +50,7 @@ from ..audit import AuditEntry
 from ..errors import ConnectError
 from ..job import FINISHED, MAX_DEPTH, MAX_EVENTS, Change, Event, Job, Status, too_deep
 from ..query import RUNNING, STALLED, Query, icontains, regexp
+from ..sort import NEWEST, Sort
 from ._sqlite_decode import NotUTF8, fetch_rows, returned_row, tolerant
 from .base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id, row_count
 
@@ -867,6 +868,7 @@ class SQLiteStore(Store):
             END;
             CREATE INDEX IF NOT EXISTS {t}_status ON {t} (status, available_at);
             CREATE INDEX IF NOT EXISTS {t}_name ON {t} (name, status);
+            CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at, id);
             """
         )
         # The label guarantee: a unique lock. Only labeled active jobs have one, so the index
@@ -1059,9 +1061,11 @@ class SQLiteStore(Store):
         skip: int = 0,
         *,
         query: Query | None = None,
+        sort: Sort | None = None,
     ) -> list[Job]:
         where, args = find_query(status, name, text, query).sql(utcnow())
-        sql = f"SELECT {_SELECT} FROM {self._t} WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?"
+        order = (sort or NEWEST).sql()
+        sql = f"SELECT {_SELECT} FROM {self._t} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
         args.extend([row_count(limit), row_count(skip)])
         rows = await self._run(lambda c: c.execute(sql, args).fetchall())
         return [_to_job(r) for r in rows]
@@ -1307,6 +1311,7 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_status ON {t} (status, available_at)")
             conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_name ON {t} (name, status)")
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at, id)")
             conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_finished ON {t} (finished_at)")
             conn.execute(
                 "INSERT INTO queuecore_meta (key, value) VALUES (?, ?)"
