@@ -133,6 +133,9 @@ class JobsTable(DataTable[Text | str]):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._cells: dict[str, dict[str, Text | str]] = {}
+        # the job each row shows: a tick renders its clock cells from that job, so that a
+        # row never shows one version's status beside another version's reason
+        self._shown: dict[str, Job] = {}
         #: Row keys (job ids) of the marked rows (the screen's set, shared).
         self.marked: set[str] = set()
         #: Cells set since the last ``_show_changes``: row key → column keys.
@@ -193,6 +196,7 @@ class JobsTable(DataTable[Text | str]):
         keep_row = self.cursor_row
         self.clear()
         self._cells.clear()
+        self._shown.clear()
         self._pending.clear()
         for job in jobs:
             self._add(job, now)
@@ -224,6 +228,7 @@ class JobsTable(DataTable[Text | str]):
                 if key in self._cells:
                     self.remove_row(key)
                     del self._cells[key]
+                    self._shown.pop(key, None)
             elif key in self._cells:
                 self._pending[key] = (job, now, True)
             else:
@@ -308,7 +313,8 @@ class JobsTable(DataTable[Text | str]):
         """Re-render the clock-driven cells (age, countdown, run time), in slices like ``sync``."""
         for key, job in jobs.items():
             if key in self._cells:
-                whole = key in self._pending and self._pending[key][2]
+                # a version of the job the row does not show yet is rendered whole
+                whole = (key in self._pending and self._pending[key][2]) or self._shown.get(key) is not job
                 self._pending[key] = (job, now, whole)
         self._render_pending()
 
@@ -321,7 +327,11 @@ class JobsTable(DataTable[Text | str]):
             job, now, whole = self._pending.pop(key)
             if key not in self._cells:
                 continue
-            cells = render_row(job, now, key in self.marked) if whole else render_time_cells(job, now)
+            if whole:
+                cells = render_row(job, now, key in self.marked)
+                self._shown[key] = job
+            else:
+                cells = render_time_cells(job, now)
             self._update(key, cells)
             done += 1
         self._show_changes()
@@ -349,6 +359,7 @@ class JobsTable(DataTable[Text | str]):
         key = str(job.id)
         cells = render_row(job, now, key in self.marked)
         self._cells[key] = cells
+        self._shown[key] = job
         self.add_row(*(cells[c] for c, _, _ in COLUMNS), key=key)
 
     def _update(self, key: str, cells: dict[str, Text | str]) -> None:
