@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from platformdirs import user_config_dir, user_data_dir
 
-from queuecore.uri import is_mongo, mask
+from queuecore.uri import is_mongo, mask, scheme, secrets
 
 #: Environment variable read when no --mongo/--sqlite option is given.
 ENV_MONGO = "JOBTUI_MONGO_URI"
@@ -41,16 +41,29 @@ def resolve_uri(mongo: str | None = None, sqlite: str | None = None) -> str:
     if mongo:
         return _mongo_uri(mongo, "--mongo")
     if sqlite:
-        return (
-            sqlite if sqlite.startswith("sqlite://") else f"sqlite:///{Path(sqlite).expanduser().absolute()}"
-        )
+        return _sqlite_uri(sqlite, "--sqlite")
     env_mongo = os.environ.get(ENV_MONGO)
     if env_mongo:
         return _mongo_uri(env_mongo, ENV_MONGO)
     env_sqlite = os.environ.get(ENV_SQLITE)
     if env_sqlite:
-        return resolve_uri(sqlite=env_sqlite)
+        return _sqlite_uri(env_sqlite, ENV_SQLITE)
     return f"sqlite:///{default_sqlite_path()}"
+
+
+def _sqlite_uri(value: str, source: str) -> str:
+    """``value`` (a ``sqlite://`` URI or a file path) as a SQLite URI. Any other URI scheme is
+    refused (masked), never taken for a relative path: ``--sqlite mongodb://user:pw@h/db``
+    would create directories named after it, password and all."""
+    found = scheme(value)
+    if found is not None and found != "sqlite":
+        raise ValueError(
+            f"{source} expects a file path or a sqlite:/// URI, got {mask(value)!r}"
+            + (" (use --mongo for MongoDB)" if is_mongo(value) else "")
+        )
+    if found is not None:
+        return value
+    return f"sqlite:///{Path(value).expanduser().absolute()}"
 
 
 def _mongo_uri(uri: str, source: str) -> str:
@@ -97,7 +110,7 @@ class Profile:
         """The store URI, with the password from ``$password_env`` put in (never from the file)."""
         environ = os.environ if environ is None else environ
         if self.sqlite:
-            return resolve_uri(sqlite=self.sqlite)
+            return _sqlite_uri(self.sqlite, f"profile {self.name!r}: sqlite")
         assert self.mongo is not None
         uri = _mongo_uri(self.mongo, f"profile {self.name!r}: mongo")
         if not self.password_env:
@@ -108,7 +121,7 @@ class Profile:
                 f"profile {self.name!r}: the environment variable {self.password_env} "
                 "(password_env) is not set"
             )
-        scheme, rest = uri.split("://", 1)
+        prefix, rest = uri.split("://", 1)
         head, sep, tail = rest.partition("/")
         at = head.rfind("@")
         if at < 0:
@@ -122,7 +135,7 @@ class Profile:
                 f"profile {self.name!r}: the mongo URI already holds a password; "
                 "keep it out of the file and use password_env alone"
             )
-        return f"{scheme}://{user}:{quote(password, safe='')}@{head[at + 1 :]}{sep}{tail}"
+        return f"{prefix}://{user}:{quote(password, safe='')}@{head[at + 1 :]}{sep}{tail}"
 
 
 @dataclass
@@ -241,13 +254,21 @@ def _profile(text: str, path: Path, name: str, spec: Any) -> Profile:
             raise ConfigError(
                 path, f"[profiles.{name}] mongo: expected a mongodb:// URI, got {mask(spec['mongo'])!r}", line
             )
-        if ":" in spec["mongo"].split("://", 1)[1].split("/", 1)[0].rpartition("@")[0]:
+        found = secrets(spec["mongo"])
+        if found:
             raise ConfigError(
                 path,
-                f"[profiles.{name}] mongo: the URI holds a password; put it in an environment variable "
-                "named by password_env instead",
+                f"[profiles.{name}] mongo: the URI holds a secret ({', '.join(found)}); keep secrets "
+                "out of the file: the password in an environment variable named by password_env, "
+                "a whole URI with other secrets in $JOBTUI_MONGO_URI",
                 _line(text, "mongo", section) or line,
             )
+    if spec.get("sqlite") and scheme(spec["sqlite"]) not in (None, "sqlite"):
+        raise ConfigError(
+            path,
+            f"[profiles.{name}] sqlite: expected a file path or a sqlite:/// URI, got {mask(spec['sqlite'])!r}",
+            _line(text, "sqlite", section) or line,
+        )
     return Profile(
         name,
         mongo=spec.get("mongo"),

@@ -52,15 +52,52 @@ def password(uri: str) -> str:
     return rest[:at].partition(":")[2] if at >= 0 else ""
 
 
-#: Query options whose value is a secret (matched by name, case-insensitively), and secret
-#: entries inside ``authMechanismProperties`` (``AWS_SESSION_TOKEN:…``).
-_SECRET_OPTION = re.compile(r"((?:^|[&;])[^=&;]*(?:password|secret|token)[^=&;]*=)[^&;]*", re.IGNORECASE)
-_SECRET_PROPERTY = re.compile(r"([A-Z_]*(?:PASSWORD|SECRET|TOKEN)[A-Z_]*:)[^,&;]*", re.IGNORECASE)
+#: What in a name marks its value as a secret (case-insensitively).
+_SECRET_WORD = r"(?:password|passphrase|secret|token)"
+#: Query options whose value is a secret (matched by name), and secret entries inside
+#: ``authMechanismProperties`` (``AWS_SESSION_TOKEN:…``).
+_SECRET_OPTION = re.compile(rf"((?:^|[&;])[^=&;]*{_SECRET_WORD}[^=&;]*=)[^&;]*", re.IGNORECASE)
+_SECRET_PROPERTY = re.compile(rf"([A-Z_]*{_SECRET_WORD}[A-Z_]*:)[^,&;]*", re.IGNORECASE)
+
+
+def secrets(uri: str) -> list[str]:
+    """What in ``uri`` holds a secret, named for a message (never the secret itself): "a
+    password in the user info" (even an empty one, ``user:@host``), each option whose name
+    says password, passphrase, secret or token (``tlsCertificateKeyFilePassword``,
+    ``proxyPassword``), and each such ``authMechanismProperties`` entry
+    (``AWS_SESSION_TOKEN``). A config file must hold none of them (see jobtui.config)."""
+    match = _SCHEME.match(uri)
+    rest = uri[len(match.group(0)) :] if match else uri
+    at = _userinfo_end(rest)
+    found = ["a password in the user info"] if at >= 0 and ":" in rest[:at] else []
+    query = rest[at + 1 :].partition("?")[2]
+    for option in re.split("[&;]", query) if query else []:
+        name, _, value = option.partition("=")
+        if re.search(_SECRET_WORD, name, re.IGNORECASE):
+            found.append(f"option {name}")
+        elif name.lower() == "authmechanismproperties":
+            keys = [entry.partition(":")[0] for entry in value.split(",")]
+            found += [
+                f"{name} {key}"
+                for key in keys
+                if re.search(_SECRET_WORD, key, re.IGNORECASE) and key.upper() not in _NOT_SECRET
+            ]
+    return found
+
+
+#: ``authMechanismProperties`` entries named like a secret that are not one (OIDC's audience).
+_NOT_SECRET = {"TOKEN_RESOURCE"}
 
 
 def is_mongo(uri: str) -> bool:
     """Whether ``uri`` selects the MongoDB engine."""
     return uri.startswith(("mongodb://", "mongodb+srv://"))
+
+
+def scheme(value: str) -> str | None:
+    """The URI scheme ``value`` starts with (``mongodb`` of ``mongodb://…``), else None (a path)."""
+    match = _SCHEME.match(value)
+    return match.group(0)[:-3] if match else None
 
 
 def sqlite_path(uri: str) -> Path:

@@ -715,22 +715,41 @@ async def connect_mongo(
     except (InvalidURI, ConfigurationError, ValueError, TypeError, UserWarning) as exc:
         message = str(exc).replace(password, "***") if password else str(exc)
         raise ConnectError(f"invalid MongoDB URI {shown}: {mask(message)}") from None
+    except Exception as exc:  # a driver-internal failure: still one message, never a traceback
+        raise ConnectError(f"invalid MongoDB URI {shown}: {_internal(exc, password)}") from None
     try:
         database = client.get_default_database(default="queuecore").name
     except ConfigurationError as exc:
-        await client.close()
+        await _close_quietly(client)
         raise ConnectError(f"invalid MongoDB URI {shown}: {exc}") from None
     store = MongoStore(client, database, collection, shown, poll_interval=poll_interval)
     try:
         await store.open()
     except ConnectError as exc:
-        await client.close()
+        await _close_quietly(client)
         message = str(exc).replace(password, "***") if password else str(exc)
         raise ConnectError(message) from None
     except (TimeoutError, ConnectionFailure) as exc:
-        await client.close()
+        await _close_quietly(client)
         raise ConnectError(f"cannot reach MongoDB at {shown}: {_scrub(exc)}") from None
+    except Exception as exc:
+        # the driver failed inside itself (a server that breaks the SCRAM handshake makes
+        # pymongo raise KeyError('payload')): one message, password masked, never a traceback
+        await _close_quietly(client)
+        raise ConnectError(f"cannot open MongoDB at {shown}: {_internal(exc, password)}") from None
     return store
+
+
+def _internal(exc: BaseException, password: str) -> str:
+    """An unexpected exception as ``Type: message``, without the password (for ConnectError)."""
+    message = str(exc).replace(password, "***") if password else str(exc)
+    return f"the driver failed with {type(exc).__name__}: {mask(message)}".rstrip(": ")
+
+
+async def _close_quietly(client: AsyncMongoClient[dict[str, Any]]) -> None:
+    """Close a client that failed to open; a failure to close must not hide why it failed."""
+    with contextlib.suppress(Exception):
+        await client.close()
 
 
 def _password(uri: str) -> str:
