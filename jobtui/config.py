@@ -266,7 +266,7 @@ def _profile(text: str, path: Path, name: str, spec: Any) -> Profile:
     if spec.get("sqlite") and scheme(spec["sqlite"]) not in (None, "sqlite"):
         raise ConfigError(
             path,
-            f"[profiles.{name}] sqlite: expected a file path or a sqlite:/// URI, got {mask(spec['sqlite'])!r}",
+            f"[profiles.{name}] sqlite: expected a path or a sqlite:/// URI, got {mask(spec['sqlite'])!r}",
             _line(text, "sqlite", section) or line,
         )
     return Profile(

@@ -266,9 +266,9 @@ async def test_jobs_that_finish_before_enqueue_many_returns_stay_off_the_board(
 
     real_insert_many = store.insert_many
 
-    async def slow_insert_many(items):  # returns once one of its jobs ran and finished
+    async def slow_insert_many(items, **options):  # returns once one of its jobs ran and finished
         batch.update(job.id for job, _ in items)
-        inserted = await real_insert_many(items)
+        inserted = await real_insert_many(items, **options)
         await ran_meanwhile.wait()
         return inserted
 

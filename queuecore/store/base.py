@@ -117,11 +117,20 @@ class Store(abc.ABC):
         it and takes its job back — unless a worker claimed it within that moment.
         """
 
-    async def insert_many(self, items: Sequence[tuple[Job, bool]]) -> list[bool]:
-        """Insert new jobs, each ``(job, lock)`` as in :meth:`insert`, in order; for each,
-        whether it was inserted (False: the lock was held, perhaps by a job earlier in the
-        list). Engines override this to insert many at once; this default inserts one by one."""
-        return [await self.insert(job, lock=lock) for job, lock in items]
+    async def insert_many(
+        self, items: Sequence[tuple[Job, bool]], *, since: Sequence[datetime | None] | None = None
+    ) -> list[bool]:
+        """Insert new jobs, each ``(job, lock)`` as in :meth:`insert`, in order — those with a
+        time in ``since`` (a blueprint's period, per item) after the others;
+        for each, whether it was inserted (False: the lock was held, perhaps by a job earlier
+        in the list, or the period skipped it). Engines override this to insert many at once
+        (SQLite: in one transaction, all or nothing); this default inserts one by one."""
+        since = since or [None] * len(items)
+        out = [False] * len(items)
+        for i in sorted(range(len(items)), key=lambda i: since[i] is not None):
+            job, lock = items[i]
+            out[i] = await self.insert(job, lock=lock, unless_finished_after=since[i])
+        return out
 
     @abc.abstractmethod
     async def finished_since(self, name: str, label: str, since: datetime) -> bool:

@@ -198,8 +198,25 @@ class MongoStore(Store):
             return taken.deleted_count == 0
         return True
 
+    async def insert_many(
+        self, items: Sequence[tuple[Job, bool]], *, since: Sequence[datetime | None] | None = None
+    ) -> list[bool]:
+        """One unordered ``insert_many`` for the jobs without a period, then those with one
+        (see :meth:`insert`). Not a transaction: a failure midway (a lost connection, a killed
+        producer) may leave some of them inserted — retry with labels (see ``enqueue_many``)."""
+        since = since or [None] * len(items)
+        plain = [i for i, at in enumerate(since) if at is None]
+        out = [False] * len(items)
+        for i, ok in zip(plain, await self._insert_plain([items[i] for i in plain]), strict=True):
+            out[i] = ok
+        for i, at in enumerate(since):
+            if at is not None:
+                job, lock = items[i]
+                out[i] = await self.insert(job, lock=lock, unless_finished_after=at)
+        return out
+
     @_reaching
-    async def insert_many(self, items: Sequence[tuple[Job, bool]]) -> list[bool]:
+    async def _insert_plain(self, items: Sequence[tuple[Job, bool]]) -> list[bool]:
         out = [True] * len(items)
         docs: list[dict[str, Any]] = []
         positions: list[int] = []  # where each doc sent is in ``items``

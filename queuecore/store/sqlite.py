@@ -51,6 +51,7 @@ from ..errors import ConnectError
 from ..job import FINISHED, MAX_DEPTH, MAX_EVENTS, Change, Event, Job, Status, too_deep
 from ..query import RUNNING, STALLED, Query, icontains, regexp
 from ..sort import NEWEST, Sort
+from . import _sqlite_batch
 from ._sqlite_decode import NotUTF8, fetch_rows, returned_row, tolerant
 from .base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id, row_count
 
@@ -909,25 +910,25 @@ class SQLiteStore(Store):
             self._wrote()
         return inserted
 
-    async def insert_many(self, items: Sequence[tuple[Job, bool]]) -> list[bool]:
-        sql = self._insert_sql
-        out: list[bool] = []
-        for start in range(0, len(items), _GROUP):  # a transaction each: bounds the time the lock is held
-            chunk = [_insert_values(job, lock) for job, lock in items[start : start + _GROUP]]
-
-            def run(conn: sqlite3.Connection, chunk: list[list[Any]] = chunk) -> list[bool]:
-                conn.execute("SAVEPOINT insert_many")  # the chunk is written whole or not at all
-                try:
-                    done = [_inserted(conn, sql, values) for values in chunk]
-                except BaseException:
-                    if conn.in_transaction:  # else SQLite rolled everything back already
-                        conn.execute("ROLLBACK TO insert_many")
-                        conn.execute("RELEASE insert_many")
-                    raise
-                conn.execute("RELEASE insert_many")
-                return done
-
-            out.extend(await self._write(run, weight=len(chunk)))
+    async def insert_many(
+        self, items: Sequence[tuple[Job, bool]], *, since: Sequence[datetime | None] | None = None
+    ) -> list[bool]:
+        """One transaction for the whole call: all or nothing (see ``_sqlite_batch``)."""
+        if not items:
+            return []
+        since = since or [None] * len(items)
+        periodic = _sqlite_batch.periodic_sql(self._t, _INSERT_COLUMNS, _INSERT_MARKS)
+        statements = [
+            (self._insert_sql, _insert_values(job, lock), False)
+            if at is None
+            else (periodic, [*_insert_values(job, lock), job.name, job.label, to_ms(at)], True)
+            for (job, lock), at in zip(items, since, strict=True)
+        ]
+        # more rows than one group commit takes, or a period check (a scan): on the store's
+        # thread, so the event loop is never held for the batch
+        here = len(items) <= _GROUP and all(at is None for at in since)
+        run = _sqlite_batch.insert_all(statements, _inserted)
+        out = await self._write(run, here=here, weight=len(items))
         if any(out):
             self._wrote(sum(out))
         return out
