@@ -1,0 +1,189 @@
+"""Bad input, continued (issue 11): a store value that is no SQLite store, and batches that
+fail midway.
+
+- ``--sqlite``/``$JOBTUI_SQLITE`` given a URI of another scheme (``mongodb://user:pw@h/db``)
+  is refused with one masked line and a non-zero exit; nothing is created (it used to be
+  taken for a relative path: directories named after the URI, password and all, exit 0).
+- ``enqueue_many`` on SQLite is all or nothing per call: a fault midway, or the producer
+  killed midway (a real process, SIGKILL), leaves none of the batch. On MongoDB (one
+  unordered ``insert_many``, not a transaction) part of it may remain; retrying with the same
+  labels inserts no duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_util import assert_one_line_error
+from conftest import StoreTarget
+from pymongo.errors import AutoReconnect
+from typer.testing import CliRunner
+
+import queuecore
+import queuecore.store.sqlite as sqlite_engine
+from jobtui.cli import app
+from queuecore import Blueprint
+
+SECRET = "hunter2pw"
+REPO = Path(__file__).resolve().parent.parent
+
+NOT_SQLITE = [
+    f"mongodb://user:{SECRET}@db.example.com/jobs",
+    f"mongodb+srv://user:{SECRET}@cluster.example.com/",
+    f"postgresql://user:{SECRET}@localhost/jobs",
+    f"file://user:{SECRET}@host/jobs.db",
+    f"http://h/x?token={SECRET}",
+]
+
+
+@pytest.mark.parametrize("value", NOT_SQLITE)
+def test_a_uri_of_another_scheme_is_no_sqlite_store(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before anything is opened: masked, exit ≠ 0, no file or directory anywhere."""
+    work, home = tmp_path / "cwd", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    monkeypatch.chdir(work)
+    env = {"HOME": str(home), "XDG_DATA_HOME": str(home / "data"), "JOBTUI_MONGO_URI": ""}
+    runner = CliRunner()
+    for args, extra in [
+        (["stats", "--sqlite", value], {}),
+        (["--sqlite", value, "ls"], {}),
+        (["enqueue", "mail", "--sqlite", value], {}),
+        (["--sqlite", value], {}),  # the dashboard
+        (["stats"], {"JOBTUI_SQLITE": value}),
+        (["enqueue", "mail"], {"JOBTUI_SQLITE": value}),
+    ]:
+        result = runner.invoke(app, args, env={**env, **extra})
+        source = "JOBTUI_SQLITE" if extra else "--sqlite"
+        line = assert_one_line_error(result, f"{source} expects a file path or a sqlite:/// URI")
+        assert SECRET not in line, line
+        assert list(work.iterdir()) == [] and list(home.iterdir()) == [], args
+
+
+# -- enqueue_many: all or nothing per call on SQLite -----------------------------------
+
+BATCH = 600  # more than one of the old 256-row transactions
+
+
+def _batch(tag: str) -> list[Blueprint]:
+    """Blueprints with a label each (the retry recipe), and two periodic ones at the end."""
+    plain = [Blueprint("mail", label=f"{tag}-{n}", data={"n": n}) for n in range(BATCH)]
+    return [*plain, *(Blueprint("report", label=f"{tag}-p{n}", period=3600) for n in range(2))]
+
+
+async def test_a_fault_midway_leaves_none_of_the_batch_on_sqlite_and_labels_make_a_retry_safe(
+    target: StoreTarget, store: queuecore.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails after half the batch (a full disk; a lost server on MongoDB)."""
+    if target.engine == "sqlite":
+        real = sqlite_engine._inserted
+        calls = 0
+
+        def failing(conn: sqlite3.Connection, sql: str, values: Any) -> bool:
+            nonlocal calls
+            calls += 1
+            if calls == BATCH // 2 + 1:
+                raise sqlite3.OperationalError("database or disk is full")
+            return real(conn, sql, values)
+
+        monkeypatch.setattr(sqlite_engine, "_inserted", failing)
+        with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+            await queuecore.enqueue_many(store, _batch("a"))
+        assert (await store.counts()).total == 0  # none of the batch
+        monkeypatch.undo()
+    else:
+        coll = store.coll  # type: ignore[attr-defined]
+        real_many = coll.insert_many
+
+        async def half_then_lost(docs: list[dict[str, Any]], **kwargs: Any) -> Any:
+            await real_many(docs[: len(docs) // 2], **kwargs)
+            raise AutoReconnect("connection reset by peer")
+
+        monkeypatch.setattr(coll, "insert_many", half_then_lost)
+        with pytest.raises(queuecore.ConnectError):
+            await queuecore.enqueue_many(store, _batch("a"))
+        assert (await store.counts()).total == BATCH // 2  # a part remains (documented)
+        monkeypatch.undo()
+    retried = await queuecore.enqueue_many(store, _batch("a"))  # the same call again
+    assert (await store.counts()).total == BATCH + 2  # every job once, no duplicates
+    labels = [job.label for job in await store.find(limit=BATCH + 10)]
+    assert len(labels) == len(set(labels)) == BATCH + 2
+    if target.engine == "sqlite":
+        assert all(job is not None for job in retried)
+
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys, threading
+    import queuecore
+    import queuecore.store.sqlite as engine
+    from queuecore import Blueprint
+
+    real, calls = engine._inserted, 0
+
+    def paused(conn, sql, values):  # the batch is under way: say so, and wait to be killed
+        global calls
+        calls += 1
+        if calls == int(sys.argv[2]):
+            print("midway", flush=True)
+            threading.Event().wait()
+        return real(conn, sql, values)
+
+    engine._inserted = paused
+
+    async def main():
+        store = await queuecore.connect(sys.argv[1])
+        plain = [Blueprint("mail", label=f"k-{n}", data={"n": n}) for n in range(600)]
+        periodic = [Blueprint("report", label=f"p-{n}", period=3600) for n in range(2)]
+        await queuecore.enqueue_many(store, plain + periodic)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _killed_midway(uri: str, pause_at: int) -> None:
+    """Run the producer until it is midway through its batch, then SIGKILL it."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, uri, str(pause_at)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready, "the producer never reached the middle of its batch"
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line.strip() == "midway", (line, proc.stderr.read() if proc.stderr else "")
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("pause_at", [BATCH // 2, BATCH + 2])  # among the plain / the periodic ones
+async def test_a_producer_killed_midway_leaves_none_of_the_batch_on_sqlite(
+    tmp_path: Path, pause_at: int
+) -> None:
+    uri = f"sqlite:///{tmp_path}/jobs.db"
+    await asyncio.to_thread(_killed_midway, uri, pause_at)
+    async with await queuecore.connect(uri) as store:
+        assert (await store.counts()).total == 0
+        # the file is sound: the same batch goes in whole
+        again = await queuecore.enqueue_many(store, [Blueprint("mail", label=f"k-{n}") for n in range(BATCH)])
+        assert all(job is not None for job in again) and (await store.counts()).total == BATCH
