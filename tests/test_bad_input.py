@@ -18,6 +18,7 @@ With ``--tasks`` both are refused before anything is written.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import UTC, datetime
@@ -199,6 +200,47 @@ async def test_a_server_that_refuses_is_not_called_unreachable(
     message = str(refused.value)
     assert message.startswith(needle) or needle in message, message
     assert SECRET not in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        KeyError("payload"),  # pymongo's SCRAM code on a server that answers without a payload
+        KeyError(f"payload {SECRET}"),  # a driver message quoting the password
+        AttributeError("'NoneType' object has no attribute 'get'"),
+        RuntimeError(f"mongodb://bob:{SECRET}@h: handshake broke"),
+    ],
+)
+async def test_a_driver_internal_failure_on_connect_is_one_masked_connect_error(
+    mongo_uri: str, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """Whatever the driver raises from inside itself while the store opens: a ConnectError
+    naming the store (password masked), for the API; one ``error:`` line for the CLI."""
+    from pymongo.asynchronous.database import AsyncDatabase
+
+    async def answer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(AsyncDatabase, "command", answer)
+    uri = mongo_uri if "@" in mongo_uri else mongo_uri.replace("mongodb://", f"mongodb://bob:{SECRET}@", 1)
+    with pytest.raises(queuecore.ConnectError) as refused:
+        await queuecore.connect(uri)
+    message = str(refused.value)
+    assert message.startswith("cannot open MongoDB at ") and type(error).__name__ in message, message
+    assert SECRET not in message and "\n" not in message
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["stats", "--mongo", uri])
+    assert SECRET not in assert_one_line_error(result, "cannot open MongoDB at ", type(error).__name__)
+
+
+def test_a_failed_authentication_handshake_is_one_line(mongo_uri: str) -> None:
+    """A user name the server cannot authenticate (nx-27017 breaks pymongo's SCRAM handshake
+    with ``KeyError: 'payload'``; a real server refuses): one line, no password, exit 1."""
+    uri = (
+        mongo_uri.replace("mongodb://", f"mongodb://bob:{SECRET}@", 1) if "@" not in mongo_uri else mongo_uri
+    )
+    for command in (["stats"], ["ls"], ["enqueue", "x"]):
+        result = CliRunner().invoke(app, [*command, "--mongo", uri], env={"JOBTUI_CONNECT_TIMEOUT": "2"})
+        assert SECRET not in assert_one_line_error(result, "MongoDB at ")
 
 
 async def test_dashboard_shows_a_bad_uri_masked_not_garbled() -> None:
