@@ -88,6 +88,53 @@ def test_profile_password_comes_from_the_environment_never_the_file(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
+    ("uri", "named"),
+    [
+        # an unescaped "/" in the password: still a password in the user info
+        ("mongodb://ops:hun/ter2@h/db", "a password in the user info"),
+        ("mongodb://ops@h/db?password=hunter2", "option password"),
+        (
+            "mongodb://ops@h/db?tls=true&tlsCertificateKeyFilePassword=hunter2",
+            "option tlsCertificateKeyFilePassword",
+        ),
+        ("mongodb://ops@h/db?proxyHost=p&proxyPassword=hunter2", "option proxyPassword"),
+        ("mongodb://ops@h/db?ssl_pem_passphrase=hunter2", "option ssl_pem_passphrase"),
+        (
+            "mongodb://h/db?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:hunter2",
+            "authMechanismProperties AWS_SESSION_TOKEN",
+        ),
+    ],
+)
+def test_a_profile_uri_holding_any_secret_is_refused(tmp_path: Path, uri: str, named: str) -> None:
+    """As the README says: a password in the user info, an option named like a password,
+    passphrase, secret or token, or such an authMechanismProperties entry — refused with the
+    line, the secret never quoted; also when the CLI is asked for that profile."""
+    path = write(tmp_path, f'[profiles.prod]\ncollection = "jobs"\nmongo = "{uri}"\n')
+    bad = load_config(path)
+    assert bad.problem is not None and bad.profiles == {}
+    assert bad.problem.startswith(f"config file {path}, line 3: "), bad.problem
+    assert named in bad.problem and "password_env" in bad.problem
+    assert "hunter2" not in bad.problem
+    result = CliRunner().invoke(jobtui.cli.app, ["--profile", "prod", "stats"], env={ENV_CONFIG: str(path)})
+    assert result.exit_code == 1 and "no profile 'prod'" in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_a_profile_uri_without_secrets_is_kept(tmp_path: Path) -> None:
+    """Options that only look like secrets by their place are fine (OIDC's TOKEN_RESOURCE)."""
+    uri = "mongodb://ops@h/db?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:api"
+    config = load_config(write(tmp_path, f'[profiles.p]\nmongo = "{uri}"\n'))
+    assert config.problem is None and config.profiles["p"].mongo == uri
+
+
+def test_a_profile_sqlite_value_of_another_scheme_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, '[profiles.p]\nsqlite = "mongodb://ops:hunter2@h/db"\n')
+    bad = load_config(path)
+    assert bad.problem is not None and bad.profiles == {}
+    assert "line 2" in bad.problem and "sqlite:///" in bad.problem and "hunter2" not in bad.problem
+
+
+@pytest.mark.parametrize(
     ("text", "line", "needle"),
     [
         ('[keys]\ncancel = "C"\nhelp = \n', 3, "Invalid value"),

@@ -25,6 +25,7 @@ from queuecore.uri import is_mongo, mask, password, sqlite_path
             "mongodb://h/?tlsCertificateKeyFilePassword=secret",
             "mongodb://h/?tlsCertificateKeyFilePassword=***",
         ),
+        ("mongodb://h/?ssl_pem_passphrase=secret;w=1", "mongodb://h/?ssl_pem_passphrase=***;w=1"),
         (
             "mongodb://h/?authMechanismProperties=SERVICE_NAME:mongodb,AWS_SESSION_TOKEN:secret",
             "mongodb://h/?authMechanismProperties=SERVICE_NAME:mongodb,AWS_SESSION_TOKEN:***",
