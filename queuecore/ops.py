@@ -64,7 +64,7 @@ async def enqueue_many(
 
     On SQLite one call is one transaction, all or nothing: a failure midway (a full disk, a
     producer killed) leaves none of the batch, so retrying the call is safe. It holds the
-    write lock for the whole batch (about 40 µs a job), so split very large ones. On MongoDB
+    write lock for the whole batch (about 35 µs a job), so split very large ones. On MongoDB
     it is one unordered ``insert_many`` (then the periodic ones one by one), not a
     transaction: a failure midway may leave any part of the batch inserted. To retry there
     without duplicates, give each blueprint a label of its own (an idempotency key): the retry
