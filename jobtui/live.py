@@ -25,7 +25,9 @@ Rules (what the jobs table shows follows from them):
   and a time-dependent filter (running, stalled, a query) is reloaded now and then.
 
 Counts come from ``store.counts(cap=…)`` at most once per ``counts_interval`` and
-only when something changed — never once per event. When a count hits the cap
+only when something changed — never once per event. A change the throttle held back is
+counted when the interval ends, even if no other event follows (a trailing edge): the
+counts never lag the rows by more than ``counts_interval``. When a count hits the cap
 (a large collection) they are re-read only on the clock tick, every
 ``LARGE_COUNTS_INTERVAL`` seconds at most. Per-minute completed and
 failed rates (for sparklines) are counted from change events, de-duplicated by
@@ -497,6 +499,14 @@ class LiveModel:
         self.counts = dict(counts)
         return True
 
+    def _counts_due(self) -> float | None:
+        """Seconds until counts held back by the throttle may be read (None: none held back).
+
+        A large collection's counts wait for the clock tick instead."""
+        if not self._counts_dirty or self.large or not self.loaded:
+            return None
+        return max(0.0, self._counts_at + self.counts_interval - self.clock())
+
     async def refresh_latency(self, *, force: bool = False) -> bool:
         """Re-measure the oldest waiting job per task (throttled); True if measured."""
         now = self.clock()
@@ -559,7 +569,16 @@ class LiveModel:
         producer = asyncio.create_task(produce(), name="jobtui-watch")
         try:
             while True:
-                item = await queue.get()
+                due = self._counts_due()
+                try:
+                    item = await (queue.get() if due is None else asyncio.wait_for(queue.get(), due))
+                except TimeoutError:  # the throttle held counts back and no event came since
+                    delta = Delta(counts_changed=await self.refresh())
+                    if delta:
+                        result = on_delta(delta)
+                        if asyncio.iscoroutine(result):
+                            await result
+                    continue
                 batch = [item]
                 while not queue.empty():
                     batch.append(queue.get_nowait())

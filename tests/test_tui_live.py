@@ -239,3 +239,23 @@ async def test_run_follows_the_watch(live: Running, store: queuecore.Store) -> N
     await live.until(lambda: model.get(job.id) is None)
     assert model.mode in {"change-stream", "change-feed", "polling"}
     assert model.mode_label.startswith(("live", "polling"))
+
+
+async def test_counts_held_back_by_the_throttle_follow_without_another_event(
+    store: queuecore.Store,
+) -> None:
+    """The second of two quick changes is counted when the throttle's interval ends, with no
+    further event and no clock tick (the counts never lag the rows for long)."""
+    running = Running(LiveModel(store, counts_interval=0.3))
+    task = asyncio.create_task(running.model.run(running.on_delta))
+    try:
+        await running.until(lambda: running.model.loaded)
+        await enqueue(store, "t")
+        await running.until(lambda: running.model.counts["enqueued"] == 1)
+        await enqueue(store, "t")  # within the interval: held back
+        await running.until(lambda: len(running.model.jobs) == 2)
+        await running.until(lambda: running.model.counts["enqueued"] == 2, timeout=10)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
