@@ -22,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import shlex
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 from bson import ObjectId
 from textual import work
+from textual.actions import ActionParseResult
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -46,6 +48,7 @@ from queuecore.uri import is_mongo, mask, sqlite_path
 from . import format as fmt
 from .config import ConfigError, UserConfig, config_path, save_filter
 from .live import STATUS_ORDER, Delta, Filter, LiveModel, shown_status, status_of
+from .read_only import ReadOnlyNotice
 from .screens import (
     AuditScreen,
     ConfirmScreen,
@@ -128,6 +131,7 @@ class JobTUI(App[None]):
         self._quitting = False
         self._loading_more = False
         self._gc_frozen = False
+        self._read_only_notice = ReadOnlyNotice(READ_ONLY_HIDDEN)
         self.sub_title = self._describe_store()
 
     def _describe_store(self) -> str:
@@ -270,6 +274,7 @@ class JobTUI(App[None]):
                 queue = build_queue(store, self.workers_spec)
                 await queue.run()
                 self.queue = queue
+                self.add_class("-workers")  # notifications keep clear of the workers panel
             except (WorkersError, Exception) as exc:
                 self.notify(f"Workers not started: {exc}", severity="error", timeout=15)
         self.post_message(self.Connected())
@@ -392,6 +397,18 @@ class JobTUI(App[None]):
         if action in READ_ONLY_HIDDEN and self.read_only:
             return False
         return True
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """Every binding's way in: in read-only mode a hidden action says so (jobtui.read_only)."""
+        if self.read_only and isinstance(action, str):
+            if self._read_only_notice.refuse(self, action, default_namespace):
+                return True
+        return await super().run_action(action, default_namespace, namespaces)
 
     def mutate(
         self,

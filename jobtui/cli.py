@@ -28,15 +28,23 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 import queuecore
-from queuecore import Job, Status, Store
+from queuecore import Job, Query, Status, Store
 from queuecore.audit import record as audit_record
 from queuecore.printable import PrintableRecords, json_text, printable
 from queuecore.query import STATUS_VALUES
+from queuecore.sort import NAMES as SORT_NAMES
+from queuecore.sort import Sort, SortError
 from queuecore.uri import is_mongo, mask, sqlite_path
 from queuecore.uri import password as uri_password
 
-from . import __version__
+from . import __version__, cli_ids, cli_table
 from . import format as fmt
+from .cli_help import Command, Group
+from .cli_table import STATUS_STYLE as _STATUS_STYLE
+from .cli_table import ago as _ago
+from .cli_table import flat as _flat
+from .cli_table import shown as _shown
+from .cli_table import status_markup as _status
 from .config import Profile, UserConfig, load_config, resolve_uri
 from .workers import HandlerThreads, WorkersError, build_queue, load_tasks
 
@@ -49,6 +57,7 @@ ENV_READ_ONLY = "JOBTUI_READ_ONLY"
 
 app = typer.Typer(
     name="jobtui",
+    cls=Group,
     help="A live terminal dashboard for queuecore jobs, and commands for scripts.",
     invoke_without_command=True,
     no_args_is_help=False,
@@ -80,6 +89,8 @@ Collection = Annotated[
         "--collection", metavar="NAME", show_default=False, help="Collection/table \\[default: jobs]."
     ),
 ]
+#: The help of a command's job id argument.
+ID_HELP = "The job id: all 24 hex digits, or the short id `jobtui ls` shows (any unique part)."
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
@@ -227,6 +238,11 @@ def run(target: Target, action: Callable[[Store], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
+    except cli_ids.IdError as exc:  # no job, or several: the candidates under the error line
+        typer.echo(f"error: {_one_line(str(exc))}", err=True)
+        for line in exc.lines:
+            typer.echo(line, err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         fail("interrupted", target, code=130)
     except _EXPECTED as exc:
@@ -298,18 +314,6 @@ def _print_json(value: Any) -> None:
     typer.echo(json_text(text))  # C1, DEL and bidi controls as \uXXXX: a terminal reads this too
 
 
-def _shown(value: object, *, layout: bool = False) -> str:
-    """Stored text for a Rich table or line: printable, then markup-escaped."""
-    from rich.markup import escape
-
-    return escape(printable(value, layout=layout))
-
-
-def _flat(value: object) -> str:
-    """Stored text on one line (whitespace runs as one space) for a table cell."""
-    return _shown(" ".join(str(value).split()))
-
-
 def _finite(value: Any) -> Any:
     """``value`` with every NaN and ±Infinity float replaced by None."""
     if isinstance(value, float):
@@ -321,70 +325,10 @@ def _finite(value: Any) -> Any:
     return value
 
 
-_STATUS_STYLE = {
-    "enqueued": "cyan",
-    "dequeued": "yellow",
-    "completed": "green",
-    "failed": "red",
-    "cancelled": "magenta",
-}
-
-
-def _status(job: Job) -> str:
-    if job.malformed:
-        return "[bold white on dark_red]malformed[/]"
-    status = str(job.status)
-    shown = "running" if status == "dequeued" else status
-    if status == "dequeued" and job.cancel_reason is not None:
-        shown = "cancelling"
-    return f"[{_STATUS_STYLE.get(status, 'bold')}]{shown}[/]"
-
-
-def _ago(value: datetime | None, now: datetime) -> str:
-    if value is None:
-        return ""
-    return fmt.duration((now - value).total_seconds())
-
-
 def _console() -> Any:
     from rich.console import Console
 
     return Console(highlight=False)
-
-
-def _jobs_table(jobs: list[Job]) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
-    now = datetime.now(UTC)
-    columns = ("ID", "NAME", "LABEL", "STATUS", "ATT", "AGE", "WAIT", "PROG", "REASON")
-    rows = []
-    for job in jobs:
-        waits = str(job.status) in ("enqueued", "failed") and not job.malformed and job.available
-        wait = (job.available - now).total_seconds() if waits and job.available else 0
-        rows.append(
-            (
-                str(job.id),
-                _shown(job.name),
-                _shown(job.label),
-                _status(job),
-                str(job.attempts),
-                _ago(job.created, now),
-                fmt.duration(wait) if wait >= 1 else "",
-                f"{job.progress * 100:.0f}%" if job.progress is not None else "",
-                _flat(job.malformed or job.reason),
-            )
-        )
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for index, column in enumerate(columns):
-        if column == "REASON":  # the reason gets what is left of the width
-            table.add_column(column, no_wrap=True, overflow="ellipsis", ratio=1)
-            continue
-        natural = max([len(column)] + [Text.from_markup(row[index]).cell_len for row in rows])
-        table.add_column(column, no_wrap=True, min_width=natural)
-    for row in rows:
-        table.add_row(*row)
-    return table
 
 
 def _parse_statuses(values: list[str] | None) -> list[str] | None:
@@ -432,12 +376,13 @@ def _parse_data(raw: str | None) -> dict[str, Any]:
     return data
 
 
-def _job_id(raw: str) -> str:
-    """A 24-hex-digit job id (checked before connecting, so a typo fails fast)."""
-    value = raw.strip()
-    if len(value) != 24 or any(c not in "0123456789abcdefABCDEF" for c in value):
-        fail(f"not a job id: {raw!r} (expected 24 hex digits, as shown by `jobtui ls`)")
-    return value.lower()
+def _job_id(raw: str) -> Query:
+    """The ``id:`` query of a typed id, a short id or any part of one (checked before
+    connecting, so a typo fails fast); :func:`jobtui.cli_ids.resolve` finds its job."""
+    try:
+        return cli_ids.id_query(raw)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 # -- the dashboard -----------------------------------------------------------------
@@ -530,7 +475,7 @@ def run_dashboard(
 # -- commands for scripts ------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=Command)
 def enqueue(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The task name.")],
@@ -603,7 +548,7 @@ def _check_task(spec: str, name: str, data: dict[str, Any]) -> None:
         fail(problem)
 
 
-@app.command("ls")
+@app.command("ls", cls=Command)
 def list_jobs(
     ctx: typer.Context,
     status: Annotated[
@@ -623,20 +568,48 @@ def list_jobs(
             "--query", "-q", metavar="FILTER", help="A filter, e.g. 'status:failed age:<1h !reason:timeout'."
         ),
     ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            metavar="FIELD",
+            show_default=False,
+            help=f"Order by {', '.join(SORT_NAMES)}; '-FIELD' or 'FIELD desc': descending"
+            " \\[default: newest first].",
+        ),
+    ] = None,
+    width: Annotated[
+        int | None,
+        typer.Option(
+            "--width",
+            min=0,
+            metavar="COLS",
+            show_default=False,
+            help="Fit the table to COLS columns (0: no limit)"
+            " \\[default: $COLUMNS, else the terminal's; piped: none].",
+        ),
+    ] = None,
     as_json: AsJson = False,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
 ) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first (or --sort). Piped, every cell is printed whole."""
     statuses = _parse_statuses(status)
     try:
         parsed = queuecore.parse(query) if query else None
     except queuecore.QueryError as exc:
         fail(f"invalid filter: {exc}")
+    try:
+        order = Sort.parse(sort) if sort is not None else None
+    except SortError as exc:
+        fail(f"invalid --sort: {exc}")
     target = _target(ctx, mongo, sqlite, collection)
     jobs = run(
-        target, lambda store: store.find(status=statuses, name=name, text=text, limit=limit, query=parsed)
+        target,
+        lambda store: store.find(
+            status=statuses, name=name, text=text, limit=limit, query=parsed, sort=order
+        ),
     )
     if as_json:
         _print_json([job_json(j) for j in jobs])
@@ -644,13 +617,13 @@ def list_jobs(
     if not jobs:
         typer.echo("no jobs match", err=True)
         return
-    _console().print(_jobs_table(jobs))
+    cli_table.print_jobs(jobs, cli_table.output_width(width))
 
 
-@app.command()
+@app.command(cls=Command)
 def show(
     ctx: typer.Context,
-    id: Annotated[str, typer.Argument(metavar="ID", help="The job id (24 hex digits).")],
+    id: Annotated[str, typer.Argument(metavar="ID", help=ID_HELP)],
     as_json: AsJson = False,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
@@ -659,9 +632,7 @@ def show(
     """Show one job: its fields, data, result and history."""
     job_id = _job_id(id)
     target = _target(ctx, mongo, sqlite, collection)
-    job = run(target, lambda store: store.get(job_id))
-    if job is None:
-        fail(f"no job {job_id}", target)
+    job = run(target, lambda store: cli_ids.resolve(store, job_id))
     if as_json:
         _print_json(job_json(job))
         return
@@ -718,10 +689,10 @@ def _print_job(job: Job) -> None:
         console.print(history)
 
 
-@app.command()
+@app.command(cls=Command)
 def cancel(
     ctx: typer.Context,
-    id: Annotated[str, typer.Argument(metavar="ID", help="The job id.")],
+    id: Annotated[str, typer.Argument(metavar="ID", help=ID_HELP)],
     reason: Annotated[
         str, typer.Option("--reason", "-r", metavar="R", help="Why.")
     ] = "cancelled by operator",
@@ -735,7 +706,8 @@ def cancel(
     target = _target(ctx, mongo, sqlite, collection)
 
     async def act(store: Store) -> Job:
-        job = await queuecore.cancel_job(store, job_id, reason)
+        found = await cli_ids.resolve(store, job_id)
+        job = await queuecore.cancel_job(store, found.id, reason)
         requested = "" if job.status == Status.CANCELLED else " (cancellation requested: it runs)"
         await _audit(store, "cancel", [job.id], reason + requested)
         return job
@@ -747,10 +719,10 @@ def cancel(
         typer.echo(f"cancellation requested for {job.id} (running on {printable(job.worker or 'a worker')})")
 
 
-@app.command()
+@app.command(cls=Command)
 def requeue(
     ctx: typer.Context,
-    id: Annotated[str, typer.Argument(metavar="ID", help="The job id.")],
+    id: Annotated[str, typer.Argument(metavar="ID", help=ID_HELP)],
     delay: Annotated[
         float, typer.Option("--delay", min=0, metavar="S", help="Seconds before it may run.")
     ] = 0.0,
@@ -764,7 +736,8 @@ def requeue(
     target = _target(ctx, mongo, sqlite, collection)
 
     async def act(store: Store) -> Job:
-        job = await queuecore.requeue(store, job_id, delay)
+        found = await cli_ids.resolve(store, job_id)
+        job = await queuecore.requeue(store, found.id, delay)
         await _audit(store, "requeue", [job.id], f"delay {delay:g}s" if delay else "")
         return job
 
@@ -772,7 +745,7 @@ def requeue(
     typer.echo(f"re-enqueued {job.id}")
 
 
-@app.command()
+@app.command(cls=Command)
 def stats(
     ctx: typer.Context,
     as_json: AsJson = False,
@@ -815,7 +788,7 @@ def stats(
     console.print(table)
 
 
-@app.command("audit")
+@app.command("audit", cls=Command)
 def audit_log(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, metavar="K", help="At most K entries.")] = 20,
@@ -863,7 +836,7 @@ log = logging.getLogger("jobtui.work")
 log.addFilter(PrintableRecords())  # its lines name jobs and quote their reasons
 
 
-@app.command()
+@app.command(cls=Command)
 def work(
     ctx: typer.Context,
     spec: Annotated[str, typer.Argument(metavar="MODULE[:ATTR]", help="The tasks to host.")],
@@ -987,7 +960,7 @@ class _OutcomeLog:
 # -- the demo --------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
     ctx: typer.Context,
     seed_only: Annotated[bool, typer.Option("--seed-only", help="Seed the demo jobs and exit.")] = False,

@@ -136,13 +136,20 @@ def retention(value: timedelta) -> str:
     return duration(seconds)
 
 
-def progress(job: Job, width: int = 6) -> Text:
-    """A small bar and percentage for a job that reports progress."""
-    if job.progress is None:
+def progress(job: Job, width: int = 6, *, last: bool = False) -> Text:
+    """A small bar and percentage for a running job that reports progress. A job that no
+    longer runs keeps the last value it reported; that shows only with ``last=True`` (the
+    detail view labels it), never as a half-full bar beside "completed"."""
+    if job.progress is None or not (last or runs(job)):
         return Text("")
     value = min(1.0, max(0.0, float(job.progress)))
     filled = round(value * width)
     return Text.assemble(("█" * filled, "green"), ("░" * (width - filled), "grey50"), f" {value * 100:3.0f}%")
+
+
+def runs(job: Job) -> bool:
+    """Whether a worker holds the job (dequeued: running, or stalled past its timeout)."""
+    return not job.malformed and str(job.status) == Status.DEQUEUED.value
 
 
 def safe_text(value: object, style: str = "", *, layout: bool = False) -> Text:

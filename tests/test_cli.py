@@ -256,7 +256,8 @@ def test_oversized_data_is_refused(cli: Cli) -> None:
 def test_unknown_and_invalid_ids(cli: Cli, command: str) -> None:
     missing = str(ObjectId())
     assert_one_line_error(cli(command, missing), f"no job {missing}")
-    assert_one_line_error(cli(command, "abc123"), "not a job id: 'abc123'")
+    assert_one_line_error(cli(command, "abc123"), "no job abc123")  # a part of an id: none has it
+    assert_one_line_error(cli(command, "abc12z"), "not a job id: 'abc12z'")
 
 
 def test_unknown_status_and_conflicting_options(cli: Cli) -> None:

@@ -132,7 +132,7 @@ async def test_text_search_and_task_filter(target: StoreTarget, store) -> None:
         await started(pilot, rows=3)
         await pilot.press("slash", *"DISK", "enter")
         await wait_for(pilot, lambda: table(app).keys() == [str(other_report.id)])
-        assert "text: 'DISK'" in filter_bar(app)
+        assert "query: DISK " in filter_bar(app)
         assert app.focused is table(app)
         await pilot.press("slash", "ctrl+u", "enter")  # empty search shows everything again
         await wait_for(pilot, lambda: table(app).row_count == 3)

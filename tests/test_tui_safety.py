@@ -316,7 +316,7 @@ async def test_filter_language_server_side_live_and_malformed(target: StoreTarge
 
         await apply("name:send_email data.user_id=42")
         await wait_for(pilot, lambda: table(app).keys() == [str(alice.id)])
-        assert "text: 'name:send_email data.user_id=42'" in bar(app).plain()
+        assert "query: name:send_email data.user_id=42 " in bar(app).plain()
         # a live event is matched with the same query: 42 comes in, 7 does not
         new42 = await enqueue(store, "send_email", data={"user_id": 42})
         await enqueue(store, "send_email", data={"user_id": 7})

@@ -84,8 +84,8 @@ def render_job(job: Job) -> RenderableType:
     head.add_row("status", fmt.status_text(job))
     head.add_row("attempts", str(job.attempts))
     head.add_row("worker", fmt.safe_text(job.worker or "—"))
-    if job.progress is not None:
-        head.add_row("progress", fmt.progress(job, 20))
+    if job.progress is not None:  # a finished job's is what it last reported
+        head.add_row("progress" if fmt.runs(job) else "last progress", fmt.progress(job, 20, last=True))
     if job.note:
         head.add_row("note", fmt.safe_text(job.note, layout=True))
     if job.cancel_reason is not None:

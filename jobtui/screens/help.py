@@ -151,7 +151,9 @@ def help_table(
         table.add_column("id", style="dim", no_wrap=True)
 
     def add_row(key: str | Text, what: str, id: str = "") -> None:
-        table.add_row(key, what, *(() if narrow else (id,)))
+        # every cell as Text: a str cell is Rich markup, which ate "[filters]" and "[,…]"
+        cells = [key, what, *(() if narrow else (id,))]
+        table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
 
     for title, items in sections(read_only):
         if not items:

@@ -41,7 +41,7 @@ def filter_text(
     compact: bool = False,
     view: ViewState | None = None,
 ) -> Text:
-    """``▲ 3 newer · 1:enqueued 2:running … · task: x · text: 'y' · 42 shown · 3 marked ·
+    """``▲ 3 newer · 1:enqueued 2:running … · task: x · query: status:failed · 42 shown · 3 marked ·
     sort: name asc · following · PAUSED``; ``compact`` (a narrow terminal): ``1:enq 2:run …``."""
     names = fmt.SHORT_NAMES if compact else fmt.STATUS_NAMES
     view = view or ViewState()
@@ -69,9 +69,9 @@ def filter_text(
         text.append("· task: ", style="dim")
         text.append(printable(current.name), style="bold")
         text.append(" ")
-    if current.text:
-        text.append("· text: ", style="dim")
-        text.append(printable(repr(current.text)), style="bold")
+    if current.text:  # a filter-language query, shown as typed (not as a Python string)
+        text.append("· query: ", style="dim")
+        text.append(printable(current.text), style="bold")
         text.append(" ")
     text.append(f"· {shown}{'' if exhausted else '+'} shown", style="dim")
     if marked:

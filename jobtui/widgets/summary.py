@@ -33,7 +33,9 @@ def counts_text(
         count = counts.get(status, 0)
         if status == "running" and "running" not in counts:  # a store without the split
             count = counts.get(Status.DEQUEUED.value, 0)
-        text.append(f"{names[status]} ", style=fmt.STATUS_STYLES[status])
+        # stalled jobs are an alarm: coloured only when there are some (a zero stays quiet)
+        style = "dim" if status == "stalled" and not count else fmt.STATUS_STYLES[status]
+        text.append(f"{names[status]} ", style=style)
         text.append(fmt.count_text(count, status in capped) + gap)
     known = {s.value for s in Status} | set(STATUS_ORDER)
     other = sum(n for s, n in counts.items() if s not in known)
@@ -73,9 +75,10 @@ class SummaryBar(Vertical):
             yield Static(id="summary-connection")
         with Horizontal(classes="summary-line"):
             yield Label("done/min", classes="spark-label")
-            yield Sparkline([0], id="spark-completed", summary_function=max)
+            # no data until connected: Textual draws one value as a full bar, none as empty
+            yield Sparkline([], id="spark-completed", summary_function=max)
             yield Label("failed/min", classes="spark-label")
-            yield Sparkline([0], id="spark-failed", summary_function=max)
+            yield Sparkline([], id="spark-failed", summary_function=max)
             yield Static(id="summary-latency")
             yield Static(id="summary-uri")
 

@@ -23,6 +23,23 @@ COLUMNS = (
 )
 
 
+#: The width of the "current job" column (what :func:`current_jobs` fits into).
+CURRENT_WIDTH = next(width for key, _, width in COLUMNS if key == "current")
+
+
+def current_jobs(short_ids: list[str], width: int) -> str:
+    """Every busy worker's job (short ids), or as many as fit in ``width`` and ``+N`` for the
+    others: the count is never the part the column cuts off."""
+    shown = " ".join(short_ids)
+    if len(shown) <= width:
+        return shown
+    for keep in range(len(short_ids) - 1, -1, -1):
+        text = " ".join([*short_ids[:keep], f"+{len(short_ids) - keep}"])
+        if len(text) <= width:
+            return text
+    return f"+{len(short_ids)}"
+
+
 def stats_row(stats: TaskStats) -> dict[str, Text | str]:
     """The cells of one task's row."""
     idle = max(0, stats.workers - stats.busy)
@@ -30,14 +47,11 @@ def stats_row(stats: TaskStats) -> dict[str, Text | str]:
         state = Text(f"paused {stats.busy}/{idle}", style="bold yellow")
     else:
         state = Text(f"{stats.busy} busy {idle} idle", style="green" if stats.busy else "dim")
-    current = ", ".join(str(i)[-8:] for i in stats.current[:2])
-    if len(stats.current) > 2:
-        current += f" +{len(stats.current) - 2}"
     return {
         "task": fmt.safe_text(stats.name),  # a str cell is read as markup
         "workers": str(stats.workers),
         "state": state,
-        "current": current,
+        "current": current_jobs([str(i)[-8:] for i in stats.current], CURRENT_WIDTH),
         "processed": str(stats.processed),
         "failed": Text(str(stats.failed), style="red" if stats.failed else ""),
         "error": Text(fmt.truncate(stats.last_error, 60), style="red"),
