@@ -153,3 +153,27 @@ async def test_changes_keep_showing_after_a_bulk_action_on_marked_jobs(
 async def statuses(store: queuecore.Store, jobs: list[Job], status: Status) -> bool:
     found = [await store.get(j.id) for j in jobs]
     return all(j is not None and j.status is status for j in found)
+
+
+# -- the indicator says "live" only while changes reach the screen --------------------------
+
+
+async def test_the_indicator_stops_saying_live_when_changes_do_not_reach_the_screen(
+    target: StoreTarget, store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = await enqueue(store, "watched")
+    app = make_app(target)
+    async with app.run_test(size=(150, 40)) as pilot:
+        await started(pilot, rows=1)
+        await wait_for(pilot, lambda: "live" in summary(app) or "polling" in summary(app))
+        # the repaints stop (as they did after a dialog closed): the data changes, the screen not
+        monkeypatch.setattr(type(table(app)), "_repaint_some", lambda self: None)
+        await queuecore.dequeue(store, job.id, 600, worker="test-worker")
+        await wait_for(pilot, lambda: "behind" in summary(app))
+        assert "live" not in summary(app)
+        # repaints resume: the indicator says live again
+        monkeypatch.undo()
+        t = table(app)
+        t._repaint_some()
+        await wait_for(pilot, lambda: "behind" not in summary(app))
+        assert "live" in summary(app) or "polling" in summary(app)

@@ -45,8 +45,16 @@ def counts_text(
     return text
 
 
-def connection_text(mode: str, label: str) -> Text:
-    """The connection indicator: ``● live (change stream)``, ``● polling``, ``● reconnecting…``."""
+#: Seconds changes may wait to be shown before the indicator stops saying "live".
+BEHIND_AFTER = 1.0
+
+
+def connection_text(mode: str, label: str, behind: float = 0.0) -> Text:
+    """The connection indicator: ``● live (change stream)``, ``● polling``, ``● reconnecting…``;
+    ``● behind 3s`` while changes have waited longer than ``BEHIND_AFTER`` to be shown (the
+    feed is up, but what the screen shows is not current)."""
+    if behind > BEHIND_AFTER and mode != "reconnecting":
+        return Text.assemble(("● ", "bold yellow"), (f"behind {fmt.duration(behind)}", "bold yellow"))
     return Text.assemble(("● ", MODE_STYLES.get(mode, "bold")), (label, MODE_STYLES.get(mode, "")))
 
 
@@ -82,20 +90,21 @@ class SummaryBar(Vertical):
             yield Static(id="summary-latency")
             yield Static(id="summary-uri")
 
-    def show(self, model: LiveModel | None, uri: str) -> None:
-        """Render from the model (None: not connected yet)."""
+    def show(self, model: LiveModel | None, uri: str, behind: float = 0.0) -> None:
+        """Render from the model (None: not connected yet); ``behind``: seconds changes have
+        waited to reach the screen (the indicator says so instead of "live")."""
         if model is None:
             fmt.set_content(self.query_one("#summary-counts", Static), Text("connecting…", style="dim"))
             fmt.set_content(self.query_one("#summary-uri", Static), fmt.safe_text(uri, "dim"))
             return
         # only what changed is updated: this runs with every batch of changes
         counts = counts_text(model.counts, model.capped)
-        connection = connection_text(model.mode, model.mode_label)
+        connection = connection_text(model.mode, model.mode_label, behind)
         room = self.content_size.width - 1  # one column between the two
         if room > 0 and counts.cell_len + connection.cell_len > room:  # a narrow terminal
             counts = counts_text(model.counts, model.capped, compact=True)
             if counts.cell_len + connection.cell_len > room:
-                connection = connection_text(model.mode, model.mode_label.split(" (")[0])
+                connection = connection_text(model.mode, model.mode_label.split(" (")[0], behind)
         fmt.set_content(self.query_one("#summary-counts", Static), counts)
         fmt.set_content(self.query_one("#summary-connection", Static), connection)
         shown_uri = self.query_one("#summary-uri", Static)
