@@ -435,5 +435,5 @@ async def test_sqlite_a_replaced_filter_stops_its_query(target: StoreTarget, sto
         await wait_for(pilot, lambda: "searching…" in bar_text(app))
         await type_filter(pilot, "name:task-7")
         await wait_for(pilot, lambda: app.model is not None and app.model.filter.text == "name:task-7")
-        assert len(table(app).keys()) == 1
+        await wait_for(pilot, lambda: len(table(app).keys()) == 1)
         assert calls[0] < 300
