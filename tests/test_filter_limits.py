@@ -408,6 +408,13 @@ async def test_a_filter_over_the_limit_keeps_the_previous_view(
         assert table(app).keys() == [str(a.id)]
         await wait_for(pilot, lambda: "text: 'name:alpha'" in bar_text(app))
         assert "searching…" not in bar_text(app) and "limit-job" not in bar_text(app)
+        # an unsupported regex is explained under the input (RE2's limits), the view stays
+        await type_filter(pilot, "name:~(a)\\1")
+        screen = app.jobs_screen
+        assert screen is not None
+        await wait_for(pilot, lambda: "backreferences" in screen.query_one("#filters", FilterBar).message)
+        assert app.model.filter.text == "name:alpha"
+        await pilot.press("escape")
         # the dashboard goes on: the next filter loads as ever
         await type_filter(pilot, "name:~^a")
         await wait_for(pilot, lambda: app.model is not None and app.model.filter.text == "name:~^a")
