@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import shlex
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -37,12 +38,13 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 import queuecore
-from queuecore import Blueprint, ConnectError, Job, Queue, Status, Store
+from queuecore import Blueprint, ConnectError, Job, QueryTimeout, Queue, Status, Store
 from queuecore.audit import record
 from queuecore.printable import printable
 from queuecore.query import QueryError
 from queuecore.sort import NAMES as SORT_NAMES
 from queuecore.sort import NEWEST, Sort, SortError
+from queuecore.store import QUERY_TIMEOUT
 from queuecore.uri import is_mongo, mask, sqlite_path
 
 from . import format as fmt
@@ -74,6 +76,9 @@ BulkKind = Literal["cancel", "requeue"]
 
 #: Seconds a live feed must stay up before its next failure backs off from the start again.
 FEED_HEALTHY_AFTER = 60.0
+#: A filter still loading after this many seconds shows "searching…" in the filter bar (a quick
+#: load never flashes it).
+SEARCHING_AFTER = 0.15
 
 
 class JobTUI(App[None]):
@@ -106,9 +111,15 @@ class JobTUI(App[None]):
         refresh: float = 1.0,
         read_only: bool = False,
         config: UserConfig | None = None,
+        query_timeout: float | None = QUERY_TIMEOUT,
     ) -> None:
         super().__init__()
         self.uri = uri
+        #: Seconds a filter's store query may take before it is stopped (``store.query_timeout``).
+        self.query_timeout = query_timeout
+        #: The filter being loaded (the window still shows the previous one), or None.
+        self.searching: Filter | None = None
+        self._searching_since = 0.0
         self.collection = collection
         self.workers_spec = workers
         self.refresh_interval = max(0.1, float(refresh))
@@ -259,7 +270,9 @@ class JobTUI(App[None]):
         if self.store is not None:
             return
         try:
-            store = await queuecore.connect(self.uri, collection=self.collection)
+            store = await queuecore.connect(
+                self.uri, collection=self.collection, query_timeout=self.query_timeout
+            )
         except ConnectError as exc:
             self.post_message(self.ConnectFailed(str(exc)))
             return
@@ -345,13 +358,51 @@ class JobTUI(App[None]):
         self._deliver(await op(self.model))
 
     def apply_filter(self, new: Filter) -> None:
-        """Show the jobs matching ``new`` (a server-side reload; a paused view resumes)."""
+        """Show the jobs matching ``new`` (a server-side reload; a paused view resumes).
+
+        The store query runs in a worker, never blocking a key: while it runs the filter bar
+        says "searching…", and a newer filter cancels it (the store stops the query). Over
+        the store's time limit the view keeps the previous filter and says so."""
         if self.model is None:
             return
         screen = self.jobs_screen
         if screen is not None and screen.paused:
             screen.resume()
-        self._run_model(lambda m: m.set_filter(new))
+        self.searching, self._searching_since = new, time.monotonic()
+        self.set_timer(SEARCHING_AFTER, self._show_state)
+        self._load_filter(new)
+
+    @property
+    def wanted_filter(self) -> Filter:
+        """The filter a key changes: the one being loaded, else the one shown."""
+        if self.searching is not None:
+            return self.searching
+        return self.model.filter if self.model is not None else Filter()
+
+    @property
+    def search_shown(self) -> bool:
+        """Whether the filter bar says "searching…" (a filter has been loading a while)."""
+        return self.searching is not None and time.monotonic() - self._searching_since >= SEARCHING_AFTER
+
+    @work(exclusive=True, group="filter", exit_on_error=False)
+    async def _load_filter(self, new: Filter) -> None:
+        try:
+            if self.model is None:
+                return
+            delta = await self.model.set_filter(new)
+        except QueryTimeout as exc:
+            self.notify(f"{exc} — still showing the previous filter.", severity="error", timeout=10)
+            return
+        finally:
+            if self.searching is new:  # not replaced by a newer filter meanwhile
+                self.searching = None
+            self._show_state()
+        self._deliver(delta)
+
+    def _show_state(self) -> None:
+        screen = self.jobs_screen
+        if screen is not None:
+            screen.render_state()
 
     def apply_sort(self, new: Sort) -> None:
         """Order the window by ``new`` (a server-side reload; a paused view resumes)."""
@@ -724,7 +775,7 @@ class JobTUI(App[None]):
             return f"unknown command {command!r}; try: {known}"
         if model is None:
             return "not connected to a store yet"
-        current = model.filter
+        current = self.wanted_filter
         if command == "clear":
             self.apply_filter(Filter())
             return None
@@ -745,7 +796,7 @@ class JobTUI(App[None]):
             return self._apply_saved(args)
         if command == "sort":
             return self._sort(args)
-        return self._save_filter(args, current)
+        return self._save_filter(args, model.filter)
 
     def _sort(self, args: list[str]) -> str | None:
         """``:sort COLUMN [asc|desc]`` (``-COLUMN`` descending); ``:sort`` alone: newest first."""

@@ -34,6 +34,7 @@ from queuecore.printable import PrintableRecords, json_text, printable
 from queuecore.query import STATUS_VALUES
 from queuecore.sort import NAMES as SORT_NAMES
 from queuecore.sort import Sort, SortError
+from queuecore.store import QUERY_TIMEOUT
 from queuecore.uri import is_mongo, mask, sqlite_path
 from queuecore.uri import password as uri_password
 
@@ -52,6 +53,8 @@ T = TypeVar("T")
 
 #: Environment variable: seconds to wait for the store before giving up (default 5).
 ENV_CONNECT_TIMEOUT = "JOBTUI_CONNECT_TIMEOUT"
+#: Environment variable: seconds a filter's store query may take (default 5; 0: no limit).
+ENV_QUERY_TIMEOUT = "JOBTUI_QUERY_TIMEOUT"
 #: Environment variable: "1" starts the dashboard read-only and refuses mutating commands.
 ENV_READ_ONLY = "JOBTUI_READ_ONLY"
 
@@ -216,6 +219,21 @@ def _connect_timeout() -> float:
         return 5.0
 
 
+def _query_timeout() -> float | None:
+    """``$JOBTUI_QUERY_TIMEOUT`` as ``connect(query_timeout=…)``: seconds, 0 for no limit; a
+    value that is not a number of seconds is one error line (not silently the default)."""
+    raw = os.environ.get(ENV_QUERY_TIMEOUT, "").strip()
+    if not raw:
+        return QUERY_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        fail(f"{ENV_QUERY_TIMEOUT} must be a number of seconds (0: no limit), not {raw!r}")
+    return seconds or None
+
+
 #: Exceptions that are the user's or the environment's problem: one line, no traceback.
 _EXPECTED: tuple[type[BaseException], ...] = (
     queuecore.QueueError,  # ConnectError, TransitionError, MissingJobError, ...
@@ -227,10 +245,14 @@ _EXPECTED: tuple[type[BaseException], ...] = (
 
 
 def run(target: Target, action: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store, run ``action`` on it, close it; known errors become one line and exit 1."""
+    """Open the store, run ``action`` on it, close it; known errors become one line and exit 1
+    (an unsupported filter, one over the time limit: ``QueryError``, ``QueryTimeout``)."""
+    limit = _query_timeout()
 
     async def main() -> T:
-        store = await queuecore.connect(target.uri, collection=target.collection, timeout=_connect_timeout())
+        store = await queuecore.connect(
+            target.uri, collection=target.collection, timeout=_connect_timeout(), query_timeout=limit
+        )
         try:
             return await action(store)
         finally:
@@ -466,6 +488,7 @@ def run_dashboard(
         refresh=refresh,
         read_only=read_only,
         config=config,
+        query_timeout=_query_timeout(),
     )
     dashboard.run()
     if dashboard.return_code:  # it ended on an error (Textual has shown it): tell the shell too

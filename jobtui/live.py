@@ -312,20 +312,31 @@ class LiveModel:
     # -- loading --------------------------------------------------------------
 
     async def set_filter(self, new: Filter) -> Delta:
-        """Change the filter and reload the window from the store."""
+        """Change the filter and reload the window from the store. When the load fails (a
+        ``QueryTimeout``) or is cancelled (a newer filter replaced it), the model keeps the
+        previous filter and its window, untouched."""
         async with self._lock:
-            self.filter = new
-            self.limit = self.page
-            delta = await self._reload()
+            before = self.filter, self.limit
+            self.filter, self.limit = new, self.page
+            try:
+                delta = await self._reload()
+            except BaseException:
+                self.filter, self.limit = before
+                raise
             delta.refiltered = True
             return delta
 
     async def set_sort(self, new: Sort) -> Delta:
-        """Change the order and reload the window from the store (sorted by the database)."""
+        """Change the order and reload the window from the store (sorted by the database);
+        a failed or cancelled load keeps the previous order and window."""
         async with self._lock:
-            self.sort = new
-            self.limit = self.page
-            delta = await self._reload()
+            before = self.sort, self.limit
+            self.sort, self.limit = new, self.page
+            try:
+                delta = await self._reload()
+            except BaseException:
+                self.sort, self.limit = before
+                raise
             delta.refiltered = True
             return delta
 

@@ -27,6 +27,20 @@ class TransitionError(QueueError):
     """An operator action that the job's current status does not allow."""
 
 
+class QueryTimeout(QueueError):
+    """A filtered read (``store.find``/``store.count`` with filter terms) ran longer than the
+    store's ``query_timeout`` and the database stopped it (SQLite: interrupted by a progress
+    handler; MongoDB: ``maxTimeMS``). Nothing was changed; the store goes on working.
+
+    The message is "filter took longer than N s"; ``seconds`` is N.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"filter took longer than {seconds:g} s")
+        #: The limit that was exceeded, in seconds.
+        self.seconds = seconds
+
+
 class Error(Exception):
     """Raised by a handler to end an attempt with a reason.
 

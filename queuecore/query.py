@@ -17,7 +17,9 @@ A query is whitespace-separated terms, all of which must match (AND)::
     !term                    negates any term
 
 Text matching (free text, ``reason:``) and every regex are case-insensitive (Python's
-``str.lower``; MongoDB's ``i`` option); ``name:``/``label:`` values match exactly. ``data``
+``str.lower``; MongoDB's ``i`` option); ``name:``/``label:`` values match exactly. Regular
+expressions are RE2 syntax and run in linear time (:mod:`queuecore._regex`): backreferences
+and lookaround are refused here, at parse time, for every engine. ``data``
 values are typed: ``data.n=1`` does not match ``true`` nor ``"1"``; ``data.x=null`` matches
 a null or missing value; a path walks through objects only (a value that is an array or
 object equals no scalar).
@@ -39,6 +41,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from . import _regex
 from ._time import as_utc, to_ms, utcnow
 from .job import RUNNING, STALLED, Job, Status
 
@@ -103,8 +106,8 @@ class Term:
                 check_status(value)
         if self.op == "~":
             try:
-                _regex(self.values[0])
-            except re.error as exc:
+                _regex.compile(self.values[0])
+            except _regex.RegexError as exc:
                 raise ValueError(f"bad regular expression {self.values[0]!r}: {exc}") from None
 
     def __str__(self) -> str:
@@ -151,7 +154,7 @@ class Term:
             if not isinstance(text, str):
                 return False
             if op == "~":
-                return _regex(values[0]).search(text) is not None
+                return _regex.search(values[0], text)
             if f == "reason":
                 return values[0].lower() in text.lower()
             return text in values
@@ -288,7 +291,7 @@ class Term:
         if f in ("name", "label", "reason"):
             if op == "~":
                 cond: dict[str, Any] = {f: {"$regex": values[0], "$options": "i"}}
-                if _regex(values[0]).search("") is not None:  # a null/missing field reads as ""
+                if _regex.search(values[0], ""):  # a null/missing field reads as ""
                     cond = {"$or": [cond, {f: {"$in": [None]}}]}
                 return cond
             if f == "reason":
@@ -477,23 +480,13 @@ _OPS = {
 }
 _REVERSED = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "="}
 _MONGO_OP = {"<": "$lt", ">": "$gt", "<=": "$lte", ">=": "$gte"}
-_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def _regex(pattern: str) -> re.Pattern[str]:
-    compiled = _REGEX_CACHE.get(pattern)
-    if compiled is None:
-        if len(_REGEX_CACHE) > 256:
-            _REGEX_CACHE.clear()
-        compiled = _REGEX_CACHE[pattern] = re.compile(pattern, re.IGNORECASE)
-    return compiled
 
 
 def regexp(pattern: str | None, value: Any) -> int:
-    """SQLite's ``regexp(pattern, value)`` (``value REGEXP pattern``): case-insensitive search."""
+    """SQLite's ``regexp(pattern, value)`` (``value REGEXP pattern``): case-insensitive RE2 search."""
     if pattern is None or not isinstance(value, str):
         return 0
-    return 1 if _regex(pattern).search(value) is not None else 0
+    return 1 if _regex.search(pattern, value) else 0
 
 
 def icontains(value: Any, needle: str | None) -> int:
@@ -782,8 +775,8 @@ def _check_regex(pattern: str, at: int) -> str:
     if len(pattern) > MAX_REGEX:
         raise QueryError(f"regular expression longer than {MAX_REGEX} characters", at)
     try:
-        _regex(pattern)
-    except re.error as exc:
+        _regex.compile(pattern)
+    except _regex.RegexError as exc:
         raise QueryError(f"bad regular expression {pattern!r}: {exc}", at) from None
     return pattern
 

@@ -217,6 +217,7 @@ class JobsScreen(Screen[None]):
             unseen=len(table.unseen),
             jump=keys("top", "g/home"),
             follow=keys("follow", "f"),
+            searching=self.tui.search_shown,
         )
 
     def _position(self, id: ObjectId) -> int | None:
@@ -422,21 +423,18 @@ class JobsScreen(Screen[None]):
             self.tui.apply_sort(model.sort.toggled(SortField(field)))
 
     def action_toggle_status(self, index: int) -> None:
-        model = self.tui.model
-        if model is not None:
-            self.tui.apply_filter(model.filter.toggle(STATUS_ORDER[index]))
+        if self.tui.model is not None:  # a key typed while a filter loads changes that one
+            self.tui.apply_filter(self.tui.wanted_filter.toggle(STATUS_ORDER[index]))
 
     def action_all_statuses(self) -> None:
-        model = self.tui.model
-        if model is not None:
-            self.tui.apply_filter(model.filter.all_statuses())
+        if self.tui.model is not None:
+            self.tui.apply_filter(self.tui.wanted_filter.all_statuses())
 
     def action_clear_filters(self) -> None:
         self.tui.apply_filter(Filter())
 
     def action_search(self) -> None:
-        model = self.tui.model
-        self.filter_bar.edit("text", model.filter.text if model else "")
+        self.filter_bar.edit("text", self.tui.wanted_filter.text)
 
     def action_command_line(self) -> None:
         self.filter_bar.edit("command", "", self.tui.command_words())
@@ -444,7 +442,7 @@ class JobsScreen(Screen[None]):
     def action_task_filter(self) -> None:
         model = self.tui.model
         names = sorted(model.names) if model else []
-        self.filter_bar.edit("name", model.filter.name if model else "", names)
+        self.filter_bar.edit("name", self.tui.wanted_filter.name, names)
 
     def action_focus_workers(self) -> None:
         panel = self.query_one("#workers", WorkersPanel)
@@ -480,14 +478,15 @@ class JobsScreen(Screen[None]):
             bar.close()
             self.table.focus()
             return
+        current = self.tui.wanted_filter
         if event.input.field == "text":
             try:
-                new = model.filter.with_text(value)
+                new = current.with_text(value)
             except QueryError as exc:
                 bar.problem(query_problem(exc))
                 return
         else:
-            new = Filter(model.filter.statuses, value, model.filter.text, model.filter.parsed)
+            new = Filter(current.statuses, value, current.text, current.parsed)
         bar.close()
         self.table.focus()
         self.tui.apply_filter(new)

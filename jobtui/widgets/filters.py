@@ -41,11 +41,14 @@ def filter_text(
     compact: bool = False,
     view: ViewState | None = None,
 ) -> Text:
-    """``▲ 3 newer · 1:enqueued 2:running … · task: x · query: status:failed · 42 shown · 3 marked ·
-    sort: name asc · following · PAUSED``; ``compact`` (a narrow terminal): ``1:enq 2:run …``."""
+    """``searching… ▲ 3 newer · 1:enqueued 2:running … · task: x · query: status:failed · 42 shown ·
+    3 marked · sort: name asc · following · PAUSED``; ``compact`` (a narrow terminal): ``1:enq 2:run …``."""
     names = fmt.SHORT_NAMES if compact else fmt.STATUS_NAMES
     view = view or ViewState()
     text = Text()
+    if view.searching:  # a new filter is loading: the rows are still the filter shown here
+        text.append(" searching… ", style="bold reverse yellow")
+        text.append(" ")
     if view.unseen:
         what = "newer" if view.sort.default else "new above"
         jump = f" — {view.jump} jumps" if compact else f" — press {view.jump} to jump"
@@ -105,6 +108,8 @@ class ViewState(NamedTuple):
     unseen: int = 0
     jump: str = "g/home"
     follow: str = "f"
+    #: A new filter has been loading for a while (the bar still describes the one shown).
+    searching: bool = False
 
 
 class FilterInput(Input):

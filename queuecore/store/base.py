@@ -35,6 +35,9 @@ MODE_RECONNECTING = "reconnecting"
 DERIVED_COUNTS = (RUNNING, STALLED)
 #: A sensible ``cap`` for ``counts(cap=…)`` on a dashboard: exact up to 100,000 jobs.
 COUNTS_CAP = 100_000
+#: Seconds a filtered read (``find``/``count`` with filter terms) may take by default before
+#: the database stops it with ``QueryTimeout`` (``connect(query_timeout=…)``, ``store.query_timeout``).
+QUERY_TIMEOUT = 5.0
 
 
 class Counts(dict[str, int]):
@@ -87,6 +90,10 @@ class Store(abc.ABC):
         self.collection = collection
         #: How long finished jobs are kept (``ensure_indexes(remove_after=…)``), if set.
         self.retention: timedelta | None = None
+        #: Seconds a filtered ``find``/``count`` may run before the database stops it with
+        #: :class:`~queuecore.errors.QueryTimeout` (None: no limit). Unfiltered reads, ``get``
+        #: and writes are never limited. Set by ``connect(query_timeout=…)``; may be changed.
+        self.query_timeout: float | None = QUERY_TIMEOUT
         self._mode = MODE_CHANGE_FEED
 
     @property
@@ -102,6 +109,10 @@ class Store(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.display_uri} {self.collection}>"
+
+    def read_limit(self, query: Query) -> float | None:
+        """The time limit of a read of ``query``: ``query_timeout`` when it filters, else None."""
+        return self.query_timeout if query else None
 
     # -- writes ---------------------------------------------------------------
 

@@ -59,6 +59,7 @@ from ..query import RUNNING, STALLED, Query
 from ..sort import NEWEST, Sort
 from ..uri import mask, password
 from . import _mongo_decode
+from ._limits import count_options, mongo_limit, mongo_options
 from .base import (
     MODE_CHANGE_STREAM,
     MODE_POLLING,
@@ -389,21 +390,24 @@ class MongoStore(Store):
         query: Query | None = None,
         sort: Sort | None = None,
     ) -> list[Job]:
-        filter = find_query(status, name, text, query).mongo(utcnow())
+        filter = (q := find_query(status, name, text, query)).mongo(utcnow())
         if limit <= 0:
             return []
-        cursor = self._raw.find(filter).sort((sort or NEWEST).mongo()).skip(row_count(skip))
-        docs = await cursor.limit(row_count(limit)).to_list(None)
+        seconds = self.read_limit(q)
+        cursor = self._raw.find(filter, **mongo_options(seconds)).sort((sort or NEWEST).mongo())
+        with mongo_limit(seconds):
+            docs = await cursor.skip(row_count(skip)).limit(row_count(limit)).to_list(None)
         return [self._job(d) for d in docs]
 
     @_reaching
     async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
-        filter = (query or Query()).mongo(utcnow())
-        if cap is None:
-            return await self.coll.count_documents(filter)
-        if cap <= 0:
+        filter = (q := query or Query()).mongo(utcnow())
+        if cap is not None and cap <= 0:
             return 0
-        return await self.coll.count_documents(filter, limit=row_count(cap))
+        seconds = self.read_limit(q)
+        options = count_options(seconds) | ({} if cap is None else {"limit": row_count(cap)})
+        with mongo_limit(seconds):
+            return await self.coll.count_documents(filter, **options)
 
     @_reaching
     async def counts(self, cap: int | None = None) -> Counts:

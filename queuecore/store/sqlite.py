@@ -52,6 +52,7 @@ from ..job import FINISHED, MAX_DEPTH, MAX_EVENTS, Change, Event, Job, Status, t
 from ..query import RUNNING, STALLED, Query, icontains, regexp
 from ..sort import NEWEST, Sort
 from . import _sqlite_batch
+from ._limits import sqlite_read
 from ._sqlite_decode import NotUTF8, fetch_rows, returned_row, tolerant
 from .base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id, row_count
 
@@ -730,7 +731,7 @@ class SQLiteStore(Store):
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.create_function("queuecore_lock_key", 2, lock_key, deterministic=True)
-        # the filter language (queuecore.query): the same Python semantics as Query.matches
+        # the filter language (queuecore.query): the same functions as Query.matches (RE2 regexes)
         conn.create_function("queuecore_icontains", 2, icontains, deterministic=True)
         conn.create_function("regexp", 2, regexp, deterministic=True)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -1064,21 +1065,21 @@ class SQLiteStore(Store):
         query: Query | None = None,
         sort: Sort | None = None,
     ) -> list[Job]:
-        where, args = find_query(status, name, text, query).sql(utcnow())
+        where, args = (q := find_query(status, name, text, query)).sql(utcnow())
         order = (sort or NEWEST).sql()
         sql = f"SELECT {_SELECT} FROM {self._t} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
         args.extend([row_count(limit), row_count(skip)])
-        rows = await self._run(lambda c: c.execute(sql, args).fetchall())
+        rows = await sqlite_read(self._run, lambda c: c.execute(sql, args).fetchall(), self.read_limit(q))
         return [_to_job(r) for r in rows]
 
     async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
-        where, args = (query or Query()).sql(utcnow())
+        where, args = (q := query or Query()).sql(utcnow())
         if cap is None:
             sql = f"SELECT COUNT(*) FROM {self._t} WHERE {where}"
         else:
             sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._t} WHERE {where} LIMIT ?)"
             args.append(row_count(cap))
-        return await self._run(lambda c: c.execute(sql, args).fetchone()[0])
+        return await sqlite_read(self._run, lambda c: c.execute(sql, args).fetchone()[0], self.read_limit(q))
 
     async def counts(self, cap: int | None = None) -> Counts:
         t = self._t

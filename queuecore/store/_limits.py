@@ -1,0 +1,121 @@
+"""Hard time limits on filtered reads: ``store.find``/``store.count`` with filter terms.
+
+A filter is typed by a person and runs over every job: even in linear time (RE2, see
+:mod:`queuecore._regex`) a scan of a huge table or a slow server can take long, and a
+dashboard or a script must not wait for it without end. Over the store's ``query_timeout``
+the database itself stops the read and :class:`~queuecore.errors.QueryTimeout` is raised
+("filter took longer than N s"); the store goes on working.
+
+- **SQLite**: a progress handler on the connection for the duration of that one read (the
+  store's thread runs one call at a time, so no other statement ever sees it), removed
+  afterwards: unfiltered reads and every write run without it. The handler also stops the
+  read as soon as the awaiting task is cancelled (a newer filter replaced it), so the next
+  read does not queue behind it.
+- **MongoDB**: ``maxTimeMS`` on the ``find``/``aggregate`` (``count_documents``) command;
+  the server's ``ExecutionTimeout`` (code 50) becomes ``QueryTimeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+from pymongo.errors import ExecutionTimeout
+
+from ..errors import QueryTimeout
+
+T = TypeVar("T")
+
+#: SQLite virtual-machine instructions between two looks at the clock (a few microseconds of
+#: work; the look itself costs well under 1 % of a filtered scan).
+PROGRESS_STEPS = 1000
+
+
+class _Deadline:
+    """SQLite's progress handler for one read: non-zero (stop) once the time is up or the
+    read was given up. The clock starts when the read starts running, not while it waits
+    for the store's thread."""
+
+    __slots__ = ("at", "seconds", "stopped")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = math.inf
+        self.stopped = False
+
+    def __call__(self) -> int:
+        return 1 if self.stopped or time.monotonic() >= self.at else 0
+
+
+def _bounded(fn: Callable[[sqlite3.Connection], T], deadline: _Deadline) -> Callable[[sqlite3.Connection], T]:
+    def run(conn: sqlite3.Connection) -> T:
+        if deadline.at == math.inf:  # a second run (lenient decoding) keeps the first one's clock
+            deadline.at = time.monotonic() + deadline.seconds
+        conn.set_progress_handler(deadline, PROGRESS_STEPS)
+        try:
+            return fn(conn)
+        except sqlite3.OperationalError as exc:
+            if deadline() and "interrupt" in str(exc):
+                raise QueryTimeout(deadline.seconds) from None
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
+
+    return run
+
+
+async def sqlite_read(
+    run: Callable[[Callable[[sqlite3.Connection], T]], Awaitable[T]],
+    fn: Callable[[sqlite3.Connection], T],
+    seconds: float | None,
+) -> T:
+    """``await run(fn)`` (a SQLite store's ``_run``) stopped after ``seconds`` (None: no limit,
+    and no handler at all) with :class:`QueryTimeout`, or when the awaiting task is cancelled."""
+    if seconds is None:
+        return await run(fn)
+    deadline = _Deadline(seconds)
+    try:
+        return await run(_bounded(fn, deadline))
+    except asyncio.CancelledError:
+        deadline.stopped = True  # the store's thread drops the statement at its next look
+        raise
+
+
+def mongo_options(seconds: float | None) -> dict[str, Any]:
+    """The keyword of a filtered ``find`` (``max_time_ms``) for this limit ({} without one)."""
+    return {} if seconds is None else {"max_time_ms": max(1, math.ceil(seconds * 1000))}
+
+
+def count_options(seconds: float | None) -> dict[str, Any]:
+    """The keyword of a filtered ``count_documents`` (``maxTimeMS``) for this limit."""
+    return {} if seconds is None else {"maxTimeMS": max(1, math.ceil(seconds * 1000))}
+
+
+@contextlib.contextmanager
+def mongo_limit(seconds: float | None) -> Iterator[None]:
+    """The server's ``ExecutionTimeout`` (``maxTimeMS`` exceeded) as :class:`QueryTimeout`."""
+    try:
+        yield
+    except ExecutionTimeout:
+        if seconds is None:
+            raise
+        raise QueryTimeout(seconds) from None
+
+
+def check_limit(seconds: float | None) -> float | None:
+    """A valid ``query_timeout``: a positive number of seconds, or None (no limit)."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise ValueError(f"query_timeout must be a positive number of seconds or None, not {seconds!r}")
+    if math.isinf(seconds):
+        return None
+    return float(seconds)
+
+
+__all__ = ["PROGRESS_STEPS", "check_limit", "count_options", "mongo_limit", "mongo_options", "sqlite_read"]
