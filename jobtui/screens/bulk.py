@@ -112,7 +112,7 @@ class BulkConfirmScreen(ModalScreen[BulkAnswer | None]):
             label.display = True
             typed = self.query_one("#bulk-typed", Input)
             typed.display = True
-            typed.focus()
+            self.call_after_refresh(typed.focus)  # focusable once laid out
         else:
             self.query_one("#confirm-yes", Button).disabled = False
 
