@@ -183,22 +183,6 @@ async def test_a_bulk_action_takes_an_optional_reason_for_the_jobs_and_the_audit
         assert entry.source == "tui" and "reason: yes, the disk" in entry.detail
 
 
-async def test_without_a_reason_the_bulk_default_is_written(target: StoreTarget, store) -> None:
-    jobs = [await enqueue(store, "mail") for _ in range(2)]
-    app = make_app(target)
-    async with app.run_test(size=(140, 40)) as pilot:
-        await started(pilot, rows=2)
-        await pilot.press("C")
-        await bulk_question(pilot)
-        await pilot.press("y")
-        await wait_store(pilot, lambda: _is(count(store, Status.CANCELLED), 2))
-        for job in jobs:
-            got = await store.get(job.id)
-            assert got is not None and got.reason == "cancelled by operator (bulk)"
-        await wait_for(pilot, lambda: any("Cancelled 2 of 2" in m for m in notes(app)))
-        assert "reason" not in (await history(store))[0].detail
-
-
 async def test_space_marks_and_moves_down_and_V_marks_from_the_last_mark(target: StoreTarget, store) -> None:
     jobs = [await enqueue(store, "mail") for _ in range(6)]
     rows = jobs[::-1]  # newest first

@@ -24,6 +24,7 @@ from queuecore.printable import printable
 
 from ..bulk import Plan, Progress
 from .confirm import ConfirmScreen
+from .enqueue import SHORT_HEIGHT
 
 #: The longest reason the dialog takes.
 MAX_REASON = 500
@@ -65,7 +66,7 @@ class BulkConfirmScreen(ModalScreen[BulkAnswer | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="bulk-dialog", classes="dialog"):
             yield Static(f"{self.title_text}: counting…", id="bulk-question", markup=False)
-            yield Label("", id="bulk-typed-label")
+            yield Static("", id="bulk-typed-label")
             yield Input(placeholder="the number of jobs", id="bulk-typed", restrict=r"[0-9, _]*")
             yield Label("Reason (optional; the audit log and the jobs keep it)", id="bulk-reason-label")
             yield Input(placeholder="why", id="bulk-reason", max_length=MAX_REASON)
@@ -74,7 +75,14 @@ class BulkConfirmScreen(ModalScreen[BulkAnswer | None]):
                 yield Button(f"{self.yes} (y)", variant="warning", id="confirm-yes", disabled=True)
                 yield Button("No (esc)", id="confirm-no")
 
+    def on_resize(self) -> None:
+        """On a short terminal the fields go compact (one row each), as in the enqueue form."""
+        short = self.app.size.height < SHORT_HEIGHT
+        for widget in self.query("#bulk-dialog Input, #bulk-dialog Button"):
+            widget.compact = short  # type: ignore[attr-defined]
+
     def on_mount(self) -> None:
+        self.on_resize()
         for id in ("#bulk-typed-label", "#bulk-typed", "#bulk-reason-label", "#bulk-reason"):
             self.query_one(id).display = False
         self.query_one("#confirm-no", Button).focus()
@@ -106,9 +114,13 @@ class BulkConfirmScreen(ModalScreen[BulkAnswer | None]):
             self.query_one(id).display = True
         no = self.query_one("#confirm-no", Button)
         no.label = "No (n/esc)" if not plan.typed else "No (esc)"
+        no.refresh(layout=True)
         if plan.typed:
-            label = self.query_one("#bulk-typed-label", Label)
-            label.update(f"Type {len(plan.ids)} to confirm (more than a 'y' can stand for)")
+            label = self.query_one("#bulk-typed-label", Static)
+            label.update(f"Type {len(plan.ids)} and enter to confirm (for so many jobs 'y' is not enough)")
+            yes = self.query_one("#confirm-yes", Button)
+            yes.label = f"{self.yes} (enter)"
+            yes.refresh(layout=True)  # its width follows the new label
             label.display = True
             typed = self.query_one("#bulk-typed", Input)
             typed.display = True
