@@ -44,9 +44,15 @@ def bar(app: JobTUI) -> str:
     return screen.query_one("#filters", FilterBar).plain()
 
 
-def slow_count(monkeypatch: pytest.MonkeyPatch, store: queuecore.Store) -> asyncio.Event:
+class SlowCount(asyncio.Event):
+    """Set: the held collection goes on; ``error``: it fails with that instead."""
+
+    error: Exception | None = None
+
+
+def slow_count(monkeypatch: pytest.MonkeyPatch, store: queuecore.Store) -> SlowCount:
     """Hold every ``find`` of 1,000 jobs or more (a bulk action's collection) until the event is set."""
-    gate = asyncio.Event()
+    gate = SlowCount()
     cls = type(store)
     real = cls.find
 
@@ -54,6 +60,8 @@ def slow_count(monkeypatch: pytest.MonkeyPatch, store: queuecore.Store) -> async
         limit = kw.get("limit", args[3] if len(args) > 3 else 100)
         if limit >= 1000:
             await gate.wait()
+            if gate.error is not None:
+                raise gate.error
         return await real(self, *args, **kw)
 
     monkeypatch.setattr(cls, "find", find)
@@ -147,6 +155,12 @@ async def test_a_bulk_question_is_never_put_over_another_dialog_and_escape_stops
         dialog = await bulk_question(pilot)
         assert "Cancel all 3 jobs" in dialog.question and len(app.screen_stack) == 2
         await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is app.jobs_screen)
+        # a count that fails closes the dialog and says why
+        gate.error = RuntimeError("disk I/O error")
+        await pilot.press("C")
+        failed = "Counting the jobs failed: disk I/O error"
+        await wait_for(pilot, lambda: any(failed in m for m in notes(app)))
         await wait_for(pilot, lambda: app.screen is app.jobs_screen)
         assert await count(store, Status.CANCELLED) == 0
 

@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from queuecore.printable import printable
+from queuecore.uri import mask
 
 from ..bulk import Plan, Progress
 from .confirm import ConfirmScreen
@@ -91,9 +92,10 @@ class BulkConfirmScreen(ModalScreen[BulkAnswer | None]):
     async def _count(self) -> None:
         try:
             plan = await self._make_plan(self._progress)
-        except BaseException:
-            self.dismiss(None)  # the app's worker handler tells what failed
-            raise
+        except Exception as exc:  # a screen's worker errors do not reach the app's handler
+            self.notify(mask(f"Counting the jobs failed: {exc}"), severity="error", timeout=10)
+            self.dismiss(None)
+            return
         if plan.problem or not plan.ids:
             self.notify(plan.problem or "Nothing to do.", severity="warning")
             self.dismiss(None)
