@@ -24,7 +24,7 @@ import gc
 import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from bson import ObjectId
 from textual import work
@@ -47,12 +47,16 @@ from queuecore.sort import NEWEST, Sort, SortError
 from queuecore.store import QUERY_TIMEOUT
 from queuecore.uri import is_mongo, mask, sqlite_path
 
+from . import bulk
 from . import format as fmt
+from .bulk import REQUEUEABLE, BulkKind, bulk_statuses
 from .config import ConfigError, UserConfig, config_path, save_filter
 from .live import STATUS_ORDER, Delta, Filter, LiveModel, shown_status, status_of
 from .read_only import ReadOnlyNotice
 from .screens import (
     AuditScreen,
+    BulkAnswer,
+    BulkConfirmScreen,
     ConfirmScreen,
     ConnectionScreen,
     EnqueueScreen,
@@ -67,12 +71,6 @@ from .workers import WorkersError, build_queue
 CLEAR_ERRORS = (queuecore.QueueError, ValueError, KeyError, WorkersError)
 #: The words of the ``:`` command line.
 COMMANDS = ("status", "name", "sort", "filter", "save", "clear", "audit", "workers", "help", "q", "quit")
-#: Statuses a bulk action applies to.
-CANCELLABLE = ("enqueued", "failed", "running", "stalled")
-REQUEUEABLE = ("failed", "cancelled", "completed")
-
-BulkKind = Literal["cancel", "requeue"]
-
 
 #: Seconds a live feed must stay up before its next failure backs off from the start again.
 FEED_HEALTHY_AFTER = 60.0
@@ -573,8 +571,9 @@ class JobTUI(App[None]):
     def request_bulk(self, kind: BulkKind) -> None:
         """Cancel or re-enqueue the marked jobs, or — with no mark — the jobs the filter matches.
 
-        The ids are collected now, before the confirmation shows their exact count;
-        "yes" acts on those ids only, so a job that arrives meanwhile is never touched.
+        The question opens at once and counts (:class:`BulkConfirmScreen`); the ids are
+        collected then, so "yes" acts on those ids only. Asked from the jobs screen only:
+        a destructive question is never put over another dialog.
         """
         if self.read_only:
             self.notify(f"Read-only: bulk {kind} is disabled.", severity="warning")
@@ -582,116 +581,43 @@ class JobTUI(App[None]):
         screen = self.jobs_screen
         if self.model is None or self.store is None or screen is None:
             return
+        if self.screen is not screen:
+            self.notify(
+                f"Close the open dialog first: bulk {kind} asks from the jobs screen.", severity="warning"
+            )
+            return
+        store = self.store
+        plan: Callable[[bulk.Progress], Awaitable[bulk.Plan]]
         if screen.marks:
-            self._prepare_marked(kind, sorted(screen.marks))
-            return
-        statuses = bulk_statuses(kind, self.model.filter)
-        if not statuses:
-            what = "cancelled" if kind == "cancel" else "re-enqueued"
-            self.notify(f"The current filter holds no job that can be {what}.", severity="warning")
-            return
-        self._prepare_filter(kind, self.model.filter, statuses)
+            keys = sorted(screen.marks)
 
-    @work(group="bulk", exit_on_error=False)
-    async def _prepare_marked(self, kind: BulkKind, keys: list[str]) -> None:
-        assert self.store is not None
-        eligible = CANCELLABLE if kind == "cancel" else REQUEUEABLE
-        jobs, gone, skipped = [], 0, 0
-        for key in keys:
-            job = await self.store.get(key)
-            if job is None:
-                gone += 1
-            elif job.malformed or shown_status(job) not in eligible:
-                skipped += 1
-            else:
-                jobs.append(job)
-        notes = []
-        if skipped:
-            notes.append(f"{skipped} marked job{'s' if skipped != 1 else ''} cannot be {_done(kind)}")
-        if gone:
-            notes.append(f"{gone} no longer exist{'s' if gone == 1 else ''}")
-        if not jobs:
-            self.notify(f"None of the marked jobs can be {_done(kind)}" + _notes(notes), severity="warning")
-            return
-        self._confirm_bulk(kind, jobs, "marked", notes, keys)
-
-    @work(group="bulk", exit_on_error=False)
-    async def _prepare_filter(self, kind: BulkKind, current: Filter, statuses: tuple[str, ...]) -> None:
-        assert self.store is not None
-        scope = Filter(frozenset(statuses), current.name, current.text, current.parsed)
-        jobs = await _all_jobs(self.store, scope)
-        if not jobs:
-            if kind == "requeue" and statuses == ("failed",):
-                self.notify("No failed job matches the filter.", severity="warning")
-            else:
-                self.notify(f"No job in the filter can be {_done(kind)}.", severity="warning")
-            return
-        self._confirm_bulk(kind, jobs, f"matching {current.describe()}", [], [])
-
-    def _confirm_bulk(
-        self, kind: BulkKind, jobs: list[Job], scope: str, notes: list[str], marked: list[str]
-    ) -> None:
-        """Ask with the exact count; "yes" acts on exactly these jobs."""
-        ids = [j.id for j in jobs]
-        by_status: dict[str, int] = {}
-        for job in jobs:
-            status = shown_status(job)
-            by_status[status] = by_status.get(status, 0) + 1
-        breakdown = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items(), key=lambda kv: -kv[1]))
-        n = len(ids)
-        only = ""
-        if kind == "requeue":
-            only = next(iter(by_status)) if len(by_status) == 1 else ""
-            noun = f"{only} job{'s' if n != 1 else ''}".strip()
-            question = f"Re-enqueue all {n} {noun} {scope}?"
-            if not only:
-                question += f"\n({breakdown})"
+            def plan(progress: bulk.Progress) -> Awaitable[bulk.Plan]:
+                return bulk.plan_marked(store, kind, keys, progress)
         else:
-            question = f"Cancel all {n} job{'s' if n != 1 else ''} {scope}?\n({breakdown})"
-            running = by_status.get("running", 0)
-            if running:
-                question += f"\nThe {running} running get a cancellation request; their workers stop them."
-        question += _notes(notes, "\n")
-        question += "\nJobs that arrive after this question are not touched."
-        detail = f"bulk: {len(marked)} marked" if marked else f"bulk: {scope}"
+            current = self.model.filter
+            statuses = bulk.bulk_statuses(kind, current)
+            if not statuses:
+                what = "cancelled" if kind == "cancel" else "re-enqueued"
+                self.notify(f"The current filter holds no job that can be {what}.", severity="warning")
+                return
 
-        async def act(store: Store) -> str:
-            done: list[ObjectId] = []
-            errors: list[str] = []
-            requested = 0
-            for id in ids:
-                try:
-                    if kind == "cancel":
-                        job = await queuecore.cancel_job(store, id, "cancelled by operator (bulk)")
-                        requested += job.status is not Status.CANCELLED
-                    else:
-                        await queuecore.requeue(store, id)
-                    done.append(id)
-                except queuecore.QueueError as exc:
-                    errors.append(str(exc))
-            if done:
-                await self.audit(store, "cancel" if kind == "cancel" else "requeue", done, detail)
-            if marked:
-                self.call_later(self._unmark, [str(i) for i in done])
-            if kind == "cancel":
-                message = f"Cancelled {len(done) - requested} of {n} jobs"
-                if requested:
-                    message += f"; cancellation requested for {requested} running"
-                message += "."
-            else:
-                noun = f"{only} jobs".strip() if only else "jobs"
-                message = f"Re-enqueued {len(done)} of {n} {noun}."
-            if errors:
-                message += f" {len(errors)} refused, e.g.: {errors[0]}"
-            return message
+            def plan(progress: bulk.Progress) -> Awaitable[bulk.Plan]:
+                return bulk.plan_filter(store, kind, current, statuses, progress)
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.mutate(f"bulk {kind}", act)
+        def answered(answer: BulkAnswer | None) -> None:
+            if answer is None:
+                return
 
-        self.push_screen(
-            ConfirmScreen(question, "Cancel jobs" if kind == "cancel" else "Re-enqueue"), answered
-        )
+            async def act(store: Store) -> str:
+                message, done = await bulk.run(store, answer.plan, answer.reason, self.audit)
+                if answer.plan.marked:
+                    self.call_later(self._unmark, [str(i) for i in done])
+                return message
+
+            self.mutate(f"bulk {kind}", act)
+
+        title, yes = ("Cancel jobs", "Cancel jobs") if kind == "cancel" else ("Re-enqueue jobs", "Re-enqueue")
+        self.push_screen(BulkConfirmScreen(title, yes, plan), answered)
 
     def _unmark(self, keys: list[str]) -> None:
         screen = self.jobs_screen
@@ -1011,45 +937,6 @@ def key_clashes(keymap: dict[str, str]) -> list[KeyClash]:
                     seen.add((remapped, key.strip(), other))
                     found.append(KeyClash(remapped, key.strip(), other, level[remapped] <= level[other]))
     return found
-
-
-def bulk_statuses(kind: BulkKind, current: Filter) -> tuple[str, ...]:
-    """The statuses a filter-wide bulk action touches.
-
-    Cancel: the active jobs of the filter. Re-enqueue: its failed jobs — or, when the
-    filter itself selects statuses (keys 1–6, ``:status``, ``status:`` in the text),
-    every failed, cancelled or completed one it matches.
-    """
-    if kind == "cancel":
-        chosen = [s for s in CANCELLABLE if s in current.statuses]
-        if Status.DEQUEUED.value in current.statuses:
-            chosen += [s for s in ("running", "stalled") if s not in chosen]
-        return tuple(chosen) if current.statuses else CANCELLABLE
-    if current.statuses:
-        return tuple(s for s in REQUEUEABLE if s in current.statuses)
-    if current.parsed is not None and any(t.field == "status" for t in current.parsed.terms):
-        return REQUEUEABLE
-    return ("failed",)
-
-
-def _done(kind: BulkKind) -> str:
-    return "cancelled" if kind == "cancel" else "re-enqueued"
-
-
-def _notes(notes: list[str], sep: str = "; ") -> str:
-    return (sep + "; ".join(notes) + ".") if notes else ""
-
-
-async def _all_jobs(store: Store, filter: Filter, page: int = 1000) -> list[Job]:
-    """Every job matching ``filter`` now (the cut-off of a bulk action), malformed ones left out."""
-    found: list[Job] = []
-    seen = 0
-    while True:
-        jobs = await store.find(**filter.query(), limit=page, skip=seen)
-        seen += len(jobs)
-        found.extend(j for j in jobs if not j.malformed)
-        if len(jobs) < page:
-            return found
 
 
 __all__ = ["JobTUI", "bulk_statuses", "key_clashes"]

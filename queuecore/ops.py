@@ -312,19 +312,21 @@ async def _cancel_job(store: Store, oid: ObjectId, reason: str) -> Job:
     raise TransitionError(f"cannot cancel job {oid}: it is {current.status}")
 
 
-async def requeue(store: Store, id: ObjectId | str, delay: Duration = 0) -> Job:
+async def requeue(
+    store: Store, id: ObjectId | str, delay: Duration = 0, reason: str = "re-enqueued by operator"
+) -> Job:
     """Put a failed, cancelled or completed job back to enqueued (after ``delay``).
 
-    Attempts start again from zero (the events keep the history). A labeled job
-    is refused while another job with its name and label is active.
+    Attempts start again from zero (the events keep the history; ``reason`` is the
+    reason of the event that records the re-enqueue). A labeled job is refused while
+    another job with its name and label is active.
     """
     with tracing.span("queuecore/Requeue", id=str(id), delay=seconds(delay) or None):
-        return await _requeue(store, _oid(id), delay)
+        return await _requeue(store, _oid(id), delay, reason)
 
 
-async def _requeue(store: Store, oid: ObjectId, delay: Duration) -> Job:
+async def _requeue(store: Store, oid: ObjectId, delay: Duration, reason: str) -> Job:
     now = utcnow()
-    reason = "re-enqueued by operator"
     try:
         job = await store.update(
             oid,

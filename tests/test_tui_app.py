@@ -9,6 +9,7 @@ from bson import ObjectId
 from conftest import StoreTarget
 from textual.widgets import Static
 from tui_util import (
+    bulk_question,
     cell,
     complete,
     enqueue,
@@ -278,8 +279,7 @@ async def test_requeue_all_failed_in_the_filter(target: StoreTarget, store) -> N
         await pilot.press("t", "a", "enter")
         await wait_for(pilot, lambda: table(app).row_count == 3)
         await pilot.press("R")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert "all 2 failed jobs" in app.screen.question
+        assert "all 2 failed jobs" in (await bulk_question(pilot)).question
         await pilot.press("y")
 
         async def done() -> bool:

@@ -13,13 +13,25 @@ from pathlib import Path
 
 from conftest import StoreTarget
 from textual.widgets import DataTable, Static
-from tui_util import cell, complete, enqueue, fail, notes, started, static_text, table, wait_for, wait_store
+from tui_util import (
+    bulk_question,
+    cell,
+    complete,
+    enqueue,
+    fail,
+    notes,
+    started,
+    static_text,
+    table,
+    wait_for,
+    wait_store,
+)
 
 import queuecore
 from jobtui.app import JobTUI
 from jobtui.config import UserConfig, load_config
 from jobtui.live import LiveModel
-from jobtui.screens import READ_ONLY_HIDDEN, AuditScreen, ConfirmScreen, HelpScreen
+from jobtui.screens import READ_ONLY_HIDDEN, AuditScreen, HelpScreen
 from jobtui.widgets import FilterBar, SummaryBar
 from queuecore import Status
 from queuecore.audit import history, record
@@ -54,7 +66,7 @@ async def test_marks_survive_updates_and_bulk_cancel_acts_on_them(target: StoreT
     app = make_app(target)
     async with app.run_test(size=(140, 36)) as pilot:
         await started(pilot, rows=4)
-        await pilot.press("space", "down", "down", "space")  # marks jobs[3] and jobs[1]
+        await pilot.press("space", "down", "space")  # marks jobs[3] and jobs[1] (space moves down)
         await wait_for(pilot, lambda: "2 marked" in bar(app).plain())
         assert cell(app, jobs[3], "mark") == "●" and cell(app, jobs[1], "mark") == "●"
         assert cell(app, jobs[2], "mark") == ""
@@ -65,15 +77,17 @@ async def test_marks_survive_updates_and_bulk_cancel_acts_on_them(target: StoreT
         assert cell(app, jobs[1], "mark") == "●" and cell(app, jobs[3], "mark") == "●"
         assert cell(app, newer, "mark") == ""
         # unmarking the row under the cursor
+        table(app).move_cursor(row=table(app).keys().index(str(jobs[1].id)))
         await pilot.press("space")
         await wait_for(pilot, lambda: "1 marked" in bar(app).plain())
+        table(app).move_cursor(row=table(app).keys().index(str(jobs[1].id)))
         await pilot.press("space")
         await wait_for(pilot, lambda: "2 marked" in bar(app).plain())
         # the bulk cancel names exactly the marked jobs
         await pilot.press("C")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert "Cancel all 2 jobs marked" in app.screen.question
-        assert "1 enqueued" in app.screen.question and "1 failed" in app.screen.question
+        dialog = await bulk_question(pilot)
+        assert "Cancel all 2 jobs marked" in dialog.question
+        assert "1 enqueued" in dialog.question and "1 failed" in dialog.question
         await pilot.press("y")
         await wait_store(
             pilot,
@@ -88,7 +102,7 @@ async def test_marks_survive_updates_and_bulk_cancel_acts_on_them(target: StoreT
         assert entries[0].action == "cancel" and entries[0].source == "tui"
         assert sorted(entries[0].ids) == sorted([str(jobs[1].id), str(jobs[3].id)])
         # u clears every mark
-        await pilot.press("space", "down", "space")
+        await pilot.press("g", "space", "space")
         await wait_for(pilot, lambda: "2 marked" in bar(app).plain())
         await pilot.press("u")
         await wait_for(pilot, lambda: "marked" not in bar(app).plain())
@@ -110,8 +124,7 @@ async def test_filter_wide_bulk_cancel_never_touches_jobs_that_arrive_after_the_
         await pilot.press("slash", *"name:batch", "enter")
         await wait_for(pilot, lambda: table(app).row_count == 3)
         await pilot.press("C")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert "Cancel all 3 jobs matching" in app.screen.question
+        assert "Cancel all 3 jobs matching" in (await bulk_question(pilot)).question
         # a matching job arrives while the question is open
         late = await enqueue(store, "batch")
         await wait_for(pilot, lambda: str(late.id) in table(app).keys())
@@ -141,8 +154,7 @@ async def test_bulk_requeue_of_marked_jobs_and_of_a_status_filter(target: StoreT
         await pilot.press("5")
         await wait_for(pilot, lambda: table(app).row_count == 2)
         await pilot.press("R")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert "Re-enqueue all 2 cancelled jobs" in app.screen.question
+        assert "Re-enqueue all 2 cancelled jobs" in (await bulk_question(pilot)).question
         await pilot.press("y")
         await wait_store(pilot, lambda: _eq(statuses(store, dropped), [Status.ENQUEUED] * 2))
         # marks win over the filter: the completed job and the waiting one are marked
@@ -154,8 +166,7 @@ async def test_bulk_requeue_of_marked_jobs_and_of_a_status_filter(target: StoreT
             await pilot.press("space")
         await wait_for(pilot, lambda: "2 marked" in bar(app).plain())
         await pilot.press("R")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        question = app.screen.question
+        question = (await bulk_question(pilot)).question
         assert "Re-enqueue all 1 completed job marked" in question
         assert "1 marked job cannot be re-enqueued" in question
         await pilot.press("y")

@@ -17,11 +17,10 @@ from rich.cells import cell_len
 from textual._compositor import CompositorUpdate
 from textual.pilot import Pilot
 from textual.screen import Screen
-from tui_util import complete, enqueue, started, table, wait_for, wait_store
+from tui_util import bulk_question, complete, enqueue, started, table, wait_for, wait_store
 
 import queuecore
 from jobtui.app import JobTUI
-from jobtui.screens import ConfirmScreen
 from jobtui.widgets import SummaryBar
 from queuecore import Job, Status
 
@@ -127,8 +126,8 @@ async def test_changes_keep_showing_after_a_bulk_action_on_marked_jobs(
         terminal = Terminal(app)
         await started(pilot, rows=BUSY + 3)
         t = table(app)
-        await pilot.press("g", "down", "space", "down", "space", key)
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("g", "down", "space", "space", key)  # space marks and moves down
+        await bulk_question(pilot)
         # while the question is open, the rows under it keep changing
         for job in busy:
             await report(other, job, 0.5)

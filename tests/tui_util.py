@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 import queuecore
 from jobtui.app import JobTUI
+from jobtui.screens import BulkConfirmScreen
 from jobtui.widgets import JobsTable
 from queuecore import Blueprint, Job
 
@@ -67,6 +68,14 @@ def static_text(widget: Static, width: int = 120) -> str:
     console = Console(width=width, record=True, file=open("/dev/null", "w"))
     console.print(widget.content)
     return re.sub(r"[ \t]+\n", "\n", console.export_text())
+
+
+async def bulk_question(pilot: Pilot[Any]) -> BulkConfirmScreen:
+    """Wait until a bulk action's dialog has counted and asks; return it."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen) and app.screen.plan is not None)
+    assert isinstance(app.screen, BulkConfirmScreen)
+    return app.screen
 
 
 async def started(pilot: Pilot[Any], rows: int | None = None) -> None:

@@ -1,9 +1,10 @@
-"""Screens of the dashboard: jobs, job detail, enqueue form, confirmation, help, audit log,
+"""Screens of the dashboard: jobs, job detail, enqueue form, confirmations (bulk too), help, audit log,
 connection problem."""
 
 from __future__ import annotations
 
 from .audit import AuditScreen
+from .bulk import BulkAnswer, BulkConfirmScreen
 from .confirm import ConfirmScreen
 from .connection import ConnectionScreen
 from .detail import JobDetailScreen
@@ -15,6 +16,8 @@ __all__ = [
     "MUTATING",
     "READ_ONLY_HIDDEN",
     "AuditScreen",
+    "BulkAnswer",
+    "BulkConfirmScreen",
     "ConfirmScreen",
     "ConnectionScreen",
     "EnqueueScreen",

@@ -93,10 +93,11 @@ class EnqueueScreen(ModalScreen[Blueprint | None]):
             yield Label("Label (optional: at most one active job per task and label)")
             yield Input(placeholder="label", id="enqueue-label")
             yield Label("Data (a JSON object)")
-            yield TextArea("{}", id="enqueue-data", soft_wrap=True, show_line_numbers=False)
+            # a placeholder, not text: what is typed is the data, never typed in front of a "{}"
+            yield TextArea("", placeholder="{}", id="enqueue-data", soft_wrap=True, show_line_numbers=False)
             yield Static("", id="enqueue-data-status")
             yield Label("Delay (seconds)")
-            yield Input("0", placeholder="0", id="enqueue-delay")
+            yield Input(placeholder="0 (may run now)", id="enqueue-delay")
             yield Static("", id="enqueue-error")
             with Horizontal(classes="buttons"):
                 yield Button("Enqueue (ctrl+s)", variant="primary", id="enqueue-ok")

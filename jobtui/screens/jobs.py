@@ -37,6 +37,7 @@ from queuecore.sort import SortField
 from .. import format as fmt
 from ..format import utcnow
 from ..live import STATUS_ORDER, Delta, Filter
+from ..marks import Marks
 from ..widgets import FilterBar, FilterInput, JobsTable, SummaryBar, WorkersPanel
 from ..widgets.filters import ViewState
 
@@ -48,7 +49,7 @@ MUTATING = frozenset(
     {"cancel", "requeue", "enqueue", "requeue_failed", "bulk_cancel", "toggle_pause", "scale"}
 )
 #: Everything hidden in read-only mode: the mutating actions and the marks that feed them.
-READ_ONLY_HIDDEN = MUTATING | {"mark", "clear_marks"}
+READ_ONLY_HIDDEN = MUTATING | {"mark", "mark_range", "clear_marks"}
 #: Actions that open a filter input. Their keys are priority bindings: the input opens (and
 #: takes the focus) before the next key is dispatched, so keys typed in one burst with the
 #: ``/`` land in the input, not in the table. While an input has the focus they are typed.
@@ -93,6 +94,7 @@ class JobsScreen(Screen[None]):
         Binding("r", "requeue", "Requeue", id="requeue"),
         Binding("n", "enqueue", "New", id="enqueue"),
         Binding("space", "mark", "Mark", id="mark"),
+        Binding("V,shift+space", "mark_range", "Mark range: last mark to here", show=False, id="mark-range"),
         Binding("u", "clear_marks", "Unmark all", show=False, id="clear-marks"),
         Binding("C", "bulk_cancel", "Cancel marked/filter", key_display="C", show=False, id="bulk-cancel"),
         Binding(
@@ -129,7 +131,7 @@ class JobsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         #: Marked job ids (row keys); shared with the table, which shows them.
-        self.marks: set[str] = set()
+        self.marks = Marks()
         #: While paused: the jobs as the table shows them (None when not paused).
         self.frozen: dict[ObjectId, Job] | None = None
         self._pending = 0
@@ -361,16 +363,21 @@ class JobsScreen(Screen[None]):
         self.tui.request_bulk("cancel")
 
     def action_mark(self) -> None:
-        """Mark or unmark the row under the cursor."""
+        """Mark or unmark the row under the cursor, then move down (k9s)."""
         key = self.table.current_id
-        if key is None:
-            return
-        if key in self.marks:
-            self.marks.discard(key)
-        else:
-            self.marks.add(key)
-        self.table.show_mark(key)
-        self.render_state()
+        if key is not None:
+            self.marks.toggle(key)
+            self.table.show_mark(key)
+            self.table.action_cursor_down()
+            self.render_state()
+
+    def action_mark_range(self) -> None:
+        """Mark every row from the last mark to the cursor (``V``, ``shift+space``)."""
+        key = self.table.current_id
+        if key is not None:
+            for marked in self.marks.span(self.table.keys(), key):
+                self.table.show_mark(marked)
+            self.render_state()
 
     def action_clear_marks(self) -> None:
         """Unmark every row."""
