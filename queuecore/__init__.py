@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .audit import AuditEntry, actor
 from .backoff import backoff
-from .errors import ConnectError, E, Error, MissingJobError, QueueError, TransitionError
+from .errors import ConnectError, E, Error, MissingJobError, QueueError, StoreGone, TransitionError
 from .job import ACTIVE, FINISHED, RUNNING, STALLED, Blueprint, Change, Event, Job, Status, display_status
 from .ops import cancel, cancel_job, complete, dequeue, enqueue, enqueue_many, ensure_indexes, fail, requeue
 from .query import Query, QueryError, parse
@@ -51,6 +51,7 @@ __all__ = [
     "SortField",
     "Status",
     "Store",
+    "StoreGone",
     "Task",
     "TaskStats",
     "TransitionError",

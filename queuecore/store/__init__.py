@@ -15,13 +15,16 @@ __all__ = [
 ]
 
 
-async def connect(uri: str, *, collection: str = "jobs", timeout: float = 5.0) -> Store:
+async def connect(uri: str, *, collection: str = "jobs", timeout: float = 5.0, create: bool = True) -> Store:
     """Open a store: ``mongodb://…``/``mongodb+srv://…`` select MongoDB (database from
     the URI path, default ``queuecore``); ``sqlite:///relative.db``,
     ``sqlite:////absolute.db`` or a plain path select the embedded SQLite engine.
 
     Raises :class:`queuecore.ConnectError` with a clear message (password masked)
     for an invalid URI or an unreachable database (after ``timeout`` seconds).
+    ``create=False`` (for readers): a SQLite file that does not exist, or lacks the
+    collection's table, is ``ConnectError("no store at PATH")`` and nothing is created
+    (MongoDB creates nothing until a job is written anyway).
     """
     from ..errors import ConnectError
 
@@ -38,7 +41,7 @@ async def connect(uri: str, *, collection: str = "jobs", timeout: float = 5.0) -
     from .sqlite import SQLiteStore
 
     try:
-        store = SQLiteStore(path, collection)
+        store = SQLiteStore(path, collection, create=create)
     except ValueError as exc:
         raise ConnectError(str(exc)) from None
     await store.open()

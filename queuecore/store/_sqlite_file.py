@@ -1,0 +1,323 @@
+"""The SQLite store's file: still the one this process opened, a WAL of bounded size, and
+never created by a reader.
+
+**Identity.** SQLite does not notice a database file deleted, replaced or truncated under
+it: a process keeps writing into the file it has open (once deleted, into a file nobody will
+read again), and its WAL — ``PATH-wal``, found by name — is taken up by whatever file comes
+to ``PATH`` next, which then shows the old file's pages as its own. So :class:`StoreFile`
+records the file's device and inode when the store opens it and compares them (one
+``stat``, about a microsecond) before every commit, at most every ``CHECK_EVERY`` seconds on
+reads and change-feed polls, and when the store's thread is idle that long. Once they differ
+(or the file is gone, or shorter than a SQLite header) every call raises
+:class:`~queuecore.errors.StoreGone`, and:
+
+- the connection that noticed copies the WAL into the file it has open — through its own
+  descriptor, never by name: a file moved elsewhere keeps its last commits — and empties the
+  WAL, so a new file at ``PATH`` does not take up the old pages. Not when the file was
+  truncated in place: that copy would write pages into the emptied file;
+- no connection is closed again (:func:`abandon`): SQLite's last close checkpoints and
+  deletes ``PATH-wal`` and ``PATH-shm`` by name, and by then they may be the new file's.
+
+A replacement in the microseconds between a write's check and its commit is seen by the next
+write. A process that opens the new file before the old one noticed (within
+``CHECK_EVERY`` of an idle one) may still see the old pages: replace a store file only with
+its ``-wal`` and ``-shm`` removed too, or with every process stopped.
+
+**Creation.** Only the first connection of a store opened with ``create=True`` may create the
+file (and its directory); every other connection opens it with ``mode=rw``, which fails
+rather than create a file — so a read-only command, or a store whose file went, never makes
+an empty one.
+
+**WAL size.** A write transaction appends every page it changes to the WAL; a checkpoint
+copies them back into the database, and the WAL file is reused from its start afterwards but
+not shrunk. Every ``WAL_PROBE`` writes the store looks at the WAL's size and, past
+``WAL_LIMIT`` (or a quarter of the disk's free space), checkpoints with ``TRUNCATE`` without
+waiting for anyone (a busy database makes it copy what it can; the next probe tries again).
+A write that fails because the disk is full (``SQLITE_FULL``) does the same, so once space
+is freed the WAL's space is given back and the queue goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from ..errors import ConnectError, StoreGone
+
+T = TypeVar("T")
+
+#: A WAL grown past this size is checkpointed and truncated (and SQLite cuts it back to this
+#: size whenever it starts over).
+WAL_LIMIT = 4 * 1024 * 1024
+#: A WAL smaller than this is never checkpointed for lack of disk space.
+WAL_FLOOR = 64 * 1024
+#: Writes between two looks at the WAL's size.
+WAL_PROBE = 16
+#: Reads, change-feed polls and an idle store look at the file at most this often (seconds).
+CHECK_EVERY = 1.0
+#: The size of a SQLite file header: a store file shorter than this was truncated.
+_HEADER = 100
+#: Seconds between two checkpoints on a full disk.
+_FULL_RETRY = 0.2
+
+
+class Connection(sqlite3.Connection):
+    """A connection that knows its store's file (``file``)."""
+
+    file: StoreFile | None = None
+
+
+class StoreFile:
+    """One store's database file: its identity, its WAL, and its connections (see the module)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.wal = Path(f"{path}-wal")
+        #: Why the store stopped writing, once the file changed (else None).
+        self.gone: str | None = None
+        self._identity: tuple[int, int] | None = None
+        self._header = False
+        self._next = 0.0  # when reads look at the file again
+        self._full = 0.0  # when a full disk may be checkpointed again
+        self._lock = threading.Lock()
+
+    # -- connections ------------------------------------------------------------
+
+    def connect(self, *, create: bool = False, table: str | None = None) -> Connection:
+        """A connection to the file. With ``create`` the file (and its directory) is made when
+        missing; without, a missing file is ``ConnectError("no store at PATH")``, and so is a
+        file without ``table`` when one is named (checked before anything is written to it).
+        Once the identity is recorded, a path that names another file raises StoreGone."""
+        self.ensure()
+        path = self.path
+        if self._identity is not None and (what := self.change()) is not None:
+            raise StoreGone(self._message(what))  # not opened: a connection to the new file could pair it with our WAL
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            target, uri = str(path), False
+        else:
+            try:
+                os.stat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                raise ConnectError(f"no store at {path}") from None
+            target, uri = f"file:{quote(str(path.absolute()))}?mode=rw", True
+        conn = sqlite3.connect(
+            target, uri=uri, timeout=30, isolation_level=None, check_same_thread=False, factory=Connection
+        )
+        try:
+            if table is not None:
+                found = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+                ).fetchone()
+                if found is None:
+                    raise ConnectError(f"no store at {path} (it has no table {table!r})")
+        except BaseException:
+            conn.close()
+            raise
+        if self._identity is not None and (what := self.change()) is not None:
+            abandon(conn)  # replaced while it opened: it may be the new file's, leave it be
+            raise StoreGone(self._message(what))
+        conn.file = self
+        return conn
+
+    def record(self) -> None:
+        """Take the file's identity (once the store has opened and set it up)."""
+        st = os.stat(self.path)
+        self._identity = (st.st_dev, st.st_ino)
+        self._header = st.st_size >= _HEADER
+
+    def release(self, conn: sqlite3.Connection) -> None:
+        """Close ``conn`` — or, when the file changed, abandon it (see :func:`abandon`)."""
+        if self.gone is None and (what := self.change()) is not None:
+            self._lose(conn, what)
+        if self.gone is not None:
+            abandon(conn)
+        else:
+            conn.close()
+
+    # -- identity -----------------------------------------------------------------
+
+    def change(self) -> str | None:
+        """How the file at the path differs from the one opened: "deleted", "replaced",
+        "truncated", or None (also before the identity is recorded, and when the path cannot
+        be looked at for another reason, such as permissions)."""
+        if self._identity is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            return "deleted"
+        except OSError:
+            return None
+        if (st.st_dev, st.st_ino) != self._identity:
+            return "replaced"
+        if self._header and st.st_size < _HEADER:
+            return "truncated"
+        return None
+
+    def ensure(self) -> None:
+        """Raise StoreGone if the store already stopped (no look at the file)."""
+        if self.gone is not None:
+            raise StoreGone(self.gone)
+
+    def check(self, conn: sqlite3.Connection | None, *, every: float = 0.0) -> None:
+        """Raise StoreGone if the file changed; the first to notice empties the WAL through
+        ``conn`` (a connection to the file opened, not in use elsewhere). ``every``: look at
+        the file at most that often (reads), else every time (writes)."""
+        self.ensure()
+        if every:
+            now = time.monotonic()
+            if now < self._next:
+                return
+            self._next = now + every
+        what = self.change()
+        if what is not None:
+            self._lose(conn, what)
+            raise StoreGone(self._message(what))
+
+    def idle(self, conn: sqlite3.Connection) -> None:
+        """The store's thread had nothing to do for a while: look at the file (never raises)."""
+        with contextlib.suppress(StoreGone):
+            self.check(conn, every=CHECK_EVERY)
+
+    def _message(self, what: str) -> str:
+        return self.gone or f"the store file {self.path} was {what}; stopped writing"
+
+    def _lose(self, conn: sqlite3.Connection | None, what: str) -> None:
+        with self._lock:
+            if self.gone is not None:
+                return
+            self.gone = self._message(what)
+            if conn is None:
+                return
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if what != "truncated":
+                    conn.execute("PRAGMA busy_timeout = 0")
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- calls ----------------------------------------------------------------------
+
+    def call(self, fn: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection, write: bool) -> T:
+        """``fn(conn)`` after a look at the file: a read (at most every ``CHECK_EVERY``; an
+        error it meets is StoreGone when the file changed), or a ``write`` in a transaction of
+        its own whose commit is checked like every other (``fn`` must not begin or end one)."""
+        if not write:
+            self.check(conn, every=CHECK_EVERY)
+            try:
+                return fn(conn)
+            except sqlite3.Error:
+                self.check(conn)
+                raise
+        begin(conn)
+        try:
+            result = fn(conn)
+            commit(conn)
+        except BaseException as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            after_error(conn, exc)
+            raise
+        return result
+
+    # -- the WAL ----------------------------------------------------------------------
+
+    def wal_due(self) -> bool:
+        """Whether the WAL has grown past ``WAL_LIMIT``, or a quarter of the free disk space."""
+        try:
+            size = os.stat(self.wal).st_size
+            if size >= WAL_LIMIT:
+                return True
+            if size < WAL_FLOOR:
+                return False
+            disk = os.statvfs(self.wal)
+        except OSError:
+            return False
+        return size * 4 >= disk.f_bavail * disk.f_frsize
+
+    def full(self, conn: sqlite3.Connection) -> None:
+        """A write found the disk full: checkpoint (at most every ``_FULL_RETRY`` seconds)."""
+        now = time.monotonic()
+        if self.gone is None and now >= self._full:
+            self._full = now + _FULL_RETRY
+            checkpoint(conn)
+
+
+def checkpoint(conn: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database and truncate it, without waiting for other connections
+    (busy: as much as can be copied now). Whether the WAL was emptied; never raises."""
+    try:
+        before = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(before)}")
+    except sqlite3.Error:
+        return False
+    return busy == 0
+
+
+def _file(conn: sqlite3.Connection) -> StoreFile | None:
+    return getattr(conn, "file", None)
+
+
+def begin(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, unless the store already stopped (StoreGone)."""
+    file = _file(conn)
+    if file is not None:
+        file.ensure()
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def commit(conn: sqlite3.Connection) -> None:
+    """``COMMIT`` — after checking that the file is still the one opened (else StoreGone,
+    and the transaction is rolled back)."""
+    file = _file(conn)
+    if file is not None:
+        file.check(conn)
+    conn.execute("COMMIT")
+
+
+def write_alone(conn: sqlite3.Connection, fn: Callable[..., T], args: Sequence[Any]) -> T:
+    """A write of one statement without a transaction of its own: checked first."""
+    file = _file(conn)
+    if file is not None:
+        file.check(conn)
+    try:
+        return fn(*args)
+    except BaseException as exc:
+        after_error(conn, exc)
+        raise
+
+
+def after_error(conn: sqlite3.Connection, exc: BaseException) -> None:
+    """After a failed write (rolled back): a full disk gets a checkpoint (see the module)."""
+    file = _file(conn)
+    if file is not None and isinstance(exc, sqlite3.Error) and _is_full(exc):
+        file.full(conn)
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == sqlite3.SQLITE_FULL
+    return "disk is full" in str(exc)
+
+
+def abandon(conn: sqlite3.Connection) -> None:
+    """Keep ``conn`` open until the process ends, and never use it again: it is never closed,
+    so SQLite never checkpoints it nor deletes the WAL and shared-memory files by their names
+    (the operating system releases its descriptors at exit). An extra reference keeps it from
+    being freed, even while the interpreter shuts down."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(conn))
