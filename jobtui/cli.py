@@ -215,11 +215,14 @@ _EXPECTED: tuple[type[BaseException], ...] = (
 )
 
 
-def run(target: Target, action: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store, run ``action`` on it, close it; known errors become one line and exit 1."""
+def run(target: Target, action: Callable[[Store], Awaitable[T]], *, create: bool = True) -> T:
+    """Open the store, run ``action`` on it, close it; known errors become one line and exit 1.
+    ``create=False`` (the commands that only read): a missing SQLite store is an error, never made."""
 
     async def main() -> T:
-        store = await queuecore.connect(target.uri, collection=target.collection, timeout=_connect_timeout())
+        store = await queuecore.connect(
+            target.uri, collection=target.collection, timeout=_connect_timeout(), create=create
+        )
         try:
             return await action(store)
         finally:
@@ -636,7 +639,9 @@ def list_jobs(
         fail(f"invalid filter: {exc}")
     target = _target(ctx, mongo, sqlite, collection)
     jobs = run(
-        target, lambda store: store.find(status=statuses, name=name, text=text, limit=limit, query=parsed)
+        target,
+        lambda store: store.find(status=statuses, name=name, text=text, limit=limit, query=parsed),
+        create=False,
     )
     if as_json:
         _print_json([job_json(j) for j in jobs])
@@ -659,7 +664,7 @@ def show(
     """Show one job: its fields, data, result and history."""
     job_id = _job_id(id)
     target = _target(ctx, mongo, sqlite, collection)
-    job = run(target, lambda store: store.get(job_id))
+    job = run(target, lambda store: store.get(job_id), create=False)
     if job is None:
         fail(f"no job {job_id}", target)
     if as_json:
@@ -796,7 +801,7 @@ def stats(
             "total": counts.total,
         }
 
-    result = run(target, gather)
+    result = run(target, gather, create=False)
     if as_json:
         _print_json(result)
         return
@@ -826,7 +831,7 @@ def audit_log(
 ) -> None:
     """Show the latest operator actions (who changed which jobs, when, from where), newest first."""
     target = _target(ctx, mongo, sqlite, collection)
-    entries = run(target, lambda store: store.find_audit(limit))
+    entries = run(target, lambda store: store.find_audit(limit), create=False)
     if as_json:
         _print_json(
             [
@@ -904,15 +909,19 @@ def work(
 
 
 async def _host_workers(store: Store, spec: str, names: list[str], grace: float) -> None:
-    """Run the queue until a stop signal; close it so no running job is left claimed."""
+    """Run the queue until a stop signal; close it so no running job is left claimed. When the
+    store's file goes (StoreGone) the queue has stopped: raise it (one ``error:`` line, exit 1)."""
+    stop = asyncio.Event()
 
     def report(exc: BaseException) -> None:
+        if isinstance(exc, queuecore.StoreGone):
+            stop.set()  # said once, as the error line
+            return
         log.warning("problem: %s", _one_line(str(exc) or type(exc).__name__))
 
     queue = build_queue(store, spec, reporter=report, grace=grace)
     loop = asyncio.get_running_loop()
     loop.set_default_executor(HandlerThreads())  # a stuck `def` handler cannot keep us from exiting
-    stop = asyncio.Event()
 
     def on_signal() -> None:
         if stop.is_set():
@@ -925,8 +934,12 @@ async def _host_workers(store: Store, spec: str, names: list[str], grace: float)
     follow = asyncio.create_task(outcomes.follow(store))
     try:
         await queue.run()
-        log.info("working: %s on %s (%s)", ", ".join(names), store.display_uri, store.collection)
-        await stop.wait()
+        if queue.gone is None:
+            log.info("working: %s on %s (%s)", ", ".join(names), store.display_uri, store.collection)
+            await stop.wait()
+        if queue.gone is not None:  # nothing can be written any more: running jobs are let go
+            await queue.close(grace=0)
+            raise queue.gone
         running = [id for s in queue.stats() for id in s.current]
         log.info("stopping: waiting up to %gs for %d running job(s)", grace, len(running))
         await queue.close()

@@ -22,9 +22,9 @@ async def connect(uri: str, *, collection: str = "jobs", timeout: float = 5.0, c
 
     Raises :class:`queuecore.ConnectError` with a clear message (password masked)
     for an invalid URI or an unreachable database (after ``timeout`` seconds).
-    ``create=False`` (for readers): a SQLite file that does not exist, or lacks the
-    collection's table, is ``ConnectError("no store at PATH")`` and nothing is created
-    (MongoDB creates nothing until a job is written anyway).
+    ``create=False`` (for readers): a SQLite file that does not exist or lacks the
+    collection's table, or a MongoDB collection that does not exist, is
+    ``ConnectError("no store at …")``, and nothing is created (no file, no index).
     """
     from ..errors import ConnectError
 
@@ -33,7 +33,7 @@ async def connect(uri: str, *, collection: str = "jobs", timeout: float = 5.0, c
     if is_mongo(uri):
         from .mongo import connect_mongo
 
-        return await connect_mongo(uri, collection, timeout=timeout)
+        return await connect_mongo(uri, collection, timeout=timeout, create=create)
     try:
         path = sqlite_path(uri)
     except ValueError as exc:

@@ -99,7 +99,8 @@ class StoreFile:
         self.ensure()
         path = self.path
         if self._identity is not None and (what := self.change()) is not None:
-            raise StoreGone(self._message(what))  # not opened: a connection to the new file could pair it with our WAL
+            # not opened: a connection to the new file could pair it with this store's WAL
+            raise StoreGone(self._message(what))
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
             target, uri = str(path), False

@@ -529,7 +529,11 @@ class _Inline:
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, executor: _SQLThread, fallback: sqlite3.Connection, file: dbfile.StoreFile
+        self,
+        conn: sqlite3.Connection,
+        executor: _SQLThread,
+        fallback: sqlite3.Connection,
+        file: dbfile.StoreFile,
     ) -> None:
         conn.execute("PRAGMA busy_timeout = 0")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
