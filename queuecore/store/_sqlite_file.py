@@ -29,12 +29,15 @@ rather than create a file — so a read-only command, or a store whose file went
 an empty one.
 
 **WAL size.** A write transaction appends every page it changes to the WAL; a checkpoint
-copies them back into the database, and the WAL file is reused from its start afterwards but
-not shrunk. Every ``WAL_PROBE`` writes the store looks at the WAL's size and, past
-``WAL_LIMIT`` (or a quarter of the disk's free space), checkpoints with ``TRUNCATE`` without
-waiting for anyone (a busy database makes it copy what it can; the next probe tries again).
-A write that fails because the disk is full (``SQLITE_FULL``) does the same, so once space
-is freed the WAL's space is given back and the queue goes on.
+copies them back into the database, after which the next write starts the WAL over from its
+beginning, and SQLite cuts the file back to ``WAL_LIMIT`` then (``journal_size_limit``). So
+the file grows past the limit only when more than that was written since the WAL last
+started over (or a reader's snapshot kept the checkpoints from completing): every
+``WAL_PROBE`` writes the store looks at its size (one ``stat``) and, past the limit,
+checkpoints without waiting for anyone (a busy database makes it copy what it can; the next
+probe tries again). A WAL larger than a quarter of the disk's free space is checkpointed and
+truncated to nothing, and so is it after a write failed because the disk is full
+(``SQLITE_FULL``): once space is freed, the WAL gives its space back and the queue goes on.
 """
 
 from __future__ import annotations
@@ -54,10 +57,9 @@ from ..errors import ConnectError, StoreGone
 
 T = TypeVar("T")
 
-#: A WAL grown past this size is checkpointed and truncated (and SQLite cuts it back to this
-#: size whenever it starts over).
+#: A WAL grown past this size is checkpointed, and cut back to it when it starts over.
 WAL_LIMIT = 4 * 1024 * 1024
-#: A WAL smaller than this is never checkpointed for lack of disk space.
+#: A WAL smaller than this is never truncated for lack of disk space.
 WAL_FLOOR = 64 * 1024
 #: Writes between two looks at the WAL's size.
 WAL_PROBE = 16
@@ -79,7 +81,7 @@ class StoreFile:
     """One store's database file: its identity, its WAL, and its connections (see the module)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = Path(os.path.abspath(path))  # the same file after a chdir, as SQLite has it
         self.wal = Path(f"{path}-wal")
         #: Why the store stopped writing, once the file changed (else None).
         self.gone: str | None = None
@@ -109,7 +111,7 @@ class StoreFile:
                 os.stat(path)
             except (FileNotFoundError, NotADirectoryError):
                 raise ConnectError(f"no store at {path}") from None
-            target, uri = f"file:{quote(str(path.absolute()))}?mode=rw", True
+            target, uri = f"file:{quote(str(path))}?mode=rw", True
         conn = sqlite3.connect(
             target, uri=uri, timeout=30, isolation_level=None, check_same_thread=False, factory=Connection
         )
@@ -233,35 +235,36 @@ class StoreFile:
 
     # -- the WAL ----------------------------------------------------------------------
 
-    def wal_due(self) -> bool:
-        """Whether the WAL has grown past ``WAL_LIMIT``, or a quarter of the free disk space."""
+    def wal_due(self) -> str | None:
+        """The checkpoint the WAL needs now: ``PASSIVE`` past ``WAL_LIMIT``, ``TRUNCATE`` past
+        a quarter of the free disk space, else None."""
         try:
             size = os.stat(self.wal).st_size
-            if size >= WAL_LIMIT:
-                return True
             if size < WAL_FLOOR:
-                return False
+                return None
             disk = os.statvfs(self.wal)
         except OSError:
-            return False
-        return size * 4 >= disk.f_bavail * disk.f_frsize
+            return None
+        if size * 4 >= disk.f_bavail * disk.f_frsize:
+            return "TRUNCATE"
+        return "PASSIVE" if size > WAL_LIMIT else None
 
     def full(self, conn: sqlite3.Connection) -> None:
-        """A write found the disk full: checkpoint (at most every ``_FULL_RETRY`` seconds)."""
+        """A write found the disk full: truncate the WAL (at most every ``_FULL_RETRY`` s)."""
         now = time.monotonic()
         if self.gone is None and now >= self._full:
             self._full = now + _FULL_RETRY
-            checkpoint(conn)
+            checkpoint(conn, "TRUNCATE")
 
 
-def checkpoint(conn: sqlite3.Connection) -> bool:
-    """Copy the WAL into the database and truncate it, without waiting for other connections
-    (busy: as much as can be copied now). Whether the WAL was emptied; never raises."""
+def checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> bool:
+    """Copy the WAL into the database (``TRUNCATE``: and empty the file), without waiting for
+    other connections (busy: as much as can be copied now). Whether it all was; never raises."""
     try:
         before = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         conn.execute("PRAGMA busy_timeout = 0")
         try:
-            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            busy = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(before)}")
     except sqlite3.Error:

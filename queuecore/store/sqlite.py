@@ -523,9 +523,9 @@ class _Inline:
 
     This connection never checkpoints the WAL (that syncs the file to disk): every
     ``WAL_PROBE`` writes it looks at the WAL's size, and past its limit the store's thread
-    checkpoints and truncates it (see ``_sqlite_file``), and writes follow it there until it
-    is done. Writes from another thread (a store used from a second event loop) go to the
-    store's thread directly. Every commit is checked against the file's identity first.
+    checkpoints it (see ``_sqlite_file``); writes follow it there until it is done. Writes
+    from another thread (a store used from a second event loop) go to the store's thread
+    directly. Every commit is checked against the file's identity first.
     """
 
     def __init__(
@@ -621,13 +621,15 @@ class _Inline:
         self._writes += sum(call.weight for call in calls)
         if self._writes >= dbfile.WAL_PROBE:
             self._writes = 0
-            if self._file.wal_due():
-                self._checkpoint()
+            mode = self._file.wal_due()
+            if mode is not None:
+                self._checkpoint(mode)
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, mode: str) -> None:
         """Checkpoint on the store's thread; writes follow it there (see the class)."""
         self._away += 1
-        self._executor.run(dbfile.checkpoint, self._fallback, quick=True).add_done_callback(self._returned)
+        done = self._executor.run(dbfile.checkpoint, self._fallback, mode, quick=True)
+        done.add_done_callback(self._returned)
 
     def _defer(self, calls: list[_Call]) -> None:
         for call in calls:
@@ -781,8 +783,7 @@ class SQLiteStore(Store):
                     raise
                 time.sleep(0.01)
         conn.execute("PRAGMA synchronous = NORMAL")
-        # After a burst (or while a reader held old pages) the WAL file stays as large as it
-        # grew; cut it back to this size when it starts over.
+        # after a burst (or while a reader held old pages) cut the WAL back when it starts over
         conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
         if first:
             self._file.record()
