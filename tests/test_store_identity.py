@@ -122,6 +122,59 @@ async def test_a_replaced_file_gets_none_of_the_old_stores_writes(old: SQLiteSto
     assert names(old.path) == ["new", "newer"]
 
 
+#: A producer that enqueues until its store's file goes (then prints why and exits).
+PRODUCER = """
+import asyncio, sys
+import queuecore
+
+async def main():
+    store = await queuecore.connect(sys.argv[1])
+    n = 0
+    try:
+        while True:
+            await queuecore.enqueue(store, queuecore.Blueprint("old", data={"n": n}))
+            n += 1
+            if n == 20:
+                print("writing", flush=True)
+            await asyncio.sleep(0.002)
+    except queuecore.StoreGone as exc:
+        print("gone:", exc, flush=True)
+    finally:
+        await store.close()
+
+asyncio.run(main())
+"""
+
+
+def test_a_file_replaced_under_a_writing_process_gets_none_of_its_writes(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PRODUCER, str(path)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "writing\n"
+        asyncio.run(new_store_file(tmp_path / "other.db"))
+        os.replace(tmp_path / "other.db", path)  # its -wal and -shm are left as they are
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert out == f"gone: the store file {path} was replaced; stopped writing\n", (out, err)
+    assert names(path) == ["new"]
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        conn.close()
+
+
 async def test_a_file_truncated_in_place_is_never_written_again(old: SQLiteStore) -> None:
     os.truncate(old.path, 0)
     with pytest.raises(StoreGone, match="was truncated; stopped writing"):
