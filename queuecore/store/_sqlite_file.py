@@ -74,7 +74,7 @@ _FULL_RETRY = 0.2
 class Connection(sqlite3.Connection):
     """A connection that knows its store's file (``file``)."""
 
-    file: StoreFile | None = None
+    file: StoreFile  # set by StoreFile.connect
 
 
 class StoreFile:
@@ -186,7 +186,7 @@ class StoreFile:
             self._lose(conn, what)
             raise StoreGone(self._message(what))
 
-    def idle(self, conn: sqlite3.Connection) -> None:
+    def idle(self, conn: sqlite3.Connection | None) -> None:
         """The store's thread had nothing to do for a while: look at the file (never raises)."""
         with contextlib.suppress(StoreGone):
             self.check(conn, every=CHECK_EVERY)

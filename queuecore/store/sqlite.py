@@ -52,7 +52,7 @@ from ..job import FINISHED, MAX_DEPTH, MAX_EVENTS, Change, Event, Job, Status, t
 from ..query import RUNNING, STALLED, Query, icontains, regexp
 from ..sort import NEWEST, Sort
 from . import _sqlite_file as dbfile
-from ._sqlite_decode import NotUTF8, fetch_rows, returned_row, tolerant
+from ._sqlite_decode import NotUTF8, audit_entry, fetch_rows, returned_row, tolerant
 from .base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id, row_count
 
 T = TypeVar("T")
@@ -528,17 +528,11 @@ class _Inline:
     directly. Every commit is checked against the file's identity first.
     """
 
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        executor: _SQLThread,
-        fallback: sqlite3.Connection,
-        file: dbfile.StoreFile,
-    ) -> None:
+    def __init__(self, conn: dbfile.Connection, executor: _SQLThread, fallback: sqlite3.Connection) -> None:
         conn.execute("PRAGMA busy_timeout = 0")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
-        self.conn = conn
-        self._file = file
+        self.conn: sqlite3.Connection = conn
+        self._file = conn.file
         self._executor = executor
         self._fallback = fallback
         self._owner = threading.get_ident()
@@ -592,14 +586,7 @@ class _Inline:
         conn = self.conn
         outcomes: list[_Outcome] = []
         try:
-            dbfile.begin(conn)
-        except sqlite3.Error:  # the write lock is held elsewhere: don't wait here
-            self._defer(calls)
-            return
-        except StoreGone as exc:
-            _refuse(calls, exc)
-            return
-        try:
+            dbfile.begin(conn)  # fails when the write lock is held elsewhere: don't wait here
             for call in calls:
                 try:
                     outcomes.append((call, True, call.fn(conn)))
@@ -730,11 +717,8 @@ def _settle(outcomes: list[_Outcome]) -> None:
 
 
 class SQLiteStore(Store):
-    """Jobs in a SQLite file. Open with ``queuecore.connect("sqlite:///jobs.db")``.
-
-    ``create=False``: the file must exist and hold the collection's table (else ConnectError
-    "no store at PATH"); nothing is created. A file deleted, replaced or truncated while open
-    stops the store: StoreGone (see ``_sqlite_file``)."""
+    """Jobs in a SQLite file. Open with ``queuecore.connect("sqlite:///jobs.db")``; ``create=False``
+    never makes the file, and one deleted or replaced while open raises StoreGone (``_sqlite_file``)."""
 
     engine = "sqlite"
 
@@ -749,7 +733,7 @@ class SQLiteStore(Store):
         self.create = create
         self._t = collection
         self._file = dbfile.StoreFile(path)
-        self._executor = _SQLThread("queuecore-sqlite", idle=self._idle)
+        self._executor = _SQLThread("queuecore-sqlite", idle=lambda: self._file.idle(self._conn))
         self._conn: sqlite3.Connection | None = None
         self._inline: _Inline | None = None
         self._mode = MODE_CHANGE_FEED
@@ -796,11 +780,6 @@ class SQLiteStore(Store):
         conn = self._conn
         return await self._executor.run(self._file.call, tolerant(fn), conn, write)
 
-    def _idle(self) -> None:
-        conn = self._conn
-        if conn is not None:
-            self._file.idle(conn)
-
     async def _write(self, fn: Callable[[sqlite3.Connection], T], *, here: bool = True, weight: int = 1) -> T:
         """Run one guarded write, in one transaction with the others of this loop iteration:
         on the loop's thread when the database is free (see :class:`_Inline`), else on the
@@ -841,7 +820,7 @@ class SQLiteStore(Store):
             self._conn = await self._executor.run(self._open, True)
             await self._run(self._schema)
             inline = await self._executor.run(self._open)
-            self._inline = _Inline(inline, self._executor, self._conn, self._file)
+            self._inline = _Inline(inline, self._executor, self._conn)
         except (ConnectError, StoreGone):
             self._executor.shutdown(wait=False)
             raise
@@ -1240,7 +1219,7 @@ class SQLiteStore(Store):
     async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
         sql = f"SELECT at, who, source, action, ids, detail FROM {self._t}_audit ORDER BY seq DESC LIMIT ?"
         rows = await self._run(lambda c: c.execute(sql, (row_count(limit),)).fetchall())
-        return [_audit_entry(r) for r in rows]
+        return [audit_entry(r) for r in rows]
 
     # -- changes --------------------------------------------------------------
 
@@ -1506,41 +1485,6 @@ def _event_entry(event: Event) -> dict[str, Any]:
             _EVENT_CACHE.clear()
         _EVENT_CACHE[(entry["at"], entry["status"], entry["reason"])] = event
     return entry
-
-
-def _audit_entry(row: sqlite3.Row) -> AuditEntry:
-    """An audit row as an entry; odd values (another program's) read as text or empty, an
-    unreadable time as the epoch: never raises."""
-    at = row["at"]
-    try:
-        when = from_ms(at) if isinstance(at, int | float) else from_ms(0)
-    except (ValueError, OverflowError, OSError):
-        when = from_ms(0)
-    return AuditEntry(
-        at=when,
-        who=_text(row["who"]),
-        source=_text(row["source"]),
-        action=_text(row["action"]),
-        ids=_json_list(row["ids"]),
-        detail=_text(row["detail"]),
-    )
-
-
-def _text(value: Any) -> str:
-    """A stored value as plain text (None as empty; bytes decoded, bad bytes as U+FFFD)."""
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _json_list(text: str) -> list[str]:
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError, RecursionError):
-        return []
-    return [str(v) if not too_deep(v) else "?" for v in value] if isinstance(value, list) else []
 
 
 def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
