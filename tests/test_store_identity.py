@@ -175,6 +175,66 @@ def test_a_file_replaced_under_a_writing_process_gets_none_of_its_writes(tmp_pat
         conn.close()
 
 
+#: A process that has the store open and reads it now and then, until its file goes.
+READER = """
+import asyncio, sys
+import queuecore
+
+async def main():
+    store = await queuecore.connect(sys.argv[1])
+    print("ready", flush=True)
+    try:
+        while True:
+            await store.count()
+            await asyncio.sleep(0.1)
+    except queuecore.StoreGone:
+        print("gone", flush=True)
+    finally:
+        await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_process_that_notices_late_leaves_the_new_file_alone(
+    old: SQLiteStore, tmp_path: Path
+) -> None:
+    """Two processes have the store open; the file is replaced; this one notices at once, the
+    other one a second later — by when a new store is in use at the path. The late one must
+    not touch the new store's WAL (its jobs, not yet copied into the file, stay)."""
+    late = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        READER,
+        str(old.path),
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert late.stdout is not None
+        assert await late.stdout.readline() == b"ready\n"
+        await new_store_file(tmp_path / "other.db")
+        os.replace(tmp_path / "other.db", old.path)
+        with pytest.raises(StoreGone):
+            await queuecore.enqueue(old, Blueprint("after"))
+        new = await queuecore.connect(f"sqlite:///{old.path}", create=False)
+        try:
+            for n in range(50):
+                await queuecore.enqueue(new, Blueprint("newer", data={"n": n}))
+            async with asyncio.timeout(30):
+                assert await late.stdout.readline() == b"gone\n"
+                await late.wait()
+            assert await new.count() == 51
+        finally:
+            await new.close()
+    finally:
+        if late.returncode is None:
+            late.kill()
+            await late.wait()
+    assert names(old.path) == ["new", *["newer"] * 50]
+
+
 async def test_a_file_truncated_in_place_is_never_written_again(old: SQLiteStore) -> None:
     os.truncate(old.path, 0)
     with pytest.raises(StoreGone, match="was truncated; stopped writing"):
@@ -184,12 +244,12 @@ async def test_a_file_truncated_in_place_is_never_written_again(old: SQLiteStore
 
 
 async def test_an_idle_store_notices_and_a_new_file_at_its_path_starts_clean(old: SQLiteStore) -> None:
-    """Nobody calls the store: it still notices the deletion by itself and empties its WAL, so
-    a store created at the path afterwards (the old -wal and -shm were left there) is clean."""
+    """Nobody calls the store: it still notices the deletion by itself and takes its -wal and
+    -shm away (they were left there), so a store created at the path afterwards is clean."""
     wal = f"{old.path}-wal"
     assert size(wal) > 0
     os.remove(old.path)
-    await until(lambda: size(wal) == 0)
+    await until(lambda: size(wal) == -1)
     fresh = await queuecore.connect(f"sqlite:///{old.path}")
     try:
         assert await fresh.count() == 0
@@ -253,19 +313,22 @@ def test_work_exits_with_one_line_when_its_file_is_deleted(tmp_path: Path) -> No
     assert not path.exists()
 
 
+def shown(app: JobTUI) -> str:
+    """The text of the screen on top (its Static widgets), on one line."""
+    return " ".join(static_text(w, width=500) for w in app.screen.query(Static))
+
+
 async def test_the_dashboard_says_the_file_went_and_retry_never_recreates_it(old: SQLiteStore) -> None:
     app = JobTUI(f"sqlite:///{old.path}")
     async with app.run_test(size=(110, 30)) as pilot:
         await started(pilot, rows=5)
         os.remove(old.path)
-        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen), timeout=NOTICE)
-        text = " ".join(static_text(w, width=500) for w in app.screen.query(Static))
-        assert "The job store stopped" in text
-        assert f"the store file {old.path} was deleted; stopped writing" in text
+        gone = f"the store file {old.path} was deleted; stopped writing"
+        await wait_for(pilot, lambda: gone in shown(app), timeout=NOTICE)
+        assert isinstance(app.screen, ConnectionScreen) and "The job store stopped" in shown(app)
         await pilot.press("r")
         await wait_for(pilot, lambda: any("Still cannot connect" in n.message for n in app._notifications))
-        text = " ".join(static_text(w, width=500) for w in app.screen.query(Static))
-        assert f"no store at {old.path}" in text
+        assert f"no store at {old.path}" in shown(app)
         assert not old.path.exists()
         await pilot.press("q")
 
@@ -317,8 +380,8 @@ async def test_the_read_only_dashboard_refuses_a_missing_store_and_creates_nothi
     path = tmp_path / "missing" / "jobs.db"
     app = JobTUI(f"sqlite:///{path}", read_only=True)
     async with app.run_test(size=(110, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
-        assert f"no store at {path}" in " ".join(static_text(w) for w in app.screen.query(Static))
+        await wait_for(pilot, lambda: f"no store at {path}" in shown(app))
+        assert isinstance(app.screen, ConnectionScreen)
         await pilot.press("q")
     assert not (tmp_path / "missing").exists()
 

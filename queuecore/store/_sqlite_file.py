@@ -9,19 +9,22 @@ records the file's device and inode when the store opens it and compares them (o
 ``stat``, about a microsecond) before every commit, at most every ``CHECK_EVERY`` seconds on
 reads and change-feed polls, and when the store's thread is idle that long. Once they differ
 (or the file is gone, or shorter than a SQLite header) every call raises
-:class:`~queuecore.errors.StoreGone`, and:
+:class:`~queuecore.errors.StoreGone`, and the first to notice in the process:
 
-- the connection that noticed copies the WAL into the file it has open — through its own
-  descriptor, never by name: a file moved elsewhere keeps its last commits — and empties the
-  WAL, so a new file at ``PATH`` does not take up the old pages. Not when the file was
-  truncated in place: that copy would write pages into the emptied file;
-- no connection is closed again (:func:`abandon`): SQLite's last close checkpoints and
-  deletes ``PATH-wal`` and ``PATH-shm`` by name, and by then they may be the new file's.
+- removes ``PATH-wal`` and ``PATH-shm`` if they are still the ones this store opened, so a
+  new file at ``PATH`` starts a WAL of its own instead of taking up the old pages (and other
+  processes that still had the old file open, noticing later, find them not theirs);
+- copies the WAL into the file it has open — through its own descriptor, never by name: a
+  file moved elsewhere keeps its last commits. Not when the file was truncated in place:
+  that would write pages into the emptied file.
+
+No connection is closed after that (:func:`abandon`): SQLite's last close checkpoints, and
+deletes ``PATH-wal`` and ``PATH-shm`` by name, which by then may be the new file's.
 
 A replacement in the microseconds between a write's check and its commit is seen by the next
-write. A process that opens the new file before the old one noticed (within
-``CHECK_EVERY`` of an idle one) may still see the old pages: replace a store file only with
-its ``-wal`` and ``-shm`` removed too, or with every process stopped.
+write. A process that opens the new file before the old ones noticed (within
+``CHECK_EVERY`` of an idle one) may still see old pages: replace a store file only with its
+``-wal`` and ``-shm`` removed too, or with every process stopped.
 
 **Creation.** Only the first connection of a store opened with ``create=True`` may create the
 file (and its directory); every other connection opens it with ``mode=rw``, which fails
@@ -78,15 +81,18 @@ class Connection(sqlite3.Connection):
 
 
 class StoreFile:
-    """One store's database file: its identity, its WAL, and its connections (see the module)."""
+    """One store's database file: its connections, identity and WAL (see the module)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(os.path.abspath(path))  # the same file after a chdir, as SQLite has it
-        self.wal = Path(f"{path}-wal")
+        self.wal = Path(f"{self.path}-wal")
         #: Why the store stopped writing, once the file changed (else None).
         self.gone: str | None = None
         self._identity: tuple[int, int] | None = None
         self._header = False
+        self._what = ""  # how it changed
+        self._flushed = False  # its WAL was copied back (or that was not wanted)
+        self._companions: dict[Path, tuple[int, int]] = {}  # its -wal and -shm files
         self._next = 0.0  # when reads look at the file again
         self._full = 0.0  # when a full disk may be checkpointed again
         self._lock = threading.Lock()
@@ -101,7 +107,7 @@ class StoreFile:
         self.ensure()
         path = self.path
         if self._identity is not None and (what := self.change()) is not None:
-            # not opened: a connection to the new file could pair it with this store's WAL
+            self._lose(None, what)  # not opened: a connection to the new file is not ours to use
             raise StoreGone(self._message(what))
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,24 +133,29 @@ class StoreFile:
             raise
         if self._identity is not None and (what := self.change()) is not None:
             abandon(conn)  # replaced while it opened: it may be the new file's, leave it be
+            self._lose(None, what)
             raise StoreGone(self._message(what))
         conn.file = self
         return conn
 
     def record(self) -> None:
-        """Take the file's identity (once the store has opened and set it up)."""
+        """Take the identity of the file, and of its -wal and -shm (once the store has set it up)."""
         st = os.stat(self.path)
         self._identity = (st.st_dev, st.st_ino)
         self._header = st.st_size >= _HEADER
+        for companion in (self.wal, Path(f"{self.path}-shm")):
+            with contextlib.suppress(OSError):
+                st = os.stat(companion)
+                self._companions[companion] = (st.st_dev, st.st_ino)
 
     def release(self, conn: sqlite3.Connection) -> None:
         """Close ``conn`` — or, when the file changed, abandon it (see :func:`abandon`)."""
-        if self.gone is None and (what := self.change()) is not None:
-            self._lose(conn, what)
-        if self.gone is not None:
-            abandon(conn)
-        else:
+        what = self.change() if self.gone is None else self._what
+        if what is None:
             conn.close()
+            return
+        self._lose(conn, what)
+        abandon(conn)
 
     # -- identity -----------------------------------------------------------------
 
@@ -175,16 +186,18 @@ class StoreFile:
         """Raise StoreGone if the file changed; the first to notice empties the WAL through
         ``conn`` (a connection to the file opened, not in use elsewhere). ``every``: look at
         the file at most that often (reads), else every time (writes)."""
-        self.ensure()
-        if every:
-            now = time.monotonic()
-            if now < self._next:
+        what: str | None = self._what
+        if self.gone is None:
+            if every:
+                now = time.monotonic()
+                if now < self._next:
+                    return
+                self._next = now + every
+            what = self.change()
+            if what is None:
                 return
-            self._next = now + every
-        what = self.change()
-        if what is not None:
-            self._lose(conn, what)
-            raise StoreGone(self._message(what))
+        self._lose(conn, what)
+        raise StoreGone(self._message(what))
 
     def idle(self, conn: sqlite3.Connection | None) -> None:
         """The store's thread had nothing to do for a while: look at the file (never raises)."""
@@ -195,12 +208,18 @@ class StoreFile:
         return self.gone or f"the store file {self.path} was {what}; stopped writing"
 
     def _lose(self, conn: sqlite3.Connection | None, what: str) -> None:
+        """Stop the store (see the module); ``conn``: a connection to the file opened."""
         with self._lock:
-            if self.gone is not None:
+            if self.gone is None:
+                self.gone, self._what = self._message(what), what
+                for companion, identity in self._companions.items():
+                    with contextlib.suppress(OSError):
+                        st = os.stat(companion)
+                        if (st.st_dev, st.st_ino) == identity:
+                            os.unlink(companion)
+            if conn is None or self._flushed:
                 return
-            self.gone = self._message(what)
-            if conn is None:
-                return
+            self._flushed = True
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")

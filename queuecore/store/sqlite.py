@@ -769,8 +769,6 @@ class SQLiteStore(Store):
         conn.execute("PRAGMA synchronous = NORMAL")
         # after a burst (or while a reader held old pages) cut the WAL back when it starts over
         conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
-        if first:
-            self._file.record()
         return conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
@@ -819,6 +817,7 @@ class SQLiteStore(Store):
         try:
             self._conn = await self._executor.run(self._open, True)
             await self._run(self._schema)
+            self._file.record()
             inline = await self._executor.run(self._open)
             self._inline = _Inline(inline, self._executor, self._conn)
         except (ConnectError, StoreGone):
