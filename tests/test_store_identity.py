@@ -319,13 +319,16 @@ def shown(app: JobTUI) -> str:
 
 
 async def test_the_dashboard_says_the_file_went_and_retry_never_recreates_it(old: SQLiteStore) -> None:
-    app = JobTUI(f"sqlite:///{old.path}")
+    app = JobTUI(f"sqlite:///{old.path}", workers="examples.tasks")
     async with app.run_test(size=(110, 30)) as pilot:
-        await started(pilot, rows=5)
+        await started(pilot)
+        hosted = app.queue
+        assert hosted is not None and hosted.ready
         os.remove(old.path)
         gone = f"the store file {old.path} was deleted; stopped writing"
         await wait_for(pilot, lambda: gone in shown(app), timeout=NOTICE)
         assert isinstance(app.screen, ConnectionScreen) and "The job store stopped" in shown(app)
+        assert app.queue is None and not hosted.ready  # its workers stopped
         await pilot.press("r")
         await wait_for(pilot, lambda: any("Still cannot connect" in n.message for n in app._notifications))
         assert f"no store at {old.path}" in shown(app)
