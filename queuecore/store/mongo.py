@@ -162,7 +162,7 @@ class MongoStore(Store):
                 names = await self.client[self.database].list_collection_names(
                     filter={"name": self.collection}
                 )
-                if not names:
+                if self.collection not in names:  # the name itself, not just any answer
                     raise ConnectError(f"no store at {self.display_uri} (no collection {self.collection!r})")
             else:
                 await self.coll.create_index([("lock", ASCENDING)], name=LOCK_INDEX, unique=True, sparse=True)
