@@ -94,11 +94,12 @@ class JobTUI(App[None]):
         """The store is open (and the workers run, if any)."""
 
     class ConnectFailed(Message):
-        """The store could not be opened."""
+        """The store could not be opened (or, with another ``title``, stopped)."""
 
-        def __init__(self, problem: str) -> None:
+        def __init__(self, problem: str, title: str = "Cannot open the job store") -> None:
             super().__init__()
             self.problem = problem
+            self.title = title
 
     def __init__(
         self,
@@ -138,6 +139,8 @@ class JobTUI(App[None]):
         self.model: LiveModel | None = None
         self.queue: Queue | None = None
         self._quitting = False
+        #: The store's file went while open: a retry opens it again, never creates it.
+        self._store_went = False
         self._loading_more = False
         self._gc_frozen = False
         self._read_only_notice = ReadOnlyNotice(READ_ONLY_HIDDEN)
@@ -268,8 +271,9 @@ class JobTUI(App[None]):
         if self.store is not None:
             return
         try:
+            create = not (self.read_only or self._store_went)  # read-only never makes a store
             store = await queuecore.connect(
-                self.uri, collection=self.collection, query_timeout=self.query_timeout
+                self.uri, collection=self.collection, query_timeout=self.query_timeout, create=create
             )
         except ConnectError as exc:
             self.post_message(self.ConnectFailed(str(exc)))
@@ -304,10 +308,10 @@ class JobTUI(App[None]):
 
     def on_job_tui_connect_failed(self, message: ConnectFailed) -> None:
         if isinstance(self.screen, ConnectionScreen):
-            self.screen.show_problem(message.problem)
+            self.screen.show_problem(message.problem, message.title)
             self.notify("Still cannot connect.", severity="error")
         else:
-            self.push_screen(ConnectionScreen(message.problem, self.display_uri))
+            self.push_screen(ConnectionScreen(message.problem, self.display_uri, message.title))
 
     def action_retry_connect(self) -> None:
         """Try to open the store again (not while an attempt still runs: cancelling it midway,
@@ -334,6 +338,9 @@ class JobTUI(App[None]):
                 await self.model.run(self._deliver)
             except asyncio.CancelledError:
                 raise
+            except queuecore.StoreGone as exc:
+                await self._store_gone(str(exc))
+                return
             except Exception as exc:
                 # A feed that stayed up for a while starts its backoff afresh; one that fails
                 # again right after reopening (its first snapshot loads fine) backs off further.
@@ -343,6 +350,19 @@ class JobTUI(App[None]):
                 self.notify(f"Live updates interrupted: {exc}", severity="warning")
                 delay = queuecore.backoff(0.5, 10, 2, failures).total_seconds()
                 await asyncio.sleep(delay)
+
+    async def _store_gone(self, problem: str) -> None:
+        """The store's file was deleted or replaced: stop the hosted workers (nothing can be
+        written) and say so; a retry opens the file once it is back, and never makes a new one."""
+        self._store_went = True
+        store, queue = self.store, self.queue
+        self.store = self.model = self.queue = None
+        if queue is not None:
+            await queue.close(grace=0)
+        if store is not None:
+            await store.close()
+        hint = " — r opens it again once it is back (an empty store is never made in its place)"
+        self.post_message(self.ConnectFailed(problem + hint, "The job store stopped"))
 
     def _deliver(self, delta: Delta) -> None:
         screen = self.jobs_screen

@@ -244,14 +244,19 @@ _EXPECTED: tuple[type[BaseException], ...] = (
 )
 
 
-def run(target: Target, action: Callable[[Store], Awaitable[T]]) -> T:
+def run(target: Target, action: Callable[[Store], Awaitable[T]], *, create: bool = True) -> T:
     """Open the store, run ``action`` on it, close it; known errors become one line and exit 1
-    (an unsupported filter, one over the time limit: ``QueryError``, ``QueryTimeout``)."""
+    (an unsupported filter, one over the time limit: ``QueryError``, ``QueryTimeout``).
+    ``create=False`` (the commands that only read): a missing SQLite store is an error, never made."""
     limit = _query_timeout()
 
     async def main() -> T:
         store = await queuecore.connect(
-            target.uri, collection=target.collection, timeout=_connect_timeout(), query_timeout=limit
+            target.uri,
+            collection=target.collection,
+            timeout=_connect_timeout(),
+            query_timeout=limit,
+            create=create,
         )
         try:
             return await action(store)
@@ -633,6 +638,7 @@ def list_jobs(
         lambda store: store.find(
             status=statuses, name=name, text=text, limit=limit, query=parsed, sort=order
         ),
+        create=False,
     )
     if as_json:
         _print_json([job_json(j) for j in jobs])
@@ -655,7 +661,7 @@ def show(
     """Show one job: its fields, data, result and history."""
     job_id = _job_id(id)
     target = _target(ctx, mongo, sqlite, collection)
-    job = run(target, lambda store: cli_ids.resolve(store, job_id))
+    job = run(target, lambda store: cli_ids.resolve(store, job_id), create=False)
     if as_json:
         _print_json(job_json(job))
         return
@@ -792,7 +798,7 @@ def stats(
             "total": counts.total,
         }
 
-    result = run(target, gather)
+    result = run(target, gather, create=False)
     if as_json:
         _print_json(result)
         return
@@ -822,7 +828,7 @@ def audit_log(
 ) -> None:
     """Show the latest operator actions (who changed which jobs, when, from where), newest first."""
     target = _target(ctx, mongo, sqlite, collection)
-    entries = run(target, lambda store: store.find_audit(limit))
+    entries = run(target, lambda store: store.find_audit(limit), create=False)
     if as_json:
         _print_json(
             [
@@ -900,15 +906,19 @@ def work(
 
 
 async def _host_workers(store: Store, spec: str, names: list[str], grace: float) -> None:
-    """Run the queue until a stop signal; close it so no running job is left claimed."""
+    """Run the queue until a stop signal; close it so no running job is left claimed. When the
+    store's file goes (StoreGone) the queue has stopped: raise it (one ``error:`` line, exit 1)."""
+    stop = asyncio.Event()
 
     def report(exc: BaseException) -> None:
+        if isinstance(exc, queuecore.StoreGone):
+            stop.set()  # said once, as the error line
+            return
         log.warning("problem: %s", _one_line(str(exc) or type(exc).__name__))
 
     queue = build_queue(store, spec, reporter=report, grace=grace)
     loop = asyncio.get_running_loop()
     loop.set_default_executor(HandlerThreads())  # a stuck `def` handler cannot keep us from exiting
-    stop = asyncio.Event()
 
     def on_signal() -> None:
         if stop.is_set():
@@ -921,8 +931,12 @@ async def _host_workers(store: Store, spec: str, names: list[str], grace: float)
     follow = asyncio.create_task(outcomes.follow(store))
     try:
         await queue.run()
-        log.info("working: %s on %s (%s)", ", ".join(names), store.display_uri, store.collection)
-        await stop.wait()
+        if queue.gone is None:
+            log.info("working: %s on %s (%s)", ", ".join(names), store.display_uri, store.collection)
+            await stop.wait()
+        if queue.gone is not None:  # nothing can be written any more: running jobs are let go
+            await queue.close(grace=0)
+            raise queue.gone
         running = [id for s in queue.stats() for id in s.current]
         log.info("stopping: waiting up to %gs for %d running job(s)", grace, len(running))
         await queue.close()

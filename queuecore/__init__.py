@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from .audit import AuditEntry, actor
 from .backoff import backoff
-from .errors import ConnectError, E, Error, MissingJobError, QueryTimeout, QueueError, TransitionError
+from .errors import (
+    ConnectError,
+    E,
+    Error,
+    MissingJobError,
+    QueryTimeout,
+    QueueError,
+    StoreGone,
+    TransitionError,
+)
 from .job import ACTIVE, FINISHED, RUNNING, STALLED, Blueprint, Change, Event, Job, Status, display_status
 from .ops import cancel, cancel_job, complete, dequeue, enqueue, enqueue_many, ensure_indexes, fail, requeue
 from .query import Query, QueryError, parse
@@ -52,6 +61,7 @@ __all__ = [
     "SortField",
     "Status",
     "Store",
+    "StoreGone",
     "Task",
     "TaskStats",
     "TransitionError",

@@ -16,6 +16,14 @@ class ConnectError(QueueError):
     """
 
 
+class StoreGone(QueueError):
+    """The store's file was deleted, replaced or truncated while it was open (SQLite): this
+    store stopped writing, so nothing is written into a file that took its place. Every
+    later call raises it again; open the store anew (``create=False`` refuses to make an
+    empty one) once the right file is back.
+    """
+
+
 class MissingJobError(QueueError):
     """Complete, fail or cancel found no dequeued job with that id (the original's "missing job")."""
 

@@ -18,7 +18,7 @@ from . import tracing
 from ._time import seconds
 from .backoff import backoff
 from .board import Board, Tracked
-from .errors import ConnectError, Error, MissingJobError, QueueError
+from .errors import ConnectError, Error, MissingJobError, QueueError, StoreGone
 from .job import Blueprint, Job, Status, check_depth
 from .ops import cancel, complete_attempt, dequeue, enqueue, enqueue_many, fail
 from .printable import PrintableRecords
@@ -44,7 +44,8 @@ class WorkerCrashed(QueueError):
 
 
 def _default_reporter(exc: BaseException) -> None:
-    log.error("queuecore: %s", exc, exc_info=exc if exc.__traceback__ or exc.__cause__ else None)
+    detail = (exc.__traceback__ or exc.__cause__) and not isinstance(exc, StoreGone)  # StoreGone: one line
+    log.error("queuecore: %s", exc, exc_info=exc if detail else None)
 
 
 @dataclass
@@ -128,6 +129,8 @@ class Queue:
         self._malformed_seen: set[Any] = set()
         self._reports: set[asyncio.Task[None]] = set()
         self._host = f"{socket.gethostname()}:{os.getpid()}"
+        #: Set once the store's file went (StoreGone): the queue stopped working.
+        self.gone: StoreGone | None = None
 
     # -- set-up ---------------------------------------------------------------
 
@@ -326,6 +329,9 @@ class Queue:
                     failures = 0
             except asyncio.CancelledError:
                 raise
+            except StoreGone as exc:  # for good: reported once, and every worker stops
+                await self._report(exc)
+                return
             except Exception as exc:
                 if not self._ready.is_set() and failures >= 2:
                     raise
@@ -382,7 +388,8 @@ class Queue:
                     except Exception as exc:
                         settling = await _settled(settling)
                         await self._report(exc)
-                        await asyncio.sleep(max(seconds(task.interval), 0.5))
+                        if not self._stopping:
+                            await asyncio.sleep(max(seconds(task.interval), 0.5))
                         continue
                     if job is not None:
                         self._claimed[job.id, job.attempts] = job
@@ -575,6 +582,15 @@ class Queue:
             await asyncio.sleep(min(interval, retry))
 
     async def _report(self, exc: BaseException) -> None:
+        if isinstance(exc, StoreGone):  # the store stopped for good: stop working, say it once
+            if self.gone is not None:
+                return
+            self.gone = exc
+            self._stopping = True
+            if self._board is not None:
+                self._board.wake_all()
+            for runner in self._runners.values():
+                runner.resumed.set()
         try:
             outcome = self.reporter(exc)
             if inspect.isawaitable(outcome):

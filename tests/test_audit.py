@@ -137,6 +137,7 @@ def test_cli_records_nothing_when_nothing_changed(cli: Cli) -> None:
 
 
 def test_cli_audit_on_an_empty_log(cli: Cli) -> None:
+    in_store(cli.target, lambda s: s.count())  # the store exists (audit never creates one)
     result = cli("audit")
     assert result.exit_code == 0 and result.stdout == ""
     assert "no operator actions recorded" in result.stderr

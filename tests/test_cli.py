@@ -254,6 +254,7 @@ def test_oversized_data_is_refused(cli: Cli) -> None:
 
 @pytest.mark.parametrize("command", ["show", "cancel", "requeue"])
 def test_unknown_and_invalid_ids(cli: Cli, command: str) -> None:
+    in_store(cli.target, lambda s: s.count())  # the store exists (show never creates one)
     missing = str(ObjectId())
     assert_one_line_error(cli(command, missing), f"no job {missing}")
     assert_one_line_error(cli(command, "abc123"), "no job abc123")  # a part of an id: none has it

@@ -20,14 +20,15 @@ class ConnectionScreen(Screen[None]):
         Binding("q", "app.quit", "Quit", id="quit-connection"),
     ]
 
-    def __init__(self, problem: str, uri: str) -> None:
+    def __init__(self, problem: str, uri: str, title: str = "Cannot open the job store") -> None:
         super().__init__()
         self.problem = printable(problem, layout=True)  # a server's or driver's words
         self.uri = printable(uri)
+        self.heading = title
 
     def compose(self) -> ComposeResult:
         with Vertical(id="connection-dialog", classes="dialog"):
-            yield Static(Text("Cannot open the job store", style="bold red"), id="connection-title")
+            yield Static(Text(self.heading, style="bold red"), id="connection-title")
             yield Static(Text(self.problem), id="connection-problem")
             yield Static(Text.assemble(("store: ", "dim"), self.uri), id="connection-uri")
             yield Static(Text("Press r to retry, q to quit.", style="dim"), id="connection-hint")
@@ -38,7 +39,9 @@ class ConnectionScreen(Screen[None]):
         if getattr(self.app, "store", None) is not None:
             self.dismiss()
 
-    def show_problem(self, problem: str) -> None:
+    def show_problem(self, problem: str, title: str = "Cannot open the job store") -> None:
         """Replace the problem text (after a failed retry)."""
         self.problem = printable(problem, layout=True)
+        self.heading = title
         self.query_one("#connection-problem", Static).update(Text(self.problem))
+        self.query_one("#connection-title", Static).update(Text(title, style="bold red"))

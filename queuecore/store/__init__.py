@@ -23,6 +23,7 @@ async def connect(
     collection: str = "jobs",
     timeout: float = 5.0,
     query_timeout: float | None = QUERY_TIMEOUT,
+    create: bool = True,
 ) -> Store:
     """Open a store: ``mongodb://…``/``mongodb+srv://…`` select MongoDB (database from
     the URI path, default ``queuecore``); ``sqlite:///relative.db``,
@@ -34,6 +35,10 @@ async def connect(
     ``query_timeout``: seconds a filtered ``find``/``count`` may run (default 5) before the
     database stops it with :class:`queuecore.QueryTimeout` ("filter took longer than N s");
     None for no limit. It becomes ``store.query_timeout``, which may be changed later.
+
+    ``create=False`` (for readers): a SQLite file that does not exist or lacks the
+    collection's table, or a MongoDB collection that does not exist, is
+    ``ConnectError("no store at …")``, and nothing is created (no file, no index).
     """
     from ..errors import ConnectError
 
@@ -43,7 +48,7 @@ async def connect(
     if is_mongo(uri):
         from .mongo import connect_mongo
 
-        mongo = await connect_mongo(uri, collection, timeout=timeout)
+        mongo = await connect_mongo(uri, collection, timeout=timeout, create=create)
         mongo.query_timeout = limit
         return mongo
     try:
@@ -53,7 +58,7 @@ async def connect(
     from .sqlite import SQLiteStore
 
     try:
-        store = SQLiteStore(path, collection)
+        store = SQLiteStore(path, collection, create=create)
     except ValueError as exc:
         raise ConnectError(str(exc)) from None
     store.query_timeout = limit

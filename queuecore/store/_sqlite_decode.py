@@ -11,9 +11,14 @@ so the job comes back malformed rather than silently altered).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+
+from .._time import from_ms
+from ..audit import AuditEntry
+from ..job import too_deep
 
 T = TypeVar("T")
 
@@ -95,3 +100,38 @@ def fetch_rows(cursor: sqlite3.Cursor, size: int) -> list[Any]:
             break
         rows.append(row)
     return rows
+
+
+def audit_entry(row: sqlite3.Row) -> AuditEntry:
+    """An audit row as an entry; odd values (another program's) read as text or empty, an
+    unreadable time as the epoch: never raises."""
+    at = row["at"]
+    try:
+        when = from_ms(at) if isinstance(at, int | float) else from_ms(0)
+    except (ValueError, OverflowError, OSError):
+        when = from_ms(0)
+    return AuditEntry(
+        at=when,
+        who=_text(row["who"]),
+        source=_text(row["source"]),
+        action=_text(row["action"]),
+        ids=_json_list(row["ids"]),
+        detail=_text(row["detail"]),
+    )
+
+
+def _text(value: Any) -> str:
+    """A stored value as plain text (None as empty; bytes decoded, bad bytes as U+FFFD)."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _json_list(text: str) -> list[str]:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return []
+    return [str(v) if not too_deep(v) else "?" for v in value] if isinstance(value, list) else []

@@ -154,14 +154,22 @@ class MongoStore(Store):
         #: How many times ``watch()`` had to reopen its stream (for tests and the dashboard).
         self.reconnects = 0
 
-    async def open(self) -> None:
-        """Check the server answers and create the lock index the label guarantee needs."""
+    async def open(self, create: bool = True) -> None:
+        """Check the server answers and create the lock index the label guarantee needs.
+        ``create=False`` (readers): the collection must exist, and nothing is created."""
         try:
             await self.client.admin.command("ping")
-            await self.coll.create_index([("lock", ASCENDING)], name=LOCK_INDEX, unique=True, sparse=True)
-            # every read of a dashboard or `jobtui ls` is newest first: without this index each
-            # one would sort the whole collection (a no-op when it exists)
-            await self.coll.create_index(NEWEST_INDEX)
+            if not create:
+                names = await self.client[self.database].list_collection_names(
+                    filter={"name": self.collection}
+                )
+                if self.collection not in names:  # the name itself, not just any answer
+                    raise ConnectError(f"no store at {self.display_uri} (no collection {self.collection!r})")
+            else:
+                await self.coll.create_index([("lock", ASCENDING)], name=LOCK_INDEX, unique=True, sparse=True)
+                # every read of a dashboard or `jobtui ls` is newest first: without this index each
+                # one would sort the whole collection (a no-op when it exists)
+                await self.coll.create_index(NEWEST_INDEX)
             await self._read_retention()
         except OperationFailure as exc:  # the server answered, and said no
             raise ConnectError(_refusal(self.display_uri, exc)) from None
@@ -713,7 +721,7 @@ def _scrub(exc: BaseException) -> str:
 
 
 async def connect_mongo(
-    uri: str, collection: str, *, timeout: float = 5.0, poll_interval: float = 1.0
+    uri: str, collection: str, *, timeout: float = 5.0, poll_interval: float = 1.0, create: bool = True
 ) -> MongoStore:
     """Open the MongoDB engine; raises ConnectError naming the problem (password masked)."""
     shown = mask(uri)
@@ -745,7 +753,7 @@ async def connect_mongo(
         raise ConnectError(f"invalid MongoDB URI {shown}: {exc}") from None
     store = MongoStore(client, database, collection, shown, poll_interval=poll_interval)
     try:
-        await store.open()
+        await store.open(create=create)
     except ConnectError as exc:
         await _close_quietly(client)
         message = str(exc).replace(password, "***") if password else str(exc)

@@ -47,13 +47,14 @@ from bson import ObjectId
 
 from .._time import from_ms, to_ms, utcnow
 from ..audit import AuditEntry
-from ..errors import ConnectError
+from ..errors import ConnectError, StoreGone
 from ..job import FINISHED, MAX_DEPTH, MAX_EVENTS, Change, Event, Job, Status, too_deep
 from ..query import RUNNING, STALLED, Query, icontains, regexp
 from ..sort import NEWEST, Sort
 from . import _sqlite_batch
+from . import _sqlite_file as dbfile
 from ._limits import sqlite_read
-from ._sqlite_decode import NotUTF8, fetch_rows, returned_row, tolerant
+from ._sqlite_decode import NotUTF8, audit_entry, fetch_rows, returned_row, tolerant
 from .base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id, row_count
 
 T = TypeVar("T")
@@ -96,8 +97,8 @@ _COLUMNS = (
 FEED_KEEP = 50_000
 #: How long a write waits for another process's write lock (on the store's thread).
 BUSY_TIMEOUT_MS = 30_000
-#: The WAL file is cut back to this size when it starts over.
-WAL_SIZE_LIMIT = 32 * 1024 * 1024
+#: The WAL is checkpointed and truncated past this size (see ``_sqlite_file``).
+WAL_LIMIT = dbfile.WAL_LIMIT
 
 
 def _encode(key: str, value: Any) -> Any:
@@ -390,7 +391,10 @@ class _SQLThread:
     of it was written and every write of the group runs again on its own.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, idle: Callable[[], None] | None = None) -> None:
+        """``idle``: called on the thread after each ``CHECK_EVERY`` seconds without a call."""
+        self._idle = idle or (lambda: None)
+        self._every = dbfile.CHECK_EVERY if idle else None
         self._calls: queue.SimpleQueue[list[_Call] | None] = queue.SimpleQueue()
         # Calls made during one event-loop iteration are handed over together, at its end:
         # one wake-up of this thread for all of them, and one transaction for their writes.
@@ -443,7 +447,14 @@ class _SQLThread:
             self._calls.put(calls)
 
     def _serve(self) -> None:
-        while (calls := self._calls.get()) is not None:
+        while True:
+            try:
+                calls = self._calls.get(timeout=self._every)
+            except queue.Empty:
+                self._idle()
+                continue
+            if calls is None:
+                return
             stop = False
             with contextlib.suppress(queue.Empty):  # what else was handed over meanwhile
                 while not stop:
@@ -512,22 +523,23 @@ class _Inline:
     Order: while writes handed to the store's thread are not done, later writes follow them
     there, so writes are committed in the order they were made.
 
-    This connection never checkpoints the WAL (that syncs the file to disk): after every
-    ``_CHECKPOINT_WRITES`` writes the store's thread does, and writes follow it there until
-    it is done, so the first of them finds the WAL fully copied back and starts it over
-    (SQLite reuses the WAL file only then; else it grows). Writes from another thread (a
-    store used from a second event loop) go to the store's thread directly.
+    This connection never checkpoints the WAL (that syncs the file to disk): every
+    ``WAL_PROBE`` writes it looks at the WAL's size, and past its limit the store's thread
+    checkpoints it (see ``_sqlite_file``); writes follow it there until it is done. Writes
+    from another thread (a store used from a second event loop) go to the store's thread
+    directly. Every commit is checked against the file's identity first.
     """
 
-    def __init__(self, conn: sqlite3.Connection, executor: _SQLThread, fallback: sqlite3.Connection) -> None:
+    def __init__(self, conn: dbfile.Connection, executor: _SQLThread, fallback: sqlite3.Connection) -> None:
         conn.execute("PRAGMA busy_timeout = 0")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
-        self.conn = conn
+        self.conn: sqlite3.Connection = conn
+        self._file = conn.file
         self._executor = executor
         self._fallback = fallback
         self._owner = threading.get_ident()
         self._pending: list[_Call] = []
-        self._writes = 0  # since the last checkpoint
+        self._writes = 0  # since the WAL's size was last looked at
         self._away = 0  # writes (and a checkpoint) on the store's thread, not done yet
         self._closed = False
 
@@ -551,7 +563,7 @@ class _Inline:
         while self._pending and not self._closed:
             self._flush()
         self._closed = True
-        self.conn.close()
+        self._file.release(self.conn)
 
     def _flush(self) -> None:
         # at most _GROUP rows per transaction (and at least one write): the loop's thread holds
@@ -574,13 +586,9 @@ class _Inline:
             self._defer(calls)
             return
         conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error:  # the write lock is held elsewhere: don't wait here
-            self._defer(calls)
-            return
         outcomes: list[_Outcome] = []
         try:
+            dbfile.begin(conn)  # fails when the write lock is held elsewhere: don't wait here
             for call in calls:
                 try:
                     outcomes.append((call, True, call.fn(conn)))
@@ -588,28 +596,29 @@ class _Inline:
                     if not conn.in_transaction:  # SQLite rolled the whole transaction back
                         raise
                     outcomes.append((call, False, exc))  # that statement alone was undone
-            conn.execute("COMMIT")
-        except BaseException:
+            dbfile.commit(conn)
+        except BaseException as exc:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            self._defer(calls)  # nothing was written: the store's thread runs them again
+            if isinstance(exc, StoreGone):
+                _refuse(calls, exc)
+            else:
+                self._defer(calls)  # nothing was written: the store's thread runs them again
             return
         _settle(outcomes)
         self._writes += sum(call.weight for call in calls)
-        if self._writes >= _CHECKPOINT_WRITES:
-            self._checkpoint()
+        if self._writes >= dbfile.WAL_PROBE:
+            self._writes = 0
+            mode = self._file.wal_due()
+            if mode is not None:
+                self._checkpoint(mode)
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, mode: str) -> None:
         """Checkpoint on the store's thread; writes follow it there (see the class)."""
-
-        def run(conn: sqlite3.Connection) -> None:
-            with contextlib.suppress(sqlite3.Error):  # busy or failed: the next one tries again
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-        self._writes = 0
         self._away += 1
-        self._executor.run(run, self._fallback, quick=True).add_done_callback(self._returned)
+        done = self._executor.run(dbfile.checkpoint, self._fallback, mode, quick=True)
+        done.add_done_callback(self._returned)
 
     def _defer(self, calls: list[_Call]) -> None:
         for call in calls:
@@ -620,11 +629,6 @@ class _Inline:
 
     def _returned(self, _: object) -> None:
         self._away -= 1
-
-
-#: The inline connection asks for a WAL checkpoint after this many writes (a write dirties a
-#: few pages, so about as often as SQLite's own default of every 1,000 pages).
-_CHECKPOINT_WRITES = 300
 
 
 @dataclasses.dataclass(slots=True)
@@ -644,16 +648,25 @@ _Outcome = tuple[_Call, bool, Any]
 
 def _alone(call: _Call) -> _Outcome:
     try:
+        if call.conn is not None:  # a write: checked against the file's identity first
+            return call, True, dbfile.write_alone(call.conn, call.fn, call.args)
         return call, True, call.fn(*call.args)
     except BaseException as exc:
         return call, False, exc
+
+
+def _refuse(calls: list[_Call], exc: StoreGone) -> None:
+    """Fail every call with (a copy of) ``exc``: nothing of them was written."""
+    for call in calls:
+        if not call.future.done():
+            call.future.set_exception(StoreGone(*exc.args))
 
 
 def _together(conn: sqlite3.Connection, group: list[_Call]) -> list[_Outcome]:
     """Run writes in one transaction (see :class:`_SQLThread`)."""
     outcomes: list[_Outcome] = []
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        dbfile.begin(conn)
         for call in group:
             try:
                 result = call.fn(*call.args)
@@ -664,11 +677,14 @@ def _together(conn: sqlite3.Connection, group: list[_Call]) -> list[_Outcome]:
                 outcomes.append((call, False, exc))
             else:
                 outcomes.append((call, True, result))
-        conn.execute("COMMIT")
-    except BaseException:
+        dbfile.commit(conn)
+    except BaseException as exc:
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
+        if isinstance(exc, StoreGone):
+            return [(call, False, StoreGone(*exc.args)) for call in group]
+        dbfile.after_error(conn, exc)  # a full disk: checkpointed, so each alone may succeed
         return [_alone(call) for call in group]  # nothing was written: each on its own
     return outcomes
 
@@ -703,18 +719,23 @@ def _settle(outcomes: list[_Outcome]) -> None:
 
 
 class SQLiteStore(Store):
-    """Jobs in a SQLite file. Open with ``queuecore.connect("sqlite:///jobs.db")``."""
+    """Jobs in a SQLite file. Open with ``queuecore.connect("sqlite:///jobs.db")``; ``create=False``
+    never makes the file, and one deleted or replaced while open raises StoreGone (``_sqlite_file``)."""
 
     engine = "sqlite"
 
-    def __init__(self, path: Path, collection: str = "jobs", *, feed_interval: float = 0.02) -> None:
+    def __init__(
+        self, path: Path, collection: str = "jobs", *, feed_interval: float = 0.02, create: bool = True
+    ) -> None:
         if not _IDENT.match(collection):
             raise ValueError(f"invalid collection name {collection!r}: use letters, digits and underscores")
         super().__init__(f"sqlite:///{path}", collection)
         self.path = path
         self.feed_interval = feed_interval
+        self.create = create
         self._t = collection
-        self._executor = _SQLThread("queuecore-sqlite")
+        self._file = dbfile.StoreFile(path)
+        self._executor = _SQLThread("queuecore-sqlite", idle=lambda: self._file.idle(self._conn))
         self._conn: sqlite3.Connection | None = None
         self._inline: _Inline | None = None
         self._mode = MODE_CHANGE_FEED
@@ -726,9 +747,10 @@ class SQLiteStore(Store):
 
     # -- plumbing -------------------------------------------------------------
 
-    @staticmethod
-    def _open(path: Path) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    def _open(self, first: bool = False) -> sqlite3.Connection:
+        """A connection to the store's file; only the ``first`` of a ``create`` store may create it."""
+        create = first and self.create
+        conn = self._file.connect(create=create, table=self._t if first and not create else None)
         conn.row_factory = sqlite3.Row
         conn.create_function("queuecore_lock_key", 2, lock_key, deterministic=True)
         # the filter language (queuecore.query): the same functions as Query.matches (RE2 regexes)
@@ -747,16 +769,16 @@ class SQLiteStore(Store):
                     raise
                 time.sleep(0.01)
         conn.execute("PRAGMA synchronous = NORMAL")
-        # After a burst (or while a reader held old pages) the WAL file stays as large as it
-        # grew; cut it back to this size when it starts over.
-        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+        # after a burst (or while a reader held old pages) cut the WAL back when it starts over
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
         return conn
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
+        """Run ``fn`` on the store's thread: a read, or a ``write`` in a transaction of its own."""
         if self._conn is None:
             raise RuntimeError("the store is closed")
         conn = self._conn
-        return await self._executor.run(tolerant(fn), conn)
+        return await self._executor.run(self._file.call, tolerant(fn), conn, write)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T], *, here: bool = True, weight: int = 1) -> T:
         """Run one guarded write, in one transaction with the others of this loop iteration:
@@ -764,6 +786,7 @@ class SQLiteStore(Store):
         store's thread."""
         if self._conn is None:
             raise RuntimeError("the store is closed")
+        self._file.ensure()
         if self._inline is not None:
             return await self._inline.write(fn, here=here, weight=weight)
         return await self._executor.write(self._conn, fn)
@@ -788,16 +811,20 @@ class SQLiteStore(Store):
                     _trim_feed(conn, t)
 
             # on the store's thread, not awaited; retrieve the outcome (a close meanwhile)
-            self._executor.run(trim, self._conn).add_done_callback(lambda f: f.cancelled() or f.exception())
+            trimmed = self._executor.run(self._file.call, trim, self._conn, True)
+            trimmed.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def open(self) -> None:
-        """Create the file, tables, triggers and indexes (idempotent)."""
+        """Create the file (with ``create``), tables, triggers and indexes (idempotent)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = await self._executor.run(self._open, self.path)
+            self._conn = await self._executor.run(self._open, True)
             await self._run(self._schema)
-            inline = await self._executor.run(self._open, self.path)
+            self._file.record()
+            inline = await self._executor.run(self._open)
             self._inline = _Inline(inline, self._executor, self._conn)
+        except (ConnectError, StoreGone):
+            self._executor.shutdown(wait=False)
+            raise
         except (OSError, sqlite3.Error) as exc:
             self._executor.shutdown(wait=False)
             raise ConnectError(f"cannot open SQLite database {self.path}: {exc}") from None
@@ -1039,7 +1066,7 @@ class SQLiteStore(Store):
         if not ids:
             return 0
         sql = f"DELETE FROM {self._t} WHERE id IN ({', '.join('?' for _ in ids)})"
-        count = await self._run(lambda c: c.execute(sql, [str(i) for i in ids]).rowcount)
+        count = await self._run(lambda c: c.execute(sql, [str(i) for i in ids]).rowcount, write=True)
         if count:
             self._wrote(count)
         return count
@@ -1148,13 +1175,13 @@ class SQLiteStore(Store):
         )
         # A connection of its own, its statement open from the first page to the last: one
         # snapshot for the whole load, while this store's other calls go on between pages.
-        reader = await self._executor.run(self._open, self.path)
+        reader = await self._executor.run(self._open)
         cursor: sqlite3.Cursor | None = None
 
         def close() -> None:  # the statement first: until it is finalized it holds the snapshot
             if cursor is not None:
                 cursor.close()
-            reader.close()
+            self._file.release(reader)
 
         try:
             cursor = await self._executor.run(reader.execute, sql, names)
@@ -1188,12 +1215,12 @@ class SQLiteStore(Store):
     async def insert_audit(self, entry: AuditEntry) -> None:
         sql = f"INSERT INTO {self._t}_audit (at, who, source, action, ids, detail) VALUES (?, ?, ?, ?, ?, ?)"
         args = (to_ms(entry.at), entry.who, entry.source, entry.action, json.dumps(entry.ids), entry.detail)
-        await self._run(lambda c: c.execute(sql, args))
+        await self._run(lambda c: c.execute(sql, args), write=True)
 
     async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
         sql = f"SELECT at, who, source, action, ids, detail FROM {self._t}_audit ORDER BY seq DESC LIMIT ?"
         rows = await self._run(lambda c: c.execute(sql, (row_count(limit),)).fetchall())
-        return [_audit_entry(r) for r in rows]
+        return [audit_entry(r) for r in rows]
 
     # -- changes --------------------------------------------------------------
 
@@ -1202,7 +1229,7 @@ class SQLiteStore(Store):
         executor = _SQLThread("queuecore-feed")
         waker = asyncio.Event()
         self._wakers[waker] = asyncio.get_running_loop()
-        conn = await executor.run(self._open, self.path)
+        conn = await executor.run(self._open)
         t = self._t
         # The connection is used from two threads (this feed's and the store's), one call at
         # a time; the lock also keeps a call left running by a cancelled await from
@@ -1234,11 +1261,12 @@ class SQLiteStore(Store):
 
         def poll(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
             with using:
+                self._file.check(c, every=dbfile.CHECK_EVERY)
                 return read_tolerant(c, after)
 
         def read_here(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int] | None:
             """:func:`read` on the calling thread if that costs no waiting, else None."""
-            if not using.acquire(blocking=False):
+            if self._file.gone or not using.acquire(blocking=False):
                 return None
             try:
                 c.execute("PRAGMA busy_timeout = 0")
@@ -1253,11 +1281,12 @@ class SQLiteStore(Store):
 
         def data_version(c: sqlite3.Connection) -> int:
             with using:
+                self._file.check(c, every=dbfile.CHECK_EVERY)
                 return c.execute("PRAGMA data_version").fetchone()[0]
 
         def close(c: sqlite3.Connection) -> None:
             with using:
-                c.close()
+                self._file.release(c)
 
         try:
             seq = await executor.run(position, conn)
@@ -1321,7 +1350,7 @@ class SQLiteStore(Store):
                 (f"{t}.remove_after", str(remove_after.total_seconds()) if remove_after else ""),
             )
 
-        await self._run(run)
+        await self._run(run, write=True)
         if self._purger is not None:
             self._purger.cancel()
             self._purger = None
@@ -1336,9 +1365,9 @@ class SQLiteStore(Store):
         interval = min(60.0, max(0.05, remove_after.total_seconds() / 4))
 
         async def loop() -> None:
-            while True:
+            while not self._file.gone:
                 await asyncio.sleep(interval)
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(sqlite3.Error, StoreGone):
                     await self.purge()
 
         self._purger = asyncio.get_running_loop().create_task(loop(), name="queuecore-purge")
@@ -1358,7 +1387,7 @@ class SQLiteStore(Store):
             _trim_feed(conn, t)
             return removed
 
-        removed = await self._run(run)
+        removed = await self._run(run, write=True)
         if removed:
             self._wrote()
         return removed
@@ -1376,7 +1405,7 @@ class SQLiteStore(Store):
         if inline is not None:
             inline.close()
         if conn is not None:
-            await self._executor.run(conn.close)
+            await self._executor.run(self._file.release, conn)  # abandoned if the file changed
         self._executor.shutdown(wait=False)
 
 
@@ -1457,41 +1486,6 @@ def _event_entry(event: Event) -> dict[str, Any]:
             _EVENT_CACHE.clear()
         _EVENT_CACHE[(entry["at"], entry["status"], entry["reason"])] = event
     return entry
-
-
-def _audit_entry(row: sqlite3.Row) -> AuditEntry:
-    """An audit row as an entry; odd values (another program's) read as text or empty, an
-    unreadable time as the epoch: never raises."""
-    at = row["at"]
-    try:
-        when = from_ms(at) if isinstance(at, int | float) else from_ms(0)
-    except (ValueError, OverflowError, OSError):
-        when = from_ms(0)
-    return AuditEntry(
-        at=when,
-        who=_text(row["who"]),
-        source=_text(row["source"]),
-        action=_text(row["action"]),
-        ids=_json_list(row["ids"]),
-        detail=_text(row["detail"]),
-    )
-
-
-def _text(value: Any) -> str:
-    """A stored value as plain text (None as empty; bytes decoded, bad bytes as U+FFFD)."""
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _json_list(text: str) -> list[str]:
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError, RecursionError):
-        return []
-    return [str(v) if not too_deep(v) else "?" for v in value] if isinstance(value, list) else []
 
 
 def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
