@@ -38,7 +38,9 @@ the file grows past the limit only when more than that was written since the WAL
 started over (or a reader's snapshot kept the checkpoints from completing): every
 ``WAL_PROBE`` writes the store looks at its size (one ``stat``) and, past the limit,
 checkpoints without waiting for anyone (a busy database makes it copy what it can; the next
-probe tries again). A WAL larger than a quarter of the disk's free space is checkpointed and
+probe tries again). One transaction larger than the limit (an ``enqueue_many`` of thousands)
+grows the WAL past it while it runs — the WAL must hold it — and the checkpoint after it
+truncates the file (``WAL_GROWN``). A WAL larger than a quarter of the disk's free space is checkpointed and
 truncated to nothing, and so is it after a write failed because the disk is full
 (``SQLITE_FULL``): once space is freed, the WAL gives its space back and the queue goes on.
 """
@@ -62,6 +64,9 @@ T = TypeVar("T")
 
 #: A WAL grown past this size is checkpointed, and cut back to it when it starts over.
 WAL_LIMIT = 4 * 1024 * 1024
+#: A WAL this far past ``WAL_LIMIT`` (one large transaction, an ``enqueue_many`` of thousands)
+#: is truncated after its checkpoint: no write may come to cut it back.
+WAL_GROWN = WAL_LIMIT + WAL_LIMIT // 4
 #: A WAL smaller than this is never truncated for lack of disk space.
 WAL_FLOOR = 64 * 1024
 #: Writes between two looks at the WAL's size.
@@ -256,7 +261,7 @@ class StoreFile:
 
     def wal_due(self) -> str | None:
         """The checkpoint the WAL needs now: ``PASSIVE`` past ``WAL_LIMIT``, ``TRUNCATE`` past
-        a quarter of the free disk space, else None."""
+        ``WAL_GROWN`` or a quarter of the free disk space, else None."""
         try:
             size = os.stat(self.wal).st_size
             if size < WAL_FLOOR:
@@ -264,7 +269,7 @@ class StoreFile:
             disk = os.statvfs(self.wal)
         except OSError:
             return None
-        if size * 4 >= disk.f_bavail * disk.f_frsize:
+        if size > WAL_GROWN or size * 4 >= disk.f_bavail * disk.f_frsize:
             return "TRUNCATE"
         return "PASSIVE" if size > WAL_LIMIT else None
 

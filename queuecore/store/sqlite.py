@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import dataclasses
 import itertools
 import json
@@ -607,7 +608,11 @@ class _Inline:
                 self._defer(calls)  # nothing was written: the store's thread runs them again
             return
         _settle(outcomes)
-        self._writes += sum(call.weight for call in calls)
+        self._probe(sum(call.weight for call in calls))
+
+    def _probe(self, weight: int) -> None:
+        """Count ``weight`` rows written; every ``WAL_PROBE`` look at the WAL's size."""
+        self._writes += weight
         if self._writes >= dbfile.WAL_PROBE:
             self._writes = 0
             mode = self._file.wal_due()
@@ -624,11 +629,16 @@ class _Inline:
         for call in calls:
             call.args = (self._fallback,)
             self._away += 1
-            call.future.add_done_callback(self._returned)
+            call.future.add_done_callback(functools.partial(self._wrote_away, call.weight))
             self._executor.submit(call)
 
     def _returned(self, _: object) -> None:
         self._away -= 1
+
+    def _wrote_away(self, weight: int, _: object) -> None:
+        """A write deferred to the store's thread returned (written or not: the probe is cheap)."""
+        self._away -= 1
+        self._probe(weight)
 
 
 @dataclasses.dataclass(slots=True)
