@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import dataclasses
+import functools
 import itertools
 import json
 import queue
