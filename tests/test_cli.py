@@ -657,3 +657,16 @@ def test_the_work_commands_handler_threads_are_reused_daemons_that_never_block_e
     failing = pool.submit(int, "x")
     assert isinstance(failing.exception(timeout=5), ValueError)
     pool.shutdown(wait=True)  # returns at once: nothing is joined
+
+
+def test_python_dash_m_jobtui_is_the_jobtui_command() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "jobtui", "--help"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage" in done.stdout and "ls" in done.stdout
