@@ -40,9 +40,18 @@ started over (or a reader's snapshot kept the checkpoints from completing): ever
 checkpoints without waiting for anyone (a busy database makes it copy what it can; the next
 probe tries again). One transaction larger than the limit (an ``enqueue_many`` of thousands)
 grows the WAL past it while it runs — the WAL must hold it — and the checkpoint after it
-truncates the file (``WAL_GROWN``). A WAL larger than a quarter of the disk's free space is checkpointed and
-truncated to nothing, and so is it after a write failed because the disk is full
-(``SQLITE_FULL``): once space is freed, the WAL gives its space back and the queue goes on.
+truncates the file (``WAL_GROWN``). A WAL larger than a quarter of the disk's free space is
+checkpointed and truncated to nothing.
+
+**A full disk.** A checkpoint needs free space too: the pages a WAL adds to the database
+grow its file. Once the disk is full (a write failed with ``SQLITE_FULL``) the checkpoint
+fails, and the WAL keeps its space; so space freed then must go to the checkpoint first,
+never to new writes — each appends to the WAL (about 30 KB for one job), and a few of them
+take what was freed, after which nothing can be written or checkpointed again. So from such
+a failure on (:attr:`StoreFile.full`) every write first checkpoints and truncates the WAL on
+its own connection — the event loop's writes go to the store's thread for that — until one
+checkpoint copied it all and emptied the file. A try that failed is repeated when the disk has more free space
+than after it, else at most every ``_FULL_RETRY`` seconds.
 """
 
 from __future__ import annotations
@@ -75,7 +84,7 @@ WAL_PROBE = 16
 CHECK_EVERY = 1.0
 #: The size of a SQLite file header: a store file shorter than this was truncated.
 _HEADER = 100
-#: Seconds between two checkpoints on a full disk.
+#: Seconds between two checkpoints on a full disk whose free space did not grow.
 _FULL_RETRY = 0.2
 
 
@@ -99,7 +108,11 @@ class StoreFile:
         self._flushed = False  # its WAL was copied back (or that was not wanted)
         self._companions: dict[Path, tuple[int, int]] = {}  # its -wal and -shm files
         self._next = 0.0  # when reads look at the file again
-        self._full = 0.0  # when a full disk may be checkpointed again
+        #: A write failed for lack of disk space, and the WAL was not copied back since: every
+        #: write checkpoints first (:meth:`reclaim`).
+        self.full = False
+        self._full_free = -1  # the disk's free bytes after the last checkpoint that failed
+        self._full_retry = 0.0  # when a full disk is checkpointed again, its free space the same
         self._lock = threading.Lock()
 
     # -- connections ------------------------------------------------------------
@@ -273,27 +286,47 @@ class StoreFile:
             return "TRUNCATE"
         return "PASSIVE" if size > WAL_LIMIT else None
 
-    def full(self, conn: sqlite3.Connection) -> None:
-        """A write found the disk full: truncate the WAL (at most every ``_FULL_RETRY`` s)."""
+    def reclaim(self, conn: sqlite3.Connection) -> None:
+        """Before a write on a disk found full: checkpoint and truncate the WAL through ``conn``
+        (not in a transaction), so the write cannot take the space the checkpoint needs; done
+        once it copied the whole WAL back and emptied it. Skipped while the disk's free space
+        did not grow since a try that failed (or since the last look), for up to
+        ``_FULL_RETRY`` s: it would fail again."""
+        free = _free(self.wal)
         now = time.monotonic()
-        if self.gone is None and now >= self._full:
-            self._full = now + _FULL_RETRY
-            checkpoint(conn, "TRUNCATE")
+        if self.gone is not None or (free <= self._full_free and now < self._full_retry):
+            self._full_free = free  # space taken meanwhile: what is freed next counts from here
+            return
+        self._full_retry = now + _FULL_RETRY
+        if checkpoint(conn, "TRUNCATE"):
+            self.full, self._full_free = False, -1
+        else:
+            self._full_free = _free(self.wal)  # what the try left (it may have grown the file)
+
+
+def _free(path: Path) -> int:
+    """The bytes free for us on ``path``'s disk (-1: unknown)."""
+    try:
+        disk = os.statvfs(path.parent)
+    except OSError:
+        return -1
+    return disk.f_bavail * disk.f_frsize
 
 
 def checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> bool:
     """Copy the WAL into the database (``TRUNCATE``: and empty the file), without waiting for
-    other connections (busy: as much as can be copied now). Whether it all was; never raises."""
+    other connections (busy: as much as can be copied now). Whether it all was (``TRUNCATE``:
+    and the file emptied, which a reader still in it prevents); never raises."""
     try:
         before = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         conn.execute("PRAGMA busy_timeout = 0")
         try:
-            busy = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
+            busy, log, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(before)}")
     except sqlite3.Error:
         return False
-    return busy == 0
+    return busy == 0 and log == copied
 
 
 def _file(conn: sqlite3.Connection) -> StoreFile | None:
@@ -301,10 +334,13 @@ def _file(conn: sqlite3.Connection) -> StoreFile | None:
 
 
 def begin(conn: sqlite3.Connection) -> None:
-    """``BEGIN IMMEDIATE``, unless the store already stopped (StoreGone)."""
+    """``BEGIN IMMEDIATE``, unless the store already stopped (StoreGone); on a disk found
+    full, after a checkpoint (:meth:`StoreFile.reclaim`)."""
     file = _file(conn)
     if file is not None:
         file.ensure()
+        if file.full:
+            file.reclaim(conn)
     conn.execute("BEGIN IMMEDIATE")
 
 
@@ -318,10 +354,13 @@ def commit(conn: sqlite3.Connection) -> None:
 
 
 def write_alone(conn: sqlite3.Connection, fn: Callable[..., T], args: Sequence[Any]) -> T:
-    """A write of one statement without a transaction of its own: checked first."""
+    """A write of one statement without a transaction of its own: checked first (and on a
+    disk found full, after a checkpoint)."""
     file = _file(conn)
     if file is not None:
         file.check(conn)
+        if file.full:
+            file.reclaim(conn)
     try:
         return fn(*args)
     except BaseException as exc:
@@ -330,10 +369,11 @@ def write_alone(conn: sqlite3.Connection, fn: Callable[..., T], args: Sequence[A
 
 
 def after_error(conn: sqlite3.Connection, exc: BaseException) -> None:
-    """After a failed write (rolled back): a full disk gets a checkpoint (see the module)."""
+    """After a failed write (rolled back): a full disk makes every write checkpoint first
+    (see the module)."""
     file = _file(conn)
     if file is not None and isinstance(exc, sqlite3.Error) and _is_full(exc):
-        file.full(conn)
+        file.full = True
 
 
 def _is_full(exc: sqlite3.Error) -> bool:

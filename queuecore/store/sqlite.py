@@ -526,9 +526,9 @@ class _Inline:
 
     This connection never checkpoints the WAL (that syncs the file to disk): every
     ``WAL_PROBE`` writes it looks at the WAL's size, and past its limit the store's thread
-    checkpoints it (see ``_sqlite_file``); writes follow it there until it is done. Writes
-    from another thread (a store used from a second event loop) go to the store's thread
-    directly. Every commit is checked against the file's identity first.
+    checkpoints it (see ``_sqlite_file``); writes follow it there until it is done, and go
+    there on a disk found full (each checkpoints first). Writes from another thread (a second
+    event loop) go there directly. Every commit is checked against the file's identity first.
     """
 
     def __init__(self, conn: dbfile.Connection, executor: _SQLThread, fallback: sqlite3.Connection) -> None:
@@ -583,7 +583,7 @@ class _Inline:
             for call in calls:
                 call.future.set_exception(RuntimeError("the store is closed"))  # not cancelled: see above
             return
-        if self._away or not all(call.here for call in calls):
+        if self._away or self._file.full or not all(call.here for call in calls):
             self._defer(calls)
             return
         conn = self.conn
@@ -603,9 +603,9 @@ class _Inline:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             if isinstance(exc, StoreGone):
-                _refuse(calls, exc)
-            else:
-                self._defer(calls)  # nothing was written: the store's thread runs them again
+                return _refuse(calls, exc)
+            dbfile.after_error(conn, exc)  # a full disk: there each checkpoints first
+            self._defer(calls)  # nothing was written: the store's thread runs them again
             return
         _settle(outcomes)
         self._probe(sum(call.weight for call in calls))
@@ -694,7 +694,7 @@ def _together(conn: sqlite3.Connection, group: list[_Call]) -> list[_Outcome]:
                 conn.execute("ROLLBACK")
         if isinstance(exc, StoreGone):
             return [(call, False, StoreGone(*exc.args)) for call in group]
-        dbfile.after_error(conn, exc)  # a full disk: checkpointed, so each alone may succeed
+        dbfile.after_error(conn, exc)  # a full disk: each alone checkpoints first
         return [_alone(call) for call in group]  # nothing was written: each on its own
     return outcomes
 
