@@ -1,7 +1,7 @@
 """The store's identity (issue 11): a SQLite file deleted, replaced or truncated under running
 processes is noticed (StoreGone), nothing is written into a file that took its place, and the
 new file never shows the old one's pages; read-only commands never create a store; the WAL
-is checkpointed by its size and truncated, also on a full disk once space is freed."""
+is checkpointed by its size and truncated (on a full disk: test_sqlite_full_disk.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -450,38 +450,4 @@ async def test_a_wal_grown_past_its_limit_is_truncated_once_the_reader_is_done(t
         assert await store.count() == 401 + n
     finally:
         reader.close()
-        await store.close()
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MiB file system (tmpfs; needs root, else the test is skipped)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-async def test_a_queue_on_a_full_disk_recovers_once_space_is_freed(small_disk: Path) -> None:
-    ballast = small_disk / "ballast"
-    ballast.write_bytes(b"x" * 1_000_000)
-    store = await queuecore.connect(f"sqlite:///{small_disk}/jobs.db")
-    assert isinstance(store, SQLiteStore)
-    try:
-        written = 0
-        with pytest.raises(sqlite3.OperationalError, match="full"):
-            for n in range(100_000):
-                await queuecore.enqueue(store, Blueprint("mail", data={"n": n, "pad": "p" * 200}))
-                written += 1
-        ballast.unlink()
-        for n in range(500):  # one by one: every commit grows the WAL
-            await queuecore.enqueue(store, Blueprint("after", data={"n": n}))
-        assert await store.count() == written + 500
-        assert wal_size(store) < 1024 * 1024
-    finally:
         await store.close()

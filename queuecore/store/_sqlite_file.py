@@ -41,7 +41,9 @@ checkpoints without waiting for anyone (a busy database makes it copy what it ca
 probe tries again). One transaction larger than the limit (an ``enqueue_many`` of thousands)
 grows the WAL past it while it runs — the WAL must hold it — and the checkpoint after it
 truncates the file (``WAL_GROWN``). A WAL larger than a quarter of the disk's free space is
-checkpointed and truncated to nothing.
+checkpointed and truncated to nothing; so that the writes between two looks cannot fill the
+disk (each appends ~30 KB), a disk with less than ~5 MiB free is looked at more often, down to
+every write (``probe_every``).
 
 **A full disk.** A checkpoint needs free space too: the pages a WAL adds to the database
 grow its file. Once the disk is full (a write failed with ``SQLITE_FULL``) the checkpoint
@@ -78,8 +80,10 @@ WAL_LIMIT = 4 * 1024 * 1024
 WAL_GROWN = WAL_LIMIT + WAL_LIMIT // 4
 #: A WAL smaller than this is never truncated for lack of disk space.
 WAL_FLOOR = 64 * 1024
-#: Writes between two looks at the WAL's size.
+#: Writes between two looks at the WAL's size (fewer on a nearly full disk).
 WAL_PROBE = 16
+#: What one write may add to the WAL, at most (~30 KB for one job): paces the looks.
+_WRITE_WAL = 64 * 1024
 #: Reads, change-feed polls and an idle store look at the file at most this often (seconds).
 CHECK_EVERY = 1.0
 #: The size of a SQLite file header: a store file shorter than this was truncated.
@@ -108,6 +112,8 @@ class StoreFile:
         self._flushed = False  # its WAL was copied back (or that was not wanted)
         self._companions: dict[Path, tuple[int, int]] = {}  # its -wal and -shm files
         self._next = 0.0  # when reads look at the file again
+        #: Writes until the next look at the WAL's size (see :meth:`wal_due`).
+        self.probe_every = WAL_PROBE
         #: A write failed for lack of disk space, and the WAL was not copied back since: every
         #: write checkpoints first (:meth:`reclaim`).
         self.full = False
@@ -274,7 +280,8 @@ class StoreFile:
 
     def wal_due(self) -> str | None:
         """The checkpoint the WAL needs now: ``PASSIVE`` past ``WAL_LIMIT``, ``TRUNCATE`` past
-        ``WAL_GROWN`` or a quarter of the free disk space, else None."""
+        ``WAL_GROWN`` or a quarter of the free disk space, else None. Sets ``probe_every``: the
+        next look comes before the writes between could take the WAL past that quarter."""
         try:
             size = os.stat(self.wal).st_size
             if size < WAL_FLOOR:
@@ -282,7 +289,10 @@ class StoreFile:
             disk = os.statvfs(self.wal)
         except OSError:
             return None
-        if size > WAL_GROWN or size * 4 >= disk.f_bavail * disk.f_frsize:
+        free = disk.f_bavail * disk.f_frsize
+        # n writes of _WRITE_WAL reach the quarter when 4 * (size + n * w) >= free - n * w
+        self.probe_every = max(1, min(WAL_PROBE, (free - 4 * size) // (5 * _WRITE_WAL)))
+        if size > WAL_GROWN or size * 4 >= free:
             return "TRUNCATE"
         return "PASSIVE" if size > WAL_LIMIT else None
 

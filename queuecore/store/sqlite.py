@@ -524,11 +524,11 @@ class _Inline:
     Order: while writes handed to the store's thread are not done, later writes follow them
     there, so writes are committed in the order they were made.
 
-    This connection never checkpoints the WAL (that syncs the file to disk): every
-    ``WAL_PROBE`` writes it looks at the WAL's size, and past its limit the store's thread
-    checkpoints it (see ``_sqlite_file``); writes follow it there until it is done, and go
-    there on a disk found full (each checkpoints first). Writes from another thread (a second
-    event loop) go there directly. Every commit is checked against the file's identity first.
+    This connection never checkpoints the WAL (that syncs the file to disk): every few writes
+    it looks at the WAL's size, and past its limit the store's thread checkpoints it (see
+    ``_sqlite_file``); writes follow it there until it is done, and go there on a disk found
+    full (each checkpoints first). Writes from another thread (a second event loop) go there
+    directly. Every commit is checked against the file's identity first.
     """
 
     def __init__(self, conn: dbfile.Connection, executor: _SQLThread, fallback: sqlite3.Connection) -> None:
@@ -611,9 +611,9 @@ class _Inline:
         self._probe(sum(call.weight for call in calls))
 
     def _probe(self, weight: int) -> None:
-        """Count ``weight`` rows written; every ``WAL_PROBE`` look at the WAL's size."""
+        """Count ``weight`` rows written; every ``probe_every`` look at the WAL's size."""
         self._writes += weight
-        if self._writes >= dbfile.WAL_PROBE:
+        if self._writes >= self._file.probe_every:
             self._writes = 0
             mode = self._file.wal_due()
             if mode is not None:
