@@ -5,9 +5,6 @@ read-only names every refused key in words, and ``python -m jobtui`` runs the CL
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,8 +18,6 @@ from jobtui.screens import AuditScreen, JobDetailScreen
 from jobtui.widgets.workers import COLUMNS as PANEL_COLUMNS
 from jobtui.widgets.workers import stats_row
 from queuecore import TaskStats
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -131,16 +126,3 @@ async def test_a_bulk_action_on_marks_it_cannot_touch_says_why(uri: str, store) 
         )
         await wait_for(pilot, lambda: expected in notes(app))
         assert app.screen is app.jobs_screen
-
-
-def test_python_dash_m_jobtui_runs_the_cli() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "jobtui", "--help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Usage:" in result.stdout and "demo" in result.stdout

@@ -1,5 +1,0 @@
-"""``python -m jobtui``: the same as the ``jobtui`` command."""
-
-from .cli import main
-
-main()
