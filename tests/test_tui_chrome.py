@@ -1,7 +1,8 @@
 """Pilot tests of what every screen draws around its content, and of cells cut to their
 column: the header's icon is a glyph terminal fonts have, the footer shows its keys whole
 and spaced (help and quit on 80 columns), a table cell cut to its column says so with "…",
-read-only names every refused key in words, and ``python -m jobtui`` runs the CLI."""
+read-only names every refused key in words, and a bulk action on marks it cannot touch says
+why."""
 
 from __future__ import annotations
 
