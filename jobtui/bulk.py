@@ -108,25 +108,37 @@ async def plan_marked(
 ) -> Plan:
     """The marked jobs that ``kind`` can act on now (the others are named in the question)."""
     eligible = CANCELLABLE if kind == "cancel" else REQUEUEABLE
-    jobs, gone, skipped = [], 0, 0
+    jobs: list[Job] = []
+    gone = 0
+    skipped: dict[str, int] = {}  # by status ("malformed" for a document that is not a job)
     for n, key in enumerate(keys, 1):
         job = await store.get(key)
         if job is None:
             gone += 1
         elif job.malformed or shown_status(job) not in eligible:
-            skipped += 1
+            status = "malformed" if job.malformed else shown_status(job)
+            skipped[status] = skipped.get(status, 0) + 1
         else:
             jobs.append(job)
         if progress is not None and n % 100 == 0:
             progress(n)
             await asyncio.sleep(0)
+    # what the question (or, with nothing to do, the notification) says of the others
+    which = ", ".join(f"{c} {s}" for s, c in sorted(skipped.items(), key=lambda kv: -kv[1]))
+    why = f"only {', '.join(eligible[:-1])} or {eligible[-1]} jobs can be"
+    exist = f"{gone} no longer exist{'s' if gone == 1 else ''}" if gone else ""
+    if not jobs:
+        n = len(keys)
+        parts = [f"{which} ({why})" if skipped else "", exist]
+        none = f"None of the {n} marked job{'s' if n != 1 else ''} can be {done_word(kind)}"
+        return Plan(kind, problem=f"{none}: {'; '.join(p for p in parts if p)}.")
     notes = []
     if skipped:
-        notes.append(f"{skipped} marked job{'s' if skipped != 1 else ''} cannot be {done_word(kind)}")
-    if gone:
-        notes.append(f"{gone} no longer exist{'s' if gone == 1 else ''}")
-    if not jobs:
-        return Plan(kind, problem=f"None of the marked jobs can be {done_word(kind)}" + _notes(notes))
+        count = sum(skipped.values())
+        s = "s" if count != 1 else ""
+        notes.append(f"{count} marked job{s} cannot be {done_word(kind)} ({which}; {why})")
+    if exist:
+        notes.append(exist)
     return _plan(kind, jobs, "marked", notes, keys)
 
 

@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from queuecore import Job, Status
@@ -160,10 +161,15 @@ def safe_text(value: object, style: str = "", *, layout: bool = False) -> Text:
 
 
 def truncate(value: str, width: int) -> str:
-    """``value`` on one line, made printable, then cut to ``width`` characters with an
-    ellipsis (made printable first, so a cut never leaves part of an escape sequence)."""
+    """``value`` on one line, made printable, then cut to ``width`` terminal cells with an
+    ellipsis (made printable first, so a cut never leaves part of an escape sequence; cells,
+    not characters, so a name in wide CJK characters fits its column too)."""
     flat = printable(" ".join(str(value).split()))
-    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+    if cell_len(flat) <= width:
+        return flat
+    text = Text(flat)
+    text.truncate(max(1, width), overflow="ellipsis")
+    return text.plain
 
 
 def to_json(value: Any) -> str:

@@ -24,6 +24,7 @@ WHAT = {
     "toggle_pause": "pausing workers",
     "scale": "scaling workers",
     "mark": "marking jobs",
+    "mark_range": "marking jobs",
     "clear_marks": "marking jobs",
 }
 #: Seconds the notification stays (and the same one is not repeated).
@@ -51,7 +52,8 @@ class ReadOnlyNotice:
         target = app if namespace is None or action.strip().startswith("app.") else namespace
         if target.check_action(name, ()) is not False:  # another screen's action of that name
             return False
-        message = f"Read-only: {WHAT.get(name, name)} is disabled (the dashboard runs read-only)."
+        what = WHAT.get(name, name.replace("_", " "))  # never an action's code name
+        message = f"Read-only: {what} is disabled (the dashboard runs read-only)."
         now = time.monotonic()
         if now - self._shown.get(message, float("-inf")) >= SHOWN_FOR:
             self._shown[message] = now

@@ -11,7 +11,16 @@ store's change feed, bounded), then drives the dashboard headless
 * ``jobs.svg`` — the jobs screen with mixed statuses,
 * ``detail.svg`` — the detail of a job with a history of retries,
 * ``enqueue.svg`` — the enqueue form, filled in,
+* ``bulk.svg`` — ``R`` on the marked jobs: the bulk question with its reason field,
+* ``confirm.svg`` — ``c``: the question before a job is cancelled,
 * ``workers.svg`` — the dashboard hosting the example workers (workers panel focused).
+
+Each SVG is written with ``xml:space="preserve"`` on its root: Rich draws every space as a
+no-break space, which browsers keep but librsvg (``rsvg-convert``, image viewers) drops at the
+start of a text run, so "c Cancel" would render as "cCancel" there. With it, every renderer
+places each character in its cell. (librsvg also ignores ``textLength``: with a font a little
+wider than the cell, such as DejaVu Sans Mono, a long run of box characters ends short of its
+cell there, and a dialog's edge looks a cell off. Browsers keep every run to its cells.)
 
 Exits non-zero with one line if the demo does not reach the mix in time.
 """
@@ -30,6 +39,7 @@ from typing import Any
 import queuecore
 from jobtui.app import JobTUI
 from jobtui.demo import example_tasks_spec, seed
+from jobtui.screens import BulkConfirmScreen, ConfirmScreen
 from jobtui.workers import build_queue
 from queuecore import Job, Status, Store
 
@@ -62,6 +72,13 @@ async def wait_app(pilot: Any, condition: Callable[[], bool], what: str) -> None
         raise SystemExit(f"error: the dashboard did not show {what} within {TIMEOUT:g}s") from None
 
 
+def save(app: JobTUI, out: Path, name: str) -> None:
+    """Write the screen as ``out/name.svg`` (with the whitespace kept by every renderer)."""
+    svg = app.export_screenshot(title="jobtui")
+    svg = svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
+    (out / f"{name}.svg").write_text(svg, encoding="utf-8")
+
+
 async def mixed(store: Store) -> bool:
     """Every status is present, a retried job has failed, and a doomed job has ended."""
     counts = await store.counts()
@@ -84,7 +101,7 @@ async def shoot_jobs_detail_enqueue(uri: str, out: Path, detail_job: Job) -> Non
     async with app.run_test(size=SIZE) as pilot:
         await wait_app(pilot, lambda: rows(app) >= 20, "the jobs table")
         await pilot.pause(1.0)  # one refresh tick: sparklines and countdowns filled in
-        app.save_screenshot(filename="jobs.svg", path=str(out))
+        save(app, out, "jobs")
 
         screen = app.jobs_screen
         assert screen is not None
@@ -100,7 +117,7 @@ async def shoot_jobs_detail_enqueue(uri: str, out: Path, detail_job: Job) -> Non
             "the job detail",
         )
         await pilot.pause(0.3)
-        app.save_screenshot(filename="detail.svg", path=str(out))
+        save(app, out, "detail")
         await pilot.press("escape")
         await wait_app(pilot, lambda: app.screen is app.jobs_screen, "the jobs screen again")
 
@@ -113,7 +130,36 @@ async def shoot_jobs_detail_enqueue(uri: str, out: Path, detail_job: Job) -> Non
         form.query_one("#enqueue-delay").value = "30"  # type: ignore[attr-defined]
         form.query_one("#enqueue-data").focus()
         await pilot.pause(0.3)
-        app.save_screenshot(filename="enqueue.svg", path=str(out))
+        save(app, out, "enqueue")
+        await pilot.press("escape")
+        await wait_app(pilot, lambda: app.screen is app.jobs_screen, "the jobs screen again")
+
+        # R on two marked cancelled jobs: the bulk question, a reason typed
+        cancelled = await app.store.find(status=Status.CANCELLED, limit=2)  # type: ignore[union-attr]
+        for job in cancelled:
+            table.move_cursor(row=table.get_row_index(str(job.id)), animate=False)
+            await pilot.press("space")
+        await pilot.press("R")
+        await wait_app(
+            pilot,
+            lambda: isinstance(app.screen, BulkConfirmScreen) and app.screen.plan is not None,
+            "the bulk question",
+        )
+        await pilot.press("tab")
+        await pilot.press(*"customer asked again")
+        await pilot.pause(0.3)
+        save(app, out, "bulk")
+        await pilot.press("escape")
+        await wait_app(pilot, lambda: app.screen is app.jobs_screen, "the jobs screen again")
+        await pilot.press("u")
+
+        # c on a waiting job: the single question
+        [waiting] = await app.store.find(status=Status.ENQUEUED, name="report", limit=1)  # type: ignore[union-attr]
+        table.move_cursor(row=table.get_row_index(str(waiting.id)), animate=False)
+        await pilot.press("c")
+        await wait_app(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the cancel question")
+        await pilot.pause(0.3)
+        save(app, out, "confirm")
         await pilot.press("escape")
 
 
@@ -128,13 +174,21 @@ async def shoot_workers(uri: str, spec: str, out: Path) -> None:
         )
         await pilot.press("w")
         await pilot.pause(1.0)
-        app.save_screenshot(filename="workers.svg", path=str(out))
+        save(app, out, "workers")
         await pilot.press("q")  # graceful stop of the hosted workers: wait for it
         await wait_app(pilot, lambda: app.return_code is not None, "the workers stopping")
 
 
 async def store_enqueue_slow(store: Store, steps: int) -> None:
     await queuecore.enqueue(store, queuecore.Blueprint("slow", data={"steps": steps, "pause": 0.5}))
+
+
+async def fail_report(store: Store) -> None:
+    """A ``report`` job (a task the demo does not host) failed by another host, retried in 1 h."""
+    job = await queuecore.enqueue(store, queuecore.Blueprint("report", label="2024-04", data={"month": 4}))
+    assert job is not None
+    await queuecore.dequeue(store, job.id, 60, worker="reports-1:4242:report")
+    await queuecore.fail(store, job.id, "warehouse query timed out", 3600)
 
 
 async def render(uri: str, out: Path) -> None:
@@ -146,6 +200,8 @@ async def render(uri: str, out: Path) -> None:
         await seed(store)
         await queue.run()
         await wait_store(store, lambda: mixed(store), "a mix of every status")
+        # a failed job that stays failed (the demo's retry within seconds), run by another host
+        await fail_report(store)
         # fresh slow jobs, so some still run (with progress) while the screenshots are taken
         for steps in (30, 40, 60):
             await store_enqueue_slow(store, steps)
@@ -169,7 +225,7 @@ def main(out: Path) -> None:
         asyncio.run(render(f"sqlite:///{tmp}/demo.db", out))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for name in ("jobs", "detail", "enqueue", "workers"):
+    for name in ("jobs", "detail", "enqueue", "bulk", "confirm", "workers"):
         print(out / f"{name}.svg")
 
 

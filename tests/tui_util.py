@@ -104,3 +104,8 @@ async def complete(store: queuecore.Store, job: Job, result: dict[str, Any] | No
     """Dequeue and complete ``job`` as a worker would."""
     assert await queuecore.dequeue(store, job.id, 60, worker="test-worker") is not None
     return await queuecore.complete(store, job.id, result or {"ok": True})
+
+
+def screen_lines(app: JobTUI) -> list[str]:
+    """Every line the app's current screen draws, as the terminal shows it (plain text)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]

@@ -10,13 +10,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Static
 from textual.widgets.data_table import CellDoesNotExist
 
 from queuecore.audit import AuditEntry, history
 from queuecore.printable import printable
 
 from .. import format as fmt
+from ..widgets.chrome import AppFooter, AppHeader
 
 if TYPE_CHECKING:
     from ..app import JobTUI
@@ -43,7 +44,7 @@ def entry_row(entry: AuditEntry) -> tuple[str | Text, ...]:
         fmt.safe_text(entry.source),
         fmt.safe_text(entry.action, "bold"),
         str(len(entry.ids)),
-        Text(fmt.truncate(entry.detail, 80)),
+        Text(fmt.truncate(entry.detail, 40)),
     )
 
 
@@ -83,11 +84,11 @@ class AuditScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield AppHeader()
         yield Static(Text("loading the audit log…", style="dim"), id="audit-status")
         yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="audit-detail")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "audit log"

@@ -7,9 +7,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from queuecore.printable import printable
+
+from ..widgets.chrome import AppFooter
 
 
 class ConnectionScreen(Screen[None]):
@@ -32,7 +34,7 @@ class ConnectionScreen(Screen[None]):
             yield Static(Text(self.problem), id="connection-problem")
             yield Static(Text.assemble(("store: ", "dim"), self.uri), id="connection-uri")
             yield Static(Text("Press r to retry, q to quit.", style="dim"), id="connection-hint")
-        yield Footer()
+        yield AppFooter()
 
     def on_screen_resume(self) -> None:
         """Back on top (a help or audit screen closed) after a retry connected meanwhile: go."""

@@ -16,12 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Static
 
 from queuecore import Job
 from queuecore.tracing import trace_id
 
 from .. import format as fmt
+from ..widgets.chrome import AppFooter, AppHeader
 
 if TYPE_CHECKING:
     from ..app import JobTUI
@@ -141,10 +142,10 @@ class JobDetailScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield AppHeader()
         with VerticalScroll(id="detail-scroll"):
             yield Static(Text("loading…", style="dim"), id="detail-body")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"job {self.job_id}"

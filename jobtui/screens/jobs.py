@@ -28,7 +28,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from queuecore import Job
 from queuecore.query import QueryError
@@ -39,6 +39,7 @@ from ..format import utcnow
 from ..live import STATUS_ORDER, Delta, Filter
 from ..marks import Marks
 from ..widgets import FilterBar, FilterInput, JobsTable, SummaryBar, WorkersPanel
+from ..widgets.chrome import AppFooter, AppHeader
 from ..widgets.filters import ViewState
 
 if TYPE_CHECKING:
@@ -149,13 +150,13 @@ class JobsScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        yield AppHeader()
         yield SummaryBar(id="summary")
         yield FilterBar(id="filters")
         yield JobsTable(id="jobs")
         yield Static(id="empty-hint")
         yield WorkersPanel(id="workers")
-        yield Footer(compact=True)
+        yield AppFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#workers", WorkersPanel).display = False

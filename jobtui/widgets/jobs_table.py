@@ -58,6 +58,9 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("beat", "beat", 5),
     ("worker", "worker", 18),
 )
+#: Each column's width: text cells are cut to it with "…" (the table itself would cut them
+#: without a sign, "invalid data for task 's").
+WIDTH = {key: width for key, _, width in COLUMNS}
 #: Columns that change with the clock (re-rendered by ``tick``): a running job may stall.
 TIME_COLUMNS = ("status", "age", "available", "run", "beat")
 #: The mark of a marked row.
@@ -94,12 +97,12 @@ def render_row(job: Job, now: datetime, marked: bool = False) -> dict[str, Text 
         "id": IdText(job.id, job.short_id, id_style),
         # Text, never str: DataTable reads a str cell as markup ("[/x]" in a name crashed it);
         # fmt.truncate makes stored text printable before it cuts it
-        "task": Text(fmt.truncate(job.name, 24)),
-        "label": Text(fmt.truncate(job.label, 20)),
+        "task": Text(fmt.truncate(job.name, WIDTH["task"])),
+        "label": Text(fmt.truncate(job.label, WIDTH["label"])),
         "attempts": str(job.attempts),
-        "reason": Text(fmt.truncate(reason or "", 40), style="red" if malformed else ""),
+        "reason": Text(fmt.truncate(reason or "", WIDTH["reason"]), style="red" if malformed else ""),
         "progress": fmt.progress(job),
-        "worker": Text(fmt.truncate(job.worker, 28)),
+        "worker": Text(fmt.truncate(job.worker, WIDTH["worker"])),
         **render_time_cells(job, now),
     }
 

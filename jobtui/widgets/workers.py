@@ -23,8 +23,10 @@ COLUMNS = (
 )
 
 
+#: Each column's width: text cells are cut to it with "…" (the table would cut without a sign).
+WIDTH = {key: width for key, _, width in COLUMNS}
 #: The width of the "current job" column (what :func:`current_jobs` fits into).
-CURRENT_WIDTH = next(width for key, _, width in COLUMNS if key == "current")
+CURRENT_WIDTH = WIDTH["current"]
 
 
 def current_jobs(short_ids: list[str], width: int) -> str:
@@ -48,13 +50,13 @@ def stats_row(stats: TaskStats) -> dict[str, Text | str]:
     else:
         state = Text(f"{stats.busy} busy {idle} idle", style="green" if stats.busy else "dim")
     return {
-        "task": fmt.safe_text(stats.name),  # a str cell is read as markup
+        "task": Text(fmt.truncate(stats.name, WIDTH["task"])),  # Text: a str cell is read as markup
         "workers": str(stats.workers),
         "state": state,
         "current": current_jobs([str(i)[-8:] for i in stats.current], CURRENT_WIDTH),
         "processed": str(stats.processed),
         "failed": Text(str(stats.failed), style="red" if stats.failed else ""),
-        "error": Text(fmt.truncate(stats.last_error, 60), style="red"),
+        "error": Text(fmt.truncate(stats.last_error, WIDTH["error"]), style="red"),
     }
 
 
