@@ -176,3 +176,17 @@ async def test_the_indicator_stops_saying_live_when_changes_do_not_reach_the_scr
         t._repaint_some()
         await wait_for(pilot, lambda: "behind" not in summary(app))
         assert "live" in summary(app) or "polling" in summary(app)
+
+
+async def test_the_indicator_says_paused_while_the_view_is_frozen(target: StoreTarget, store) -> None:
+    await enqueue(store, "watched")
+    app = make_app(target)
+    async with app.run_test(size=(150, 40)) as pilot:
+        await started(pilot, rows=1)
+        await wait_for(pilot, lambda: "live" in summary(app) or "polling" in summary(app))
+        await pilot.press("p")
+        await wait_for(pilot, lambda: "● paused" in summary(app))
+        assert "live" not in summary(app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: "● paused" not in summary(app))
+        assert "live" in summary(app) or "polling" in summary(app)

@@ -192,7 +192,9 @@ class JobsScreen(Screen[None]):
         if not self._ready:
             return
         model = self.tui.model
-        self.query_one("#summary", SummaryBar).show(model, self.tui.display_uri, self.table.behind())
+        self.query_one("#summary", SummaryBar).show(
+            model, self.tui.display_uri, self.table.behind(), paused=self.paused
+        )
         hint = self.query_one("#empty-hint", Static)
         hint.display = model is not None and model.loaded and not len(model) and self.frozen is None
         self.set_class(hint.display, "-empty")  # the table shrinks to its header, the hint under it

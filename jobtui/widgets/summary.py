@@ -49,10 +49,13 @@ def counts_text(
 BEHIND_AFTER = 1.0
 
 
-def connection_text(mode: str, label: str, behind: float = 0.0) -> Text:
+def connection_text(mode: str, label: str, behind: float = 0.0, paused: bool = False) -> Text:
     """The connection indicator: ``● live (change stream)``, ``● polling``, ``● reconnecting…``;
     ``● behind 3s`` while changes have waited longer than ``BEHIND_AFTER`` to be shown (the
-    feed is up, but what the screen shows is not current)."""
+    feed is up, but what the screen shows is not current); ``● paused`` while the operator
+    froze the view (``p``)."""
+    if paused and mode != "reconnecting":
+        return Text.assemble(("● ", "bold yellow"), ("paused", "bold yellow"))
     if behind > BEHIND_AFTER and mode != "reconnecting":
         return Text.assemble(("● ", "bold yellow"), (f"behind {fmt.duration(behind)}", "bold yellow"))
     return Text.assemble(("● ", MODE_STYLES.get(mode, "bold")), (label, MODE_STYLES.get(mode, "")))
@@ -90,21 +93,22 @@ class SummaryBar(Vertical):
             yield Static(id="summary-latency")
             yield Static(id="summary-uri")
 
-    def show(self, model: LiveModel | None, uri: str, behind: float = 0.0) -> None:
+    def show(self, model: LiveModel | None, uri: str, behind: float = 0.0, paused: bool = False) -> None:
         """Render from the model (None: not connected yet); ``behind``: seconds changes have
-        waited to reach the screen (the indicator says so instead of "live")."""
+        waited to reach the screen, ``paused``: the view is frozen (the indicator says so
+        instead of "live")."""
         if model is None:
             fmt.set_content(self.query_one("#summary-counts", Static), Text("connecting…", style="dim"))
             fmt.set_content(self.query_one("#summary-uri", Static), fmt.safe_text(uri, "dim"))
             return
         # only what changed is updated: this runs with every batch of changes
         counts = counts_text(model.counts, model.capped)
-        connection = connection_text(model.mode, model.mode_label, behind)
+        connection = connection_text(model.mode, model.mode_label, behind, paused)
         room = self.content_size.width - 1  # one column between the two
         if room > 0 and counts.cell_len + connection.cell_len > room:  # a narrow terminal
             counts = counts_text(model.counts, model.capped, compact=True)
             if counts.cell_len + connection.cell_len > room:
-                connection = connection_text(model.mode, model.mode_label.split(" (")[0], behind)
+                connection = connection_text(model.mode, model.mode_label.split(" (")[0], behind, paused)
         fmt.set_content(self.query_one("#summary-counts", Static), counts)
         fmt.set_content(self.query_one("#summary-connection", Static), connection)
         shown_uri = self.query_one("#summary-uri", Static)
