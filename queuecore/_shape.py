@@ -29,7 +29,7 @@ def shape_problem(value: Any, limit: int) -> str | None:
     :data:`TOO_DEEP` when objects and arrays nest more than ``limit`` levels (``value`` is
     level 1), else a phrase naming the first key that is not a string or holds NUL, or the
     first key or string holding a lone surrogate. Never recurses (a value that contains
-    itself is too deep); ASCII strings cost one flag test."""
+    itself is too deep); only strings that are neither ASCII nor printable are searched."""
     if isinstance(value, str):
         return _text_problem(value, "a string")
     if not isinstance(value, dict | list | tuple):
@@ -45,18 +45,24 @@ def shape_problem(value: Any, limit: int) -> str | None:
                     return f"{_key(key)} ({_a(type(key).__name__)}) is not a string"
                 if "\0" in key:
                     return f"the key {_quoted(key)} holds NUL (\\u0000), which MongoDB cannot store"
-                if not key.isascii() and (problem := _text_problem(key, "the key")):
+                if not _plain(key) and (problem := _text_problem(key, "the key")):
                     return problem
             items: Any = container.values()
         else:
             items = container
         for item in items:
             if isinstance(item, str):
-                if not item.isascii() and (problem := _text_problem(item, "a string")):
+                if not _plain(item) and (problem := _text_problem(item, "a string")):
                     return problem
             elif isinstance(item, dict | list | tuple):
                 stack.append((item, level + 1))
     return None
+
+
+def _plain(text: str) -> bool:
+    """Whether ``text`` surely holds no surrogate (they are not printable): one flag test for
+    ASCII, one C scan for other printable text."""
+    return text.isascii() or text.isprintable()
 
 
 def _text_problem(text: str, what: str) -> str | None:

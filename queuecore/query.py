@@ -511,8 +511,8 @@ def sql_text(column: str) -> str:
     functions (``queuecore_regexp_bytes``, ``queuecore_icontains_bytes``): sqlite3 decodes a TEXT
     argument as strict UTF-8 before a Python function sees it, so one row of another program
     that is not UTF-8 fails the whole statement. These decode it with U+FFFD for each bad byte,
-    as the row is read (and matched, ``Query.matches``) when salvaged. Only used to run a
-    filter again after such a failure: the cast costs every row some 5-10 %."""
+    as the row is read (and matched, ``Query.matches``) when salvaged. Only used once a filter
+    failed so (queuecore.store._sqlite_filter): the cast costs every row some 5-10 %."""
     return f"(CASE WHEN typeof({column}) = 'text' THEN CAST({column} AS BLOB) END)"
 
 

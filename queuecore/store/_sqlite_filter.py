@@ -6,9 +6,10 @@ sqlite3 decodes each TEXT argument as strict UTF-8 before calling them, so one r
 ``CAST(x'ff6e616d65' AS TEXT)`` made every such filter on the store fail ("user-defined
 function raised exception"). Casting every argument to BLOB costs every row of every filtered
 read some 5-10 %, so a read runs as it always did and only when it fails so is it run once
-more in the lenient form (:meth:`Query.sql` with ``lenient=True``): the functions then get
-the bytes, decoded with U+FFFD for each bad byte, exactly as the row is read back (salvaged,
-``malformed`` set) and as :meth:`Query.matches` matches it.
+more in the lenient form (:meth:`Query.sql` with ``lenient=True``), as are the store's later
+filtered reads (:class:`Filtering`): the functions then get the bytes, decoded with U+FFFD
+for each bad byte, exactly as the row is read back (salvaged, ``malformed`` set) and as
+:meth:`Query.matches` matches it.
 """
 
 from __future__ import annotations
@@ -45,36 +46,50 @@ def register(conn: sqlite3.Connection) -> None:
 
 
 def all_rows(cursor: sqlite3.Cursor) -> Any:
-    """Every row of ``cursor`` (a ``fetch`` for :func:`matching`)."""
+    """Every row of ``cursor`` (a ``fetch`` for :meth:`Filtering.read`)."""
     return cursor.fetchall()
 
 
 def first_value(cursor: sqlite3.Cursor) -> Any:
-    """The first column of the first row of ``cursor`` (a ``fetch`` for :func:`matching`)."""
+    """The first column of the first row of ``cursor`` (a ``fetch`` for :meth:`Filtering.read`)."""
     return cursor.fetchone()[0]
 
 
-def matching(
-    query: Query,
-    now: datetime,
-    statement: str,
-    extra: Sequence[Any],
-    fetch: Callable[[sqlite3.Cursor], T] = all_rows,
-) -> Callable[[sqlite3.Connection], T]:
-    """A read of the rows ``query`` matches at ``now``: ``statement`` with its ``{where}``
-    replaced by the query's condition, the condition's parameters and then ``extra``, its rows
-    taken by ``fetch``. Run again in the lenient form
-    when a filter function met text that is not UTF-8 (a query without such functions never
-    fails so, and runs once)."""
-    where, args = query.sql(now)
+class Filtering:
+    """How one store runs filtered reads: as they are, until a filter function first meets
+    text that is not UTF-8; from then on (for the store's lifetime: the row is likely to stay)
+    in the lenient form straight away, rather than failing and running twice each time."""
 
-    def read(conn: sqlite3.Connection) -> T:
-        try:
+    __slots__ = ("lenient",)
+
+    def __init__(self) -> None:
+        self.lenient = False
+
+    def read(
+        self,
+        query: Query,
+        now: datetime,
+        statement: str,
+        extra: Sequence[Any],
+        fetch: Callable[[sqlite3.Cursor], T] = all_rows,
+    ) -> Callable[[sqlite3.Connection], T]:
+        """A read of the rows ``query`` matches at ``now``: ``statement`` with its ``{where}``
+        replaced by the query's condition, the condition's parameters and then ``extra``, its
+        rows taken by ``fetch``. Run again in the lenient form when a filter function met
+        text that is not UTF-8 (a query without such functions never fails so)."""
+
+        def run(conn: sqlite3.Connection, lenient: bool) -> T:
+            where, args = query.sql(now, lenient=lenient)
             return fetch(conn.execute(statement.replace("{where}", where), [*args, *extra]))
-        except sqlite3.OperationalError as exc:
-            if _FUNCTION_FAILED not in str(exc):
-                raise
-        lenient, lenient_args = query.sql(now, lenient=True)
-        return fetch(conn.execute(statement.replace("{where}", lenient), [*lenient_args, *extra]))
 
-    return read
+        def read(conn: sqlite3.Connection) -> T:
+            if not self.lenient:
+                try:
+                    return run(conn, False)
+                except sqlite3.OperationalError as exc:
+                    if _FUNCTION_FAILED not in str(exc):
+                        raise
+                self.lenient = True
+            return run(conn, True)
+
+        return read

@@ -749,6 +749,7 @@ class SQLiteStore(Store):
         self._executor = _SQLThread("queuecore-sqlite", idle=lambda: self._file.idle(self._conn))
         self._conn: sqlite3.Connection | None = None
         self._inline: _Inline | None = None
+        self._filtering = sqlite_filter.Filtering()  # filters over text that is not UTF-8
         self._mode = MODE_CHANGE_FEED
         #: Each watcher's waker, with the event loop it waits on.
         self._wakers: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
@@ -1103,7 +1104,7 @@ class SQLiteStore(Store):
     ) -> list[Job]:
         q, order = find_query(status, name, text, query), (sort or NEWEST).sql()
         sql = f"SELECT {_SELECT} FROM {self._t} WHERE {{where}} ORDER BY {order} LIMIT ? OFFSET ?"
-        read = sqlite_filter.matching(q, utcnow(), sql, [row_count(limit), row_count(skip)])
+        read = self._filtering.read(q, utcnow(), sql, [row_count(limit), row_count(skip)])
         return [_to_job(r) for r in await sqlite_read(self._run, read, self.read_limit(q))]
 
     async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
@@ -1114,7 +1115,7 @@ class SQLiteStore(Store):
                 f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._t} WHERE {{where}} LIMIT ?)",
                 [row_count(cap)],
             )
-        read = sqlite_filter.matching(q, utcnow(), sql, extra, sqlite_filter.first_value)
+        read = self._filtering.read(q, utcnow(), sql, extra, sqlite_filter.first_value)
         return await sqlite_read(self._run, read, self.read_limit(q))
 
     async def counts(self, cap: int | None = None) -> Counts:
