@@ -9,10 +9,12 @@ JSON that both engines store as given: kept.
 Each way in is checked: ``enqueue``/``enqueue_many``, the web endpoint (400), the enqueue
 form (its message, nothing submitted; ``jobtui enqueue`` is in test_bad_input.py), and a
 handler's result (the attempt fails with the message, the worker goes on) or ``complete``.
+Reasons and notes holding a lone surrogate are stored with it escaped, so the job ends.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -154,3 +156,40 @@ async def test_a_handler_result_no_engine_stores_fails_the_attempt_and_the_worke
         assert problem in str(refused.value)
     still = await store.get(other.id)
     assert still is not None and still.status is Status.DEQUEUED and still.result is None
+
+
+async def test_a_reason_or_note_holding_a_lone_surrogate_is_stored_escaped_and_the_job_ends(
+    store: Store,
+) -> None:
+    """A message is not data: an exception quoting a file name ``os.fsdecode`` made (bytes that
+    are not UTF-8 become lone surrogates) used to leave its job dequeued, since no engine could
+    store the reason. Reasons and notes keep each lone surrogate as ``\\udXXX`` text."""
+    name = os.fsdecode(b"report-\xff.csv")
+    assert name == "report-\udcff.csv"
+
+    async def handler(ctx: Context) -> None:
+        await ctx.update(note=f"reading {name}")
+        if ctx.job.data.get("error"):
+            raise queuecore.Error(f"skipped {name}")
+        raise FileNotFoundError(2, "No such file or directory", name)
+
+    reports: list[BaseException] = []
+    queue = Queue(store, reporter=reports.append)
+    queue.add(Task("files", handler, max_attempts=1, workers=1))
+    async with queue:
+        jobs = [await queuecore.enqueue(store, Blueprint("files", data=d)) for d in ({}, {"error": True})]
+        ids = [j.id for j in jobs if j is not None]
+        done = await wait_all(store, ids, lambda j: j.status in queuecore.FINISHED)
+        assert queue.ready
+    assert [j.status for j in done] == [Status.CANCELLED, Status.CANCELLED]
+    assert done[0].reason == "[Errno 2] No such file or directory: 'report-\\udcff.csv'"
+    assert done[1].reason == "skipped report-\\udcff.csv"
+    assert all(j.note == "reading report-\\udcff.csv" for j in done)
+    assert [type(r) for r in reports] == [FileNotFoundError], reports
+    # an operator's reason too
+    waiting = await queuecore.enqueue(store, Blueprint("elsewhere"))
+    assert waiting is not None
+    cancelled = await queuecore.cancel_job(store, waiting.id, f"gone: {name}")
+    assert cancelled.reason == "gone: report-\\udcff.csv"
+    requeued = await queuecore.requeue(store, waiting.id, reason=f"back: {name}")
+    assert requeued.events[-1].reason == "back: report-\\udcff.csv"
