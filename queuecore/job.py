@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
 )
 
+from ._shape import TOO_DEEP, shape_problem
 from ._time import Duration, as_utc, utcnow
 
 #: At most this many entries are kept in ``Job.events`` (the oldest are dropped).
@@ -380,12 +381,24 @@ def check_depth(value: Any, what: str = "job data") -> None:
         raise ValueError(depth_message(what))
 
 
+def check_shape(value: Any, what: str = "job data") -> None:
+    """Refuse ``value`` (``what`` names it) that no engine can store as given: nested deeper
+    than :data:`MAX_DEPTH`, a key that is not a string or holds NUL, a key or string holding a
+    lone surrogate (not UTF-8 text). One walk without recursion (see :mod:`queuecore._shape`)."""
+    problem = shape_problem(value, MAX_DEPTH)
+    if problem == TOO_DEEP:
+        raise ValueError(depth_message(what))
+    if problem is not None:
+        raise ValueError(f"{what} is not JSON-compatible: {problem}")
+
+
 def check_data(data: dict[str, Any]) -> None:
-    """Refuse data that cannot be stored: not a dict, nested deeper than MAX_DEPTH, not
+    """Refuse data that cannot be stored alike on every engine: not a dict, nested deeper than
+    MAX_DEPTH, keys or text no engine stores as given (:func:`check_shape`), not
     JSON-compatible, or larger than MAX_DATA_BYTES."""
     if not isinstance(data, dict):
         raise TypeError(f"job data must be a dict, not {type(data).__name__}")
-    check_depth(data)  # first: encoding deeper data may recurse past Python's limit
+    check_shape(data)  # first: encoding deeper data may recurse past Python's limit
     try:
         # NaN and ±Infinity are not JSON: `jobtui show --json` could not print them for scripts
         text = json.dumps(data, default=_bson_default, allow_nan=False)

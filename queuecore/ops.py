@@ -17,7 +17,7 @@ from bson import ObjectId
 from . import tracing
 from ._time import Duration, delta, seconds, utcnow
 from .errors import MissingJobError, TransitionError
-from .job import ACTIVE, FINISHED, Blueprint, Event, Job, Status, check_data, check_depth
+from .job import ACTIVE, FINISHED, Blueprint, Event, Job, Status, check_data, check_shape
 from .store.base import LockConflict, Store, parse_id
 
 
@@ -160,7 +160,7 @@ async def complete_attempt(store: Store, job: Job, result: dict[str, Any] | None
 async def _complete(
     store: Store, id: ObjectId | str, result: dict[str, Any] | None, attempt: int | None, known: Job | None
 ) -> Job:
-    check_depth(result, "a job's result")  # a reader could not decode it (see MAX_DEPTH)
+    check_shape(result, "a job's result")  # a reader could not decode it, an engine not store it
     now = utcnow()
     return await _finish(
         store,

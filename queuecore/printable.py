@@ -12,11 +12,15 @@ middle of a sequence either:
   ``␊``); ``layout=True`` keeps newline and tab, for multi-line views such as pretty JSON;
 - C1 controls become ``\\x9b`` as text;
 - bidi embeddings, overrides, isolates and marks, and the line/paragraph separators, become
-  ``\\u202e`` as text.
+  ``\\u202e`` as text;
+- lone surrogates (a JSON ``"\\ud800"`` decodes to one; it is not UTF-8, so printing it
+  raises) become ``\\ud800`` as text.
 
 :func:`json_text` does the same for JSON that is printed (``--json``): ``json.dumps`` escapes
 C0 itself, and C1, DEL, bidi and separators are escaped here as ``\\uXXXX``, which any JSON
-reader decodes back to the same string.
+reader decodes back to the same string. Both make text that holds a lone surrogate printable
+at all, whoever wrote it into the store (in JSON, a high surrogate followed by a low one reads
+back as the one character the pair encodes).
 """
 
 from __future__ import annotations
@@ -28,15 +32,19 @@ import logging
 BIDI_CONTROLS = frozenset(
     {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029}
 )
+#: Lone surrogates: not characters, and not UTF-8 text, so writing one to a terminal, a pipe
+#: or a file raises ``UnicodeEncodeError`` (JSON escapes such as ``"\\ud800"`` decode to them).
+SURROGATES = range(0xD800, 0xE000)
 
 _SHOWN: dict[int, str] = {
     **{code: chr(0x2400 + code) for code in range(0x20)},  # C0 → control pictures
     0x7F: "\u2421",  # DEL → ␡
     **{code: f"\\x{code:02x}" for code in range(0x80, 0xA0)},  # C1 → \x9b
     **{code: f"\\u{code:04x}" for code in BIDI_CONTROLS},
+    **{code: f"\\u{code:04x}" for code in SURROGATES},
 }
 _SHOWN_LAYOUT = {code: shown for code, shown in _SHOWN.items() if code not in (0x09, 0x0A)}
-_JSON_ESCAPED = {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS)}
+_JSON_ESCAPED = {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS, *SURROGATES)}
 
 
 def printable(value: object, *, layout: bool = False) -> str:

@@ -178,20 +178,21 @@ class Term:
 
     # -- SQLite ----------------------------------------------------------------
 
-    def sql(self, now: datetime) -> tuple[str, list[Any]]:
-        """The SQLite condition of this term (for the jobs table) and its parameters."""
-        clause, args = self._sql_positive(now)
+    def sql(self, now: datetime, *, lenient: bool = False) -> tuple[str, list[Any]]:
+        """The SQLite condition of this term (for the jobs table) and its parameters.
+        ``lenient``: the Python functions get text columns as bytes (see :func:`sql_text`)."""
+        clause, args = self._sql_positive(now, lenient)
         if self.negated:
             return f"NOT COALESCE(({clause}), 0)", args
         return clause, args
 
-    def _sql_positive(self, now: datetime) -> tuple[str, list[Any]]:
+    def _sql_positive(self, now: datetime, lenient: bool) -> tuple[str, list[Any]]:
         f, op, values = self.field, self.op, self.values
         if f == "text":
             needle = values[0]
             parts, args = [], []
             for column in ("name", "label", "reason"):
-                part, part_args = _sql_icontains(column, needle)
+                part, part_args = _sql_icontains(column, needle, lenient)
                 parts.append(part)
                 args.extend(part_args)
             if _is_hex(needle.lower()):
@@ -217,9 +218,10 @@ class Term:
             return "(" + " OR ".join(parts) + ")", args
         if f in ("name", "label", "reason"):
             if op == "~":
-                return f"{f} REGEXP ?", [values[0]]
+                sql = f"queuecore_regexp_bytes(?, {sql_text(f)})" if lenient else f"{f} REGEXP ?"
+                return sql, [values[0]]
             if f == "reason":
-                return _sql_icontains("reason", values[0])
+                return _sql_icontains("reason", values[0], lenient)
             return f"{f} IN ({', '.join('?' for _ in values)})", list(values)
         if f == "age":
             # TEXT compares above every number in SQLite: a malformed time must not match
@@ -370,13 +372,14 @@ class Query:
         now = as_utc(now) if now is not None else utcnow()
         return all(t.matches(job, now) for t in self.terms)
 
-    def sql(self, now: datetime) -> tuple[str, list[Any]]:
-        """A SQLite WHERE condition (``"1"`` when empty) and its parameters."""
+    def sql(self, now: datetime, *, lenient: bool = False) -> tuple[str, list[Any]]:
+        """A SQLite WHERE condition (``"1"`` when empty) and its parameters; ``lenient`` for
+        tables holding text that is not UTF-8 (see :func:`sql_text`)."""
         if not self.terms:
             return "1", []
         parts, args = [], []
         for term in self.terms:
-            clause, term_args = term.sql(now)
+            clause, term_args = term.sql(now, lenient=lenient)
             parts.append(clause)
             args.extend(term_args)
         return " AND ".join(parts), args
@@ -503,16 +506,29 @@ _LOWERS_TO_ASCII = ("\u0130", "\u212a")
 _LIKE_MISSES = (*_LOWERS_TO_ASCII, "\0")
 
 
-def _sql_icontains(column: str, needle: str) -> tuple[str, list[Any]]:
+def sql_text(column: str) -> str:
+    """``column`` as the bytes of its text (NULL when it is not text), for the lenient
+    functions (``queuecore_regexp_bytes``, ``queuecore_icontains_bytes``): sqlite3 decodes a TEXT
+    argument as strict UTF-8 before a Python function sees it, so one row of another program
+    that is not UTF-8 fails the whole statement. These decode it with U+FFFD for each bad byte,
+    as the row is read (and matched, ``Query.matches``) when salvaged. Only used once a filter
+    failed so (queuecore.store._sqlite_filter): the cast costs every row some 5-10 %."""
+    return f"(CASE WHEN typeof({column}) = 'text' THEN CAST({column} AS BLOB) END)"
+
+
+def _sql_icontains(column: str, needle: str, lenient: bool = False) -> tuple[str, list[Any]]:
     """``needle.lower() in column.lower()`` in SQL. For an ASCII needle, LIKE (which folds
     ASCII case) is exact except for the two characters that lower to ASCII letters and NUL
     (``_LIKE_MISSES``), so the Python function runs only on rows holding one of them; other
     needles always use it."""
+    call = f"queuecore_icontains({column}, ?)"
+    if lenient:
+        call = f"queuecore_icontains_bytes({sql_text(column)}, ?)"
     if not needle.isascii() or "\0" in needle:  # LIKE would read a pattern up to its NUL only
-        return f"queuecore_icontains({column}, ?)", [needle]
+        return call, [needle]
     pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     special = " OR ".join(f"instr({column}, ?) > 0" for _ in _LIKE_MISSES)
-    sql = f"({column} LIKE ? ESCAPE '\\' OR (({special}) AND queuecore_icontains({column}, ?)))"
+    sql = f"({column} LIKE ? ESCAPE '\\' OR (({special}) AND {call}))"
     return sql, [pattern, *_LIKE_MISSES, needle]
 
 

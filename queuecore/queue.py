@@ -19,7 +19,7 @@ from ._time import seconds
 from .backoff import backoff
 from .board import Board, Tracked
 from .errors import ConnectError, Error, MissingJobError, QueueError, StoreGone
-from .job import Blueprint, Job, Status, check_depth
+from .job import Blueprint, Job, Status, check_shape
 from .ops import cancel, complete_attempt, dequeue, enqueue, enqueue_many, fail
 from .printable import PrintableRecords
 from .store.base import Store
@@ -522,8 +522,8 @@ class Queue:
             outcome = await asyncio.to_thread(task.handler, ctx)
             if inspect.isawaitable(outcome):
                 await outcome
-        # a result no reader could decode fails the attempt like an exception of the handler
-        check_depth(ctx.result, "the handler's result")
+        # a result no reader could decode (or no engine store) fails the attempt like an exception
+        check_shape(ctx.result, "the handler's result")
 
     async def _heartbeat(self, ctx: Context) -> None:
         """While the handler runs, extend the claim every half timeout (started half a

@@ -61,6 +61,9 @@ BAD_DATA = {
     "NaN is not JSON": (b'{"ratio": NaN}', "not JSON-compatible"),
     "an integer over 64 bits": (b'{"ids": [1, {"n": 18446744073709551616}]}', "outside the 64-bit range"),
     "10 MB": (json.dumps({"blob": "x" * (10 * 1024 * 1024)}).encode(), "10.0 MiB; the limit is 4 MiB"),
+    # SQLite stored these and MongoDB refused them (or raised): one message on both engines
+    "a lone surrogate": (b'{"s": "\\ud800 via cli"}', "a string '\\ud800 via cli' holds the lone surrogate"),
+    "a NUL in a key": (b'{"a\\u0000b": 1}', "the key 'a\\x00b' holds NUL (\\u0000)"),
 }
 
 

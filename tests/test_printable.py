@@ -74,3 +74,15 @@ def test_json_text_escapes_del_in_otherwise_ascii_json() -> None:
     encoded = json_text(json.dumps({"name": "a\x7fb"}))
     assert "\x7f" not in encoded and "\\u007f" in encoded
     assert json.loads(encoded) == {"name": "a\x7fb"}
+
+
+def test_lone_surrogates_are_shown_as_text_and_escaped_in_json() -> None:
+    """A JSON ``"\\ud800"`` decodes to a lone surrogate, which no UTF-8 output can write: shown
+    as ``\\ud800`` (text), escaped in ``--json`` (decoding back to the same string)."""
+    value = {"k\ud800": ["\udfff end", "é \U0001f600"]}
+    shown = printable("a\ud800b\udfffc")
+    assert shown == "a\\ud800b\\udfffc" and shown.encode()
+    assert printable("x\ud800\ny", layout=True) == "x\\ud800\ny"
+    encoded = json_text(json.dumps(value, ensure_ascii=False))
+    assert encoded.encode() and "é \U0001f600" in encoded
+    assert json.loads(encoded) == value

@@ -50,10 +50,11 @@ from .._time import from_ms, to_ms, utcnow
 from ..audit import AuditEntry
 from ..errors import ConnectError, StoreGone
 from ..job import FINISHED, MAX_DEPTH, MAX_EVENTS, Change, Event, Job, Status, too_deep
-from ..query import RUNNING, STALLED, Query, icontains, regexp
+from ..query import RUNNING, STALLED, Query
 from ..sort import NEWEST, Sort
 from . import _sqlite_batch
 from . import _sqlite_file as dbfile
+from . import _sqlite_filter as sqlite_filter
 from ._limits import sqlite_read
 from ._sqlite_decode import NotUTF8, audit_entry, fetch_rows, returned_row, tolerant
 from .base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id, row_count
@@ -748,6 +749,7 @@ class SQLiteStore(Store):
         self._executor = _SQLThread("queuecore-sqlite", idle=lambda: self._file.idle(self._conn))
         self._conn: sqlite3.Connection | None = None
         self._inline: _Inline | None = None
+        self._filtering = sqlite_filter.Filtering()  # filters over text that is not UTF-8
         self._mode = MODE_CHANGE_FEED
         #: Each watcher's waker, with the event loop it waits on.
         self._wakers: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
@@ -763,9 +765,7 @@ class SQLiteStore(Store):
         conn = self._file.connect(create=create, table=self._t if first and not create else None)
         conn.row_factory = sqlite3.Row
         conn.create_function("queuecore_lock_key", 2, lock_key, deterministic=True)
-        # the filter language (queuecore.query): the same functions as Query.matches (RE2 regexes)
-        conn.create_function("queuecore_icontains", 2, icontains, deterministic=True)
-        conn.create_function("regexp", 2, regexp, deterministic=True)
+        sqlite_filter.register(conn)  # the filter language: the functions of Query.matches (RE2)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # Switching a new file to WAL takes an exclusive lock, which SQLite does not wait for
         # with the busy timeout: processes opening a new file together retry.
@@ -1102,21 +1102,21 @@ class SQLiteStore(Store):
         query: Query | None = None,
         sort: Sort | None = None,
     ) -> list[Job]:
-        where, args = (q := find_query(status, name, text, query)).sql(utcnow())
-        order = (sort or NEWEST).sql()
-        sql = f"SELECT {_SELECT} FROM {self._t} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
-        args.extend([row_count(limit), row_count(skip)])
-        rows = await sqlite_read(self._run, lambda c: c.execute(sql, args).fetchall(), self.read_limit(q))
-        return [_to_job(r) for r in rows]
+        q, order = find_query(status, name, text, query), (sort or NEWEST).sql()
+        sql = f"SELECT {_SELECT} FROM {self._t} WHERE {{where}} ORDER BY {order} LIMIT ? OFFSET ?"
+        read = self._filtering.read(q, utcnow(), sql, [row_count(limit), row_count(skip)])
+        return [_to_job(r) for r in await sqlite_read(self._run, read, self.read_limit(q))]
 
     async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
-        where, args = (q := query or Query()).sql(utcnow())
-        if cap is None:
-            sql = f"SELECT COUNT(*) FROM {self._t} WHERE {where}"
-        else:
-            sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._t} WHERE {where} LIMIT ?)"
-            args.append(row_count(cap))
-        return await sqlite_read(self._run, lambda c: c.execute(sql, args).fetchone()[0], self.read_limit(q))
+        q = query or Query()
+        sql, extra = f"SELECT COUNT(*) FROM {self._t} WHERE {{where}}", []
+        if cap is not None:
+            sql, extra = (
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._t} WHERE {{where}} LIMIT ?)",
+                [row_count(cap)],
+            )
+        read = self._filtering.read(q, utcnow(), sql, extra, sqlite_filter.first_value)
+        return await sqlite_read(self._run, read, self.read_limit(q))
 
     async def counts(self, cap: int | None = None) -> Counts:
         t = self._t
