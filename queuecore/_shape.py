@@ -65,6 +65,11 @@ def _plain(text: str) -> bool:
     return text.isascii() or text.isprintable()
 
 
+def text_problem(text: str, what: str) -> str | None:
+    """Why ``text`` (``what``: "the job name"…) cannot be stored as UTF-8 text, or None."""
+    return None if _plain(text) else _text_problem(text, what)
+
+
 def _text_problem(text: str, what: str) -> str | None:
     found = _SURROGATE.search(text)
     if found is None:

@@ -15,6 +15,7 @@ from typing import Any
 from bson import ObjectId
 
 from . import tracing
+from ._shape import text_problem
 from ._time import Duration, delta, seconds, utcnow
 from .errors import MissingJobError, TransitionError
 from .job import ACTIVE, FINISHED, Blueprint, Event, Job, Status, check_data, check_shape
@@ -103,6 +104,9 @@ def _new_job(blueprint: Blueprint, now: datetime, trace: str | None) -> Job:
     """The job a blueprint makes (its data checked: raises for data that cannot be stored)."""
     data = blueprint.payload()
     check_data(data)
+    for what, text in (("the job name", blueprint.name), ("the label", blueprint.label or "")):
+        if isinstance(text, str) and (problem := text_problem(text, what)):
+            raise ValueError(problem)  # a lone surrogate (e.g. an undecodable argv byte)
     return Job(
         id=ObjectId(),
         name=blueprint.name,

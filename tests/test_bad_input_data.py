@@ -71,6 +71,19 @@ async def test_enqueue_refuses_data_an_engine_cannot_store_alike(store: Store, c
     assert await store.count() == 0
 
 
+@pytest.mark.parametrize("field", ["name", "label"])
+async def test_a_name_or_label_no_engine_can_store_is_one_clear_message(store: Store, field: str) -> None:
+    # an undecodable byte in a command-line argument arrives as a lone surrogate (surrogateescape)
+    kw = {"name": "mail\udcff"} if field == "name" else {"name": "mail", "label": "ada\udcff"}
+    what = "the job name" if field == "name" else "the label"
+    with pytest.raises(ValueError, match=rf"^{what} 'mail\\udcff'|^{what} 'ada\\udcff'") as refused:
+        await queuecore.enqueue(store, Blueprint(**kw))
+    assert "lone surrogate" in str(refused.value) and str(refused.value).isprintable()
+    with pytest.raises(ValueError, match="lone surrogate"):
+        await queuecore.enqueue_many(store, [Blueprint("fine"), Blueprint(**kw)])
+    assert await store.count() == 0
+
+
 async def test_keys_with_dollar_or_dot_and_nul_in_values_are_kept_on_every_engine(store: Store) -> None:
     job = await queuecore.enqueue(store, Blueprint("x", data=KEPT))
     assert job is not None
