@@ -103,6 +103,19 @@ def test_profile_password_comes_from_the_environment_never_the_file(tmp_path: Pa
             "mongodb://h/db?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:hunter2",
             "authMechanismProperties AWS_SESSION_TOKEN",
         ),
+        # percent-encoded separators: named, the value never quoted
+        (
+            "mongodb://ops@127.0.0.1:1/db?authMechanismProperties=AWS_SESSION_TOKEN%3Ahunter2",
+            "authMechanismProperties AWS_SESSION_TOKEN",
+        ),
+        (
+            "mongodb://h/db?authMechanismProperties=SERVICE_NAME%3Amongodb%2CAWS_SESSION_TOKEN%3Ahunter2",
+            "authMechanismProperties AWS_SESSION_TOKEN",
+        ),
+        ("mongodb://ops@h/db?tlsCertificateKeyFilePassword%3Dhunter2", "option tlsCertificateKeyFile"),
+        # no separator at all: the name may hold the value, so it is not quoted
+        ("mongodb://ops@h/db?tlsCertificateKeyFilePasswordhunter2", "named like a secret (not shown)"),
+        ("mongodb://h/db?authMechanismProperties=AWS_SESSION_TOKENhunter2", "like a secret (not shown)"),
     ],
 )
 def test_a_profile_uri_holding_any_secret_is_refused(tmp_path: Path, uri: str, named: str) -> None:
