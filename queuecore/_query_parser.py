@@ -51,12 +51,25 @@ class Parser:
         self.pos = 0
 
     def parse(self) -> Query:
+        if len(self.text) > MAX_QUERY_CHARS:
+            raise QueryError(
+                f"a filter is at most {MAX_QUERY_CHARS:,} characters (this one has {len(self.text):,})",
+                MAX_QUERY_CHARS,
+            )
         terms = []
         while True:
             self._skip_space()
             if self.pos >= len(self.text):
                 return Query(tuple(terms))
+            if len(terms) == MAX_TERMS:
+                raise QueryError(
+                    f"a filter has at most {MAX_TERMS} terms (name:a,b,c matches several names in one)",
+                    self.pos,
+                )
+            start = self.pos
             terms.append(self._term())
+            if self.pos - start > MAX_TERM_CHARS:
+                raise QueryError(f"a term is at most {MAX_TERM_CHARS:,} characters", start)
 
     def _skip_space(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos].isspace():

@@ -66,6 +66,16 @@ class QueryError(ValueError):
         self.position = position
 
 
+class QueryRefused(QueryError):
+    """A filter the database refused to run (too large or too complex for it; the language's
+    limits keep typed filters below this): one clear message, no position."""
+
+    def __init__(self, message: str) -> None:
+        ValueError.__init__(self, message)
+        self.reason = message
+        self.position = 0
+
+
 @dataclass(frozen=True)
 class Term:
     """One condition of a :class:`Query`.
@@ -591,6 +601,7 @@ __all__ = [
     "STATUS_VALUES",
     "Query",
     "QueryError",
+    "QueryRefused",
     "Term",
     "age_cutoff",
     "check_status",

@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - another pymongo: only timeouts are rec
     _OperationCancelled = ()  # type: ignore[assignment,misc]
 
 from ..errors import QueryTimeout
+from ..query import QueryRefused
 
 T = TypeVar("T")
 
@@ -83,13 +84,35 @@ async def sqlite_read(
     """``await run(fn)`` (a SQLite store's ``_run``) stopped after ``seconds`` (None: no limit,
     and no handler at all) with :class:`QueryTimeout`, or when the awaiting task is cancelled."""
     if seconds is None:
-        return await run(fn)
+        return await run(_refusing(fn))
     deadline = _Deadline(seconds)
     try:
-        return await run(_bounded(fn, deadline))
+        return await run(_refusing(_bounded(fn, deadline)))
     except asyncio.CancelledError:
         deadline.stopped = True  # the store's thread drops the statement at its next look
         raise
+
+
+#: SQLite's result codes of a statement it cannot run as written (expression tree too deep,
+#: LIKE pattern too complex, too many variables, a statement too long): the filter's fault.
+_REFUSED = {"SQLITE_ERROR", "SQLITE_TOOBIG", "SQLITE_RANGE"}
+
+
+def _refusing(fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+    """``fn`` with SQLite's refusal of the filter's statement as :class:`QueryRefused` (a
+    ``QueryError``): "SQLite cannot run this filter: …", never the driver's class name. A
+    store failure (busy, I/O, a missing table) stays what it is."""
+
+    def run(conn: sqlite3.Connection) -> T:
+        try:
+            return fn(conn)
+        except (sqlite3.OperationalError, sqlite3.DataError) as exc:
+            name = getattr(exc, "sqlite_errorname", "")
+            if name not in _REFUSED or str(exc).startswith("no such"):
+                raise
+            raise QueryRefused(f"SQLite cannot run this filter ({exc}); make it smaller") from None
+
+    return run
 
 
 def mongo_options(seconds: float | None) -> dict[str, Any]:
