@@ -120,6 +120,25 @@ def scheme(value: str) -> str | None:
     return match.group(0)[:-3] if match else None
 
 
+#: A ``scheme:`` prefix (``mongodb:``, ``sqlite:``, ``http:``), also without ``//``.
+_SCHEME_PREFIX = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+#: A Windows drive (``C:\\jobs.db``, ``C:/jobs.db``): a path, not a scheme.
+_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
+
+
+def looks_like_uri(value: str) -> bool:
+    """Whether ``value``, given as a SQLite store (``--sqlite``, ``$JOBTUI_SQLITE``, a
+    profile's ``sqlite =``), is some URI rather than a path, and must be refused rather than
+    become a file named after it: a ``scheme:`` prefix (with or without ``//``, whitespace
+    around it too) other than the ``sqlite:///`` forms, or anything :func:`mask` would hide
+    (``user:pw@host``: the file would be named after the password)."""
+    stripped = value.strip()
+    prefixed = _SCHEME_PREFIX.match(stripped) is not None and _DRIVE.match(stripped) is None
+    if prefixed and not (stripped.startswith("sqlite:///") and stripped == value):
+        return True
+    return mask(value) != value
+
+
 def sqlite_path(uri: str) -> Path:
     """The file path of a ``sqlite:///relative``, ``sqlite:////absolute`` or plain-path URI."""
     if uri.startswith("sqlite://"):
@@ -139,4 +158,9 @@ def sqlite_path(uri: str) -> Path:
         )
     if not uri.strip():
         raise ValueError("empty store URI")
+    if looks_like_uri(uri):  # " mongodb://u:pw@h/db", "mongodb:u:pw@h", "u:pw@h/db"
+        raise ValueError(
+            f"a SQLite store is a file path or a sqlite:/// URI, not {mask(uri)!r}: "
+            "use mongodb://, mongodb+srv://, sqlite:/// or a file path"
+        )
     return Path(uri).expanduser()

@@ -140,8 +140,18 @@ def test_a_profile_uri_without_secrets_is_kept(tmp_path: Path) -> None:
     assert config.problem is None and config.profiles["p"].mongo == uri
 
 
-def test_a_profile_sqlite_value_of_another_scheme_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, '[profiles.p]\nsqlite = "mongodb://ops:hunter2@h/db"\n')
+@pytest.mark.parametrize(
+    "value",
+    [
+        "mongodb://ops:hunter2@h/db",
+        " mongodb://ops:hunter2@h/db",  # whitespace around a scheme
+        "mongodb:ops:hunter2@h",  # a scheme without "//"
+        "sqlite:ops:hunter2@x.db",
+        "ops:hunter2@h/db",  # credentials, no scheme: the masker hides them
+    ],
+)
+def test_a_profile_sqlite_value_of_another_scheme_is_refused(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, f'[profiles.p]\nsqlite = "{value}"\n')
     bad = load_config(path)
     assert bad.problem is not None and bad.profiles == {}
     assert "line 2" in bad.problem and "sqlite:///" in bad.problem and "hunter2" not in bad.problem
