@@ -100,7 +100,7 @@ _REFUSED = {"SQLITE_ERROR", "SQLITE_TOOBIG", "SQLITE_RANGE"}
 
 def _refusing(fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
     """``fn`` with SQLite's refusal of the filter's statement as :class:`QueryRefused` (a
-    ``QueryError``): "SQLite cannot run this filter: …", never the driver's class name. A
+    ``QueryError``): "SQLite cannot run this filter (…)", never the driver's class name. A
     store failure (busy, I/O, a missing table) stays what it is."""
 
     def run(conn: sqlite3.Connection) -> T:
@@ -142,13 +142,16 @@ async def mongo_read(call: Awaitable[T], seconds: float | None) -> T:
     if seconds is None:
         return await call
     started = time.monotonic()
+    deadline = asyncio.timeout(seconds + CLIENT_GRACE)
     try:
-        async with asyncio.timeout(seconds + CLIENT_GRACE):
+        async with deadline:
             return await call
     except ExecutionTimeout:
         raise QueryTimeout(seconds) from None
-    except TimeoutError:  # the client's own deadline
-        raise QueryTimeout(seconds) from None
+    except TimeoutError:
+        if deadline.expired():  # the client's own deadline
+            raise QueryTimeout(seconds) from None
+        raise
     except ConnectionFailure as exc:
         if time.monotonic() - started >= seconds and (exc.timeout or isinstance(exc, _OperationCancelled)):
             raise QueryTimeout(seconds) from None
