@@ -408,7 +408,7 @@ class JobTUI(App[None]):
             if self.model is None:
                 return
             delta = await self.model.set_filter(new)
-        except QueryTimeout as exc:
+        except (QueryTimeout, QueryError) as exc:  # over the time limit, or refused by the database
             self.notify(f"{exc} — still showing the previous filter.", severity="error", timeout=10)
             return
         finally:

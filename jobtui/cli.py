@@ -30,7 +30,7 @@ import typer
 import queuecore
 from queuecore import Job, Query, Status, Store
 from queuecore.audit import record as audit_record
-from queuecore.printable import PrintableRecords, json_text, printable
+from queuecore.printable import PrintableRecords, json_text, one_line, printable
 from queuecore.query import STATUS_VALUES
 from queuecore.sort import NAMES as SORT_NAMES
 from queuecore.sort import Sort, SortError
@@ -148,9 +148,8 @@ def fail(message: str, target: Target | None = None, code: int = 1) -> NoReturn:
 
 def _one_line(message: str) -> str:
     """``message`` on one line, printable (errors quote stored values: names, reasons)."""
-    flat = " ".join(str(message).split())
     # pymongo appends a long topology dump to server-selection errors; it names nothing new
-    return printable(flat.split(", Topology Description:", 1)[0])
+    return one_line(str(message).split(", Topology Description:", 1)[0])
 
 
 def _scrub(message: str, target: Target | None) -> str:

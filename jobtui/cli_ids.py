@@ -15,7 +15,7 @@ from bson import ObjectId
 
 import queuecore
 from queuecore import Job, Query, Store
-from queuecore.printable import printable
+from queuecore.printable import one_line, printable
 
 from . import format as fmt
 from .cli_table import status_word
@@ -78,6 +78,6 @@ def _candidate(job: Job, now: datetime) -> str:
     """One line naming a candidate: id, task, status, age (stored text made printable)."""
     status = status_word(job)
     age = fmt.duration((now - job.created).total_seconds()) + " ago" if job.created else ""
-    name = printable(" ".join(str(job.name).split()))
-    label = f" [{printable(' '.join(str(job.label).split()))}]" if job.label else ""
+    name = one_line(job.name)
+    label = f" [{one_line(job.label)}]" if job.label else ""
     return f"  {job.id}  {name}{label}  {status}  {age}".rstrip()

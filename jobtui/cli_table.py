@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from queuecore import Job
-from queuecore.printable import printable
+from queuecore.printable import one_line, printable
 
 from . import format as fmt
 
@@ -113,8 +113,11 @@ def shown(value: object, *, layout: bool = False) -> str:
 
 
 def flat(value: object) -> str:
-    """Stored text on one line (whitespace runs as one space) for a table cell."""
-    return shown(" ".join(str(value).split()))
+    """Stored text on one line for a table cell (:func:`queuecore.printable.one_line`: runs of
+    spaces, tabs and newlines as one space, every other control shown), markup-escaped."""
+    from rich.markup import escape
+
+    return escape(one_line(value))
 
 
 STATUS_STYLE = {

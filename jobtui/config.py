@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from platformdirs import user_config_dir, user_data_dir
 
-from queuecore.uri import is_mongo, mask, scheme, secrets
+from queuecore.uri import is_mongo, looks_like_uri, mask, secrets
 
 #: Environment variable read when no --mongo/--sqlite option is given.
 ENV_MONGO = "JOBTUI_MONGO_URI"
@@ -52,17 +52,18 @@ def resolve_uri(mongo: str | None = None, sqlite: str | None = None) -> str:
 
 
 def _sqlite_uri(value: str, source: str) -> str:
-    """``value`` (a ``sqlite://`` URI or a file path) as a SQLite URI. Any other URI scheme is
-    refused (masked), never taken for a relative path: ``--sqlite mongodb://user:pw@h/db``
-    would create directories named after it, password and all."""
-    found = scheme(value)
-    if found is not None and found != "sqlite":
+    """``value`` (a ``sqlite://`` URI or a file path) as a SQLite URI. Anything else that looks
+    like a URI (:func:`queuecore.uri.looks_like_uri`: another scheme, with or without ``//`` or
+    whitespace around it; ``user:pw@host``) is refused (masked), never taken for a relative
+    path: ``--sqlite ' mongodb://user:pw@h/db'`` would create directories named after it,
+    password and all."""
+    if value.startswith("sqlite://") and mask(value) == value:
+        return value  # sqlite_path explains a malformed one (sqlite://relative.db)
+    if looks_like_uri(value):
         raise ValueError(
             f"{source} expects a file path or a sqlite:/// URI, got {mask(value)!r}"
-            + (" (use --mongo for MongoDB)" if is_mongo(value) else "")
+            + (" (use --mongo for MongoDB)" if is_mongo(value.strip()) else "")
         )
-    if found is not None:
-        return value
     return f"sqlite:///{Path(value).expanduser().absolute()}"
 
 
@@ -263,7 +264,7 @@ def _profile(text: str, path: Path, name: str, spec: Any) -> Profile:
                 "a whole URI with other secrets in $JOBTUI_MONGO_URI",
                 _line(text, "mongo", section) or line,
             )
-    if spec.get("sqlite") and scheme(spec["sqlite"]) not in (None, "sqlite"):
+    if spec.get("sqlite") and looks_like_uri(spec["sqlite"]):
         raise ConfigError(
             path,
             f"[profiles.{name}] sqlite: expected a path or a sqlite:/// URI, got {mask(spec['sqlite'])!r}",

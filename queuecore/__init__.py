@@ -23,7 +23,7 @@ from .errors import (
 )
 from .job import ACTIVE, FINISHED, RUNNING, STALLED, Blueprint, Change, Event, Job, Status, display_status
 from .ops import cancel, cancel_job, complete, dequeue, enqueue, enqueue_many, ensure_indexes, fail, requeue
-from .query import Query, QueryError, parse
+from .query import Query, QueryError, QueryRefused, parse
 from .queue import LifetimeExceeded, MalformedJob, Queue, TaskStats, WorkerCrashed
 from .sort import NEWEST, Sort, SortError, SortField
 from .store import Store, connect
@@ -53,6 +53,7 @@ __all__ = [
     "MissingJobError",
     "Query",
     "QueryError",
+    "QueryRefused",
     "QueryTimeout",
     "Queue",
     "QueueError",

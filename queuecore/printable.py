@@ -26,6 +26,7 @@ back as the one character the pair encodes).
 from __future__ import annotations
 
 import logging
+import re
 
 #: Unicode bidi controls (embeddings, overrides, isolates, marks) and the line and paragraph
 #: separators: invisible, and each changes how the text around it is shown.
@@ -55,6 +56,19 @@ def printable(value: object, *, layout: bool = False) -> str:
     if text.isprintable():  # the common case: nothing to replace (C0, C1, DEL, Cf are not)
         return text
     return text.translate(_SHOWN_LAYOUT if layout else _SHOWN)
+
+
+def one_line(value: object) -> str:
+    """``value`` as :func:`printable` shows it, on one line with its layout collapsed: runs of
+    spaces, tabs and newlines become one space (and none at either end). Only those: ``\\r``,
+    ``\\x85``, ``\\x1c``–``\\x1f``, ``\\u2028``/``\\u2029`` stay visible (``␍``, ``\\x85``),
+    which ``" ".join(text.split())`` would have turned into plain spaces."""
+    text = value if isinstance(value, str) else str(value)
+    return printable(_LAYOUT_RUN.sub(" ", text).strip(" "))
+
+
+#: What :func:`one_line` collapses: the blanks a layout uses, nothing else.
+_LAYOUT_RUN = re.compile(r"[ \t\n]+")
 
 
 def json_text(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -54,35 +54,55 @@ def password(uri: str) -> str:
 
 #: What in a name marks its value as a secret (case-insensitively).
 _SECRET_WORD = r"(?:password|passphrase|secret|token)"
+#: An option's ``=`` or an ``authMechanismProperties`` entry's ``:``, also percent-encoded
+#: (pymongo decodes the properties' value before it splits it: ``AWS_SESSION_TOKEN%3A…``).
+_EQUALS = r"(?:=|%3D)"
+_COLON = r"(?:[:]|%3A)"
 #: Query options whose value is a secret (matched by name), and secret entries inside
-#: ``authMechanismProperties`` (``AWS_SESSION_TOKEN:…``).
-_SECRET_OPTION = re.compile(rf"((?:^|[&;])[^=&;]*{_SECRET_WORD}[^=&;]*=)[^&;]*", re.IGNORECASE)
-_SECRET_PROPERTY = re.compile(rf"([A-Z_]*{_SECRET_WORD}[A-Z_]*:)[^,&;]*", re.IGNORECASE)
+#: ``authMechanismProperties`` (``AWS_SESSION_TOKEN:…``). The name stops at the first
+#: separator, so everything after it is hidden.
+_SECRET_OPTION = re.compile(
+    rf"((?:^|[&;])(?:(?!{_EQUALS})[^=&;])*{_SECRET_WORD}(?:(?!{_EQUALS})[^=&;])*{_EQUALS})[^&;]*",
+    re.IGNORECASE,
+)
+_SECRET_PROPERTY = re.compile(rf"([A-Z_]*{_SECRET_WORD}[A-Z_]*{_COLON})(?:(?!%2C)[^,&;])*", re.IGNORECASE)
+#: A name that can be shown: nothing in it can be part of a value.
+_SHOWN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def secrets(uri: str) -> list[str]:
-    """What in ``uri`` holds a secret, named for a message (never the secret itself): "a
-    password in the user info" (even an empty one, ``user:@host``), each option whose name
-    says password, passphrase, secret or token (``tlsCertificateKeyFilePassword``,
+    """What in ``uri`` holds a secret, named for a message (never the secret itself, nor any
+    value): "a password in the user info" (even an empty one, ``user:@host``), each option
+    whose name says password, passphrase, secret or token (``tlsCertificateKeyFilePassword``,
     ``proxyPassword``), and each such ``authMechanismProperties`` entry
-    (``AWS_SESSION_TOKEN``). A config file must hold none of them (see jobtui.config)."""
+    (``AWS_SESSION_TOKEN``). Options are percent-decoded first (``…Password%3Dx``,
+    ``AWS_SESSION_TOKEN%3Ax``), and a name is shown only when it has a separator after it
+    and is plain letters, digits, ``_``, ``.``, ``-``. A config file must hold none of them
+    (see jobtui.config)."""
     match = _SCHEME.match(uri)
     rest = uri[len(match.group(0)) :] if match else uri
     at = _userinfo_end(rest)
     found = ["a password in the user info"] if at >= 0 and ":" in rest[:at] else []
     query = rest[at + 1 :].partition("?")[2]
     for option in re.split("[&;]", query) if query else []:
-        name, _, value = option.partition("=")
+        name, equals, value = unquote_plus(option).partition("=")
         if re.search(_SECRET_WORD, name, re.IGNORECASE):
-            found.append(f"option {name}")
+            found.append(f"option {name}" if _shown(name, equals) else _MALFORMED)
         elif name.lower() == "authmechanismproperties":
-            keys = [entry.partition(":")[0] for entry in value.split(",")]
-            found += [
-                f"{name} {key}"
-                for key in keys
-                if re.search(_SECRET_WORD, key, re.IGNORECASE) and key.upper() not in _NOT_SECRET
-            ]
+            for entry in value.split(","):
+                key, colon, _ = entry.partition(":")
+                if re.search(_SECRET_WORD, key, re.IGNORECASE) and key.upper() not in _NOT_SECRET:
+                    found.append(f"{name} {key}" if _shown(key, colon) else f"{name} {_MALFORMED}")
     return found
+
+
+def _shown(name: str, separator: str) -> bool:
+    """Whether ``name`` may be quoted in a message: it cannot hold a value."""
+    return bool(separator) and _SHOWN_NAME.fullmatch(name) is not None
+
+
+#: How a secret-like option or entry is named when its name may hold a value.
+_MALFORMED = "a malformed option named like a secret (not shown)"
 
 
 #: ``authMechanismProperties`` entries named like a secret that are not one (OIDC's audience).
@@ -98,6 +118,25 @@ def scheme(value: str) -> str | None:
     """The URI scheme ``value`` starts with (``mongodb`` of ``mongodb://…``), else None (a path)."""
     match = _SCHEME.match(value)
     return match.group(0)[:-3] if match else None
+
+
+#: A ``scheme:`` prefix (``mongodb:``, ``sqlite:``, ``http:``), also without ``//``.
+_SCHEME_PREFIX = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+#: A Windows drive (``C:\\jobs.db``, ``C:/jobs.db``): a path, not a scheme.
+_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
+
+
+def looks_like_uri(value: str) -> bool:
+    """Whether ``value``, given as a SQLite store (``--sqlite``, ``$JOBTUI_SQLITE``, a
+    profile's ``sqlite =``), is some URI rather than a path, and must be refused rather than
+    become a file named after it: a ``scheme:`` prefix (with or without ``//``, whitespace
+    around it too) other than the ``sqlite:///`` forms, or anything :func:`mask` would hide
+    (``user:pw@host``: the file would be named after the password)."""
+    stripped = value.strip()
+    prefixed = _SCHEME_PREFIX.match(stripped) is not None and _DRIVE.match(stripped) is None
+    if prefixed and not (stripped.startswith("sqlite:///") and stripped == value):
+        return True
+    return mask(value) != value
 
 
 def sqlite_path(uri: str) -> Path:
@@ -119,4 +158,9 @@ def sqlite_path(uri: str) -> Path:
         )
     if not uri.strip():
         raise ValueError("empty store URI")
+    if looks_like_uri(uri):  # " mongodb://u:pw@h/db", "mongodb:u:pw@h", "u:pw@h/db"
+        raise ValueError(
+            f"a SQLite store is a file path or a sqlite:/// URI, not {mask(uri)!r}: "
+            "use mongodb://, mongodb+srv://, sqlite:/// or a file path"
+        )
     return Path(uri).expanduser()

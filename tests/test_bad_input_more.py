@@ -1,9 +1,11 @@
 """Bad input, continued (issue 11): a store value that is no SQLite store, and batches that
 fail midway.
 
-- ``--sqlite``/``$JOBTUI_SQLITE`` given a URI of another scheme (``mongodb://user:pw@h/db``)
-  is refused with one masked line and a non-zero exit; nothing is created (it used to be
-  taken for a relative path: directories named after the URI, password and all, exit 0).
+- ``--sqlite``/``$JOBTUI_SQLITE`` given a URI of another scheme (``mongodb://user:pw@h/db``,
+  also with whitespace around it or without ``//``, or credentials without a scheme:
+  ``user:pw@h/db``) is refused with one masked line and a non-zero exit; nothing is created
+  (it used to be taken for a relative path: directories named after the URI, password and
+  all, exit 0).
 - ``enqueue_many`` on SQLite is all or nothing per call: a fault midway, or the producer
   killed midway (a real process, SIGKILL), leaves none of the batch. On MongoDB (one
   unordered ``insert_many``, not a transaction) part of it may remain; retrying with the same
@@ -43,6 +45,15 @@ NOT_SQLITE = [
     f"postgresql://user:{SECRET}@localhost/jobs",
     f"file://user:{SECRET}@host/jobs.db",
     f"http://h/x?token={SECRET}",
+    # whitespace around a scheme, a scheme without "//", credentials without a scheme: each
+    # used to become a file named after the URI, password and all
+    f" mongodb://user:{SECRET}@db.example.com/jobs",
+    f"\tmongodb://user:{SECRET}@h/db",
+    " sqlite:///jobs.db",
+    f"mongodb:user:{SECRET}@h",
+    f"sqlite:user:{SECRET}@x.db",
+    f"user:{SECRET}@h/db",
+    f"sqlite:///user:{SECRET}@h/db",
 ]
 
 
@@ -70,6 +81,20 @@ def test_a_uri_of_another_scheme_is_no_sqlite_store(
         line = assert_one_line_error(result, f"{source} expects a file path or a sqlite:/// URI")
         assert SECRET not in line, line
         assert list(work.iterdir()) == [] and list(home.iterdir()) == [], args
+
+
+@pytest.mark.parametrize(
+    "value", [f"mongodb:user:{SECRET}@h", f"user:{SECRET}@h/db", f"sqlite:user:{SECRET}@x.db"]
+)
+def test_connect_refuses_a_plain_path_that_is_a_uri(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library too: a "path" that is a URI or credentials is refused, masked, nothing made."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(queuecore.ConnectError, match="a SQLite store is a file path") as caught:
+        asyncio.run(queuecore.connect(value))
+    assert SECRET not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- enqueue_many: all or nothing per call on SQLite -----------------------------------

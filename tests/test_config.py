@@ -103,6 +103,19 @@ def test_profile_password_comes_from_the_environment_never_the_file(tmp_path: Pa
             "mongodb://h/db?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:hunter2",
             "authMechanismProperties AWS_SESSION_TOKEN",
         ),
+        # percent-encoded separators: named, the value never quoted
+        (
+            "mongodb://ops@127.0.0.1:1/db?authMechanismProperties=AWS_SESSION_TOKEN%3Ahunter2",
+            "authMechanismProperties AWS_SESSION_TOKEN",
+        ),
+        (
+            "mongodb://h/db?authMechanismProperties=SERVICE_NAME%3Amongodb%2CAWS_SESSION_TOKEN%3Ahunter2",
+            "authMechanismProperties AWS_SESSION_TOKEN",
+        ),
+        ("mongodb://ops@h/db?tlsCertificateKeyFilePassword%3Dhunter2", "option tlsCertificateKeyFile"),
+        # no separator at all: the name may hold the value, so it is not quoted
+        ("mongodb://ops@h/db?tlsCertificateKeyFilePasswordhunter2", "named like a secret (not shown)"),
+        ("mongodb://h/db?authMechanismProperties=AWS_SESSION_TOKENhunter2", "like a secret (not shown)"),
     ],
 )
 def test_a_profile_uri_holding_any_secret_is_refused(tmp_path: Path, uri: str, named: str) -> None:
@@ -127,8 +140,18 @@ def test_a_profile_uri_without_secrets_is_kept(tmp_path: Path) -> None:
     assert config.problem is None and config.profiles["p"].mongo == uri
 
 
-def test_a_profile_sqlite_value_of_another_scheme_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, '[profiles.p]\nsqlite = "mongodb://ops:hunter2@h/db"\n')
+@pytest.mark.parametrize(
+    "value",
+    [
+        "mongodb://ops:hunter2@h/db",
+        " mongodb://ops:hunter2@h/db",  # whitespace around a scheme
+        "mongodb:ops:hunter2@h",  # a scheme without "//"
+        "sqlite:ops:hunter2@x.db",
+        "ops:hunter2@h/db",  # credentials, no scheme: the masker hides them
+    ],
+)
+def test_a_profile_sqlite_value_of_another_scheme_is_refused(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, f'[profiles.p]\nsqlite = "{value}"\n')
     bad = load_config(path)
     assert bad.problem is not None and bad.profiles == {}
     assert "line 2" in bad.problem and "sqlite:///" in bad.problem and "hunter2" not in bad.problem

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from queuecore.printable import json_text, printable
+from queuecore.printable import json_text, one_line, printable
 
 #: One of each kind of sequence a hostile producer can put into a stored string.
 HOSTILE = {
@@ -86,3 +86,25 @@ def test_lone_surrogates_are_shown_as_text_and_escaped_in_json() -> None:
     encoded = json_text(json.dumps(value, ensure_ascii=False))
     assert encoded.encode() and "é \U0001f600" in encoded
     assert json.loads(encoded) == value
+
+
+#: What ``str.split()`` takes for whitespace beyond the blanks of a layout, as printable shows it.
+SEPARATORS = {
+    "\x85": "\\x85",
+    "\x1c": "␜",
+    "\x1d": "␝",
+    "\x1e": "␞",
+    "\x1f": "␟",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+    "\r": "␍",
+    "\x0b": "␋",
+    "\x0c": "␌",
+}
+
+
+@pytest.mark.parametrize("char", sorted(SEPARATORS))
+def test_one_line_shows_separators_as_printable_does(char: str) -> None:
+    """Not as spaces ("mail nel"): only spaces, tabs and newlines are layout, collapsed."""
+    assert one_line(f"mail{char}nel") == printable(f"mail{char}nel") == f"mail{SEPARATORS[char]}nel"
+    assert one_line(f"  a \t\n b{char}c \n") == f"a b{SEPARATORS[char]}c"

@@ -189,6 +189,49 @@ def test_error_lines_quoting_stored_values_are_inert(cli: Cli, seeded: dict[str,
     assert_inert(result.stdout + result.stderr, "requeue error")
 
 
+#: Separators and controls that ``str.split()`` takes for whitespace, as printable shows them:
+#: the CLI's tables and its list of ids sharing a short id printed them as plain spaces.
+SEPARATORS = {"\x85": "\\x85", "\x1c": "␜", "\x1f": "␟", "\u2028": "\\u2028", "\u2029": "\\u2029", "\r": "␍"}
+
+
+def test_cli_tables_and_the_id_list_show_separators_as_printable_does(cli: Cli) -> None:
+    twins = [ObjectId(f"{n}00000000f0fc917e") for n in ("aaaaaaaa", "bbbbbbbb")]
+    raw = "".join(SEPARATORS)
+
+    async def seed(store: Store) -> None:
+        now = fmt.utcnow()
+        for n, oid in enumerate(twins):
+            doc = {"_id": oid, "data": {}, "created_at": now, "available_at": now, "attempts": 1}
+            name, label, reason = ("mail{}nel", "lab{}el", "smtp{}said") if n == 0 else ("x", "", "")
+            await insert_raw(
+                store,
+                {
+                    **doc,
+                    "name": name.format(raw),
+                    "label": label.format(raw),
+                    "status": "failed",
+                    "reason": reason.format(raw),
+                },
+            )
+        await record(
+            store, "cancel", [str(twins[0])], source="cli", detail="why{}not".format("".join(SEPARATORS))
+        )
+
+    in_store(cli.target, seed)
+    shown = "".join(SEPARATORS.values())
+    listing = cli.ok("ls", "--width", "0").stdout
+    for part in ("mail{}nel", "lab{}el", "smtp{}said"):
+        assert part.format(shown) in listing, listing
+    assert "mail nel" not in listing and "mail " not in listing
+    audit = cli("audit", env={"COLUMNS": "200"}).stdout
+    assert f"why{shown}not" in audit, audit
+    ambiguous = cli("show", "f0fc917e")
+    assert ambiguous.exit_code == 1
+    assert f"mail{shown}nel [lab{shown}el]" in ambiguous.stderr, ambiguous.stderr
+    for output in (listing, audit, ambiguous.stderr):
+        assert_inert(output, "the CLI")
+
+
 # -- truncation --------------------------------------------------------------------------
 
 

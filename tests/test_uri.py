@@ -30,6 +30,15 @@ from queuecore.uri import is_mongo, mask, password, sqlite_path
             "mongodb://h/?authMechanismProperties=SERVICE_NAME:mongodb,AWS_SESSION_TOKEN:secret",
             "mongodb://h/?authMechanismProperties=SERVICE_NAME:mongodb,AWS_SESSION_TOKEN:***",
         ),
+        # percent-encoded separators (pymongo decodes authMechanismProperties before splitting)
+        (
+            "mongodb://h/?tlsCertificateKeyFilePassword%3Dsecret",
+            "mongodb://h/?tlsCertificateKeyFilePassword%3D***",
+        ),
+        (
+            "mongodb://h/?authMechanismProperties=AWS_SESSION_TOKEN%3Asecret%2CSERVICE_NAME%3Ax&w=1",
+            "mongodb://h/?authMechanismProperties=AWS_SESSION_TOKEN%3A***%2CSERVICE_NAME%3Ax&w=1",
+        ),
         # an unescaped '?' in the password (the user info ends where pymongo ends it)
         ("mongodb://bob:se?cret@h/db", "mongodb://bob:***@h/db"),
         # an '@' in an option value, with no '/': the host is kept, the password is just that

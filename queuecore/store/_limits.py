@@ -12,22 +12,29 @@ the database itself stops the read and :class:`~queuecore.errors.QueryTimeout` i
   read as soon as the awaiting task is cancelled (a newer filter replaced it), so the next
   read does not queue behind it.
 - **MongoDB**: ``maxTimeMS`` on the ``find``/``aggregate`` (``count_documents``) command;
-  the server's ``ExecutionTimeout`` (code 50) becomes ``QueryTimeout``.
+  the server's ``ExecutionTimeout`` (code 50) becomes ``QueryTimeout``, and so does a read the
+  client gives up (:func:`mongo_read`): a server that ignores ``maxTimeMS`` or is too busy to
+  answer is not taken for an unreachable one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pymongo.errors import ExecutionTimeout
+from pymongo.errors import ConnectionFailure, ExecutionTimeout
+
+try:  # the driver's "operation cancelled": its pool interrupted a read (private in pymongo 4)
+    from pymongo.errors import _OperationCancelled
+except ImportError:  # pragma: no cover - another pymongo: only timeouts are recognised
+    _OperationCancelled = ()  # type: ignore[assignment,misc]
 
 from ..errors import QueryTimeout
+from ..query import QueryRefused
 
 T = TypeVar("T")
 
@@ -77,13 +84,35 @@ async def sqlite_read(
     """``await run(fn)`` (a SQLite store's ``_run``) stopped after ``seconds`` (None: no limit,
     and no handler at all) with :class:`QueryTimeout`, or when the awaiting task is cancelled."""
     if seconds is None:
-        return await run(fn)
+        return await run(_refusing(fn))
     deadline = _Deadline(seconds)
     try:
-        return await run(_bounded(fn, deadline))
+        return await run(_refusing(_bounded(fn, deadline)))
     except asyncio.CancelledError:
         deadline.stopped = True  # the store's thread drops the statement at its next look
         raise
+
+
+#: SQLite's result codes of a statement it cannot run as written (expression tree too deep,
+#: LIKE pattern too complex, too many variables, a statement too long): the filter's fault.
+_REFUSED = {"SQLITE_ERROR", "SQLITE_TOOBIG", "SQLITE_RANGE"}
+
+
+def _refusing(fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+    """``fn`` with SQLite's refusal of the filter's statement as :class:`QueryRefused` (a
+    ``QueryError``): "SQLite cannot run this filter (…)", never the driver's class name. A
+    store failure (busy, I/O, a missing table) stays what it is."""
+
+    def run(conn: sqlite3.Connection) -> T:
+        try:
+            return fn(conn)
+        except (sqlite3.OperationalError, sqlite3.DataError) as exc:
+            name = getattr(exc, "sqlite_errorname", "")
+            if name not in _REFUSED or str(exc).startswith("no such"):
+                raise
+            raise QueryRefused(f"SQLite cannot run this filter ({exc}); make it smaller") from None
+
+    return run
 
 
 def mongo_options(seconds: float | None) -> dict[str, Any]:
@@ -96,15 +125,37 @@ def count_options(seconds: float | None) -> dict[str, Any]:
     return {} if seconds is None else {"maxTimeMS": max(1, math.ceil(seconds * 1000))}
 
 
-@contextlib.contextmanager
-def mongo_limit(seconds: float | None) -> Iterator[None]:
-    """The server's ``ExecutionTimeout`` (``maxTimeMS`` exceeded) as :class:`QueryTimeout`."""
+#: Seconds past the limit the client waits for the server's own stop (``ExecutionTimeout``)
+#: before it gives the read up itself: for a server that ignores ``maxTimeMS`` or never answers.
+CLIENT_GRACE = 1.0
+
+
+async def mongo_read(call: Awaitable[T], seconds: float | None) -> T:
+    """``await call`` (a filtered ``find``/``count_documents``) under the limit ``seconds``.
+
+    Stopped by the server (``ExecutionTimeout``, ``maxTimeMS`` exceeded) or on the client —
+    given up :data:`CLIENT_GRACE` seconds after the limit, or interrupted by the driver once it
+    ran past the limit (its monitor, not answered while the server is busy, cancels the
+    pool's reads: "operation cancelled"; a ``socketTimeoutMS``) — it is :class:`QueryTimeout`,
+    never "cannot reach MongoDB". The driver closes a connection whose read was given up.
+    """
+    if seconds is None:
+        return await call
+    started = time.monotonic()
+    deadline = asyncio.timeout(seconds + CLIENT_GRACE)
     try:
-        yield
+        async with deadline:
+            return await call
     except ExecutionTimeout:
-        if seconds is None:
-            raise
         raise QueryTimeout(seconds) from None
+    except TimeoutError:
+        if deadline.expired():  # the client's own deadline
+            raise QueryTimeout(seconds) from None
+        raise
+    except ConnectionFailure as exc:
+        if time.monotonic() - started >= seconds and (exc.timeout or isinstance(exc, _OperationCancelled)):
+            raise QueryTimeout(seconds) from None
+        raise
 
 
 def check_limit(seconds: float | None) -> float | None:
@@ -118,4 +169,12 @@ def check_limit(seconds: float | None) -> float | None:
     return float(seconds)
 
 
-__all__ = ["PROGRESS_STEPS", "check_limit", "count_options", "mongo_limit", "mongo_options", "sqlite_read"]
+__all__ = [
+    "CLIENT_GRACE",
+    "PROGRESS_STEPS",
+    "check_limit",
+    "count_options",
+    "mongo_options",
+    "mongo_read",
+    "sqlite_read",
+]

@@ -59,7 +59,7 @@ from ..query import RUNNING, STALLED, Query
 from ..sort import NEWEST, Sort
 from ..uri import mask, password
 from . import _mongo_decode
-from ._limits import count_options, mongo_limit, mongo_options
+from ._limits import count_options, mongo_options, mongo_read
 from .base import (
     MODE_CHANGE_STREAM,
     MODE_POLLING,
@@ -403,8 +403,7 @@ class MongoStore(Store):
             return []
         seconds = self.read_limit(q)
         cursor = self._raw.find(filter, **mongo_options(seconds)).sort((sort or NEWEST).mongo())
-        with mongo_limit(seconds):
-            docs = await cursor.skip(row_count(skip)).limit(row_count(limit)).to_list(None)
+        docs = await mongo_read(cursor.skip(row_count(skip)).limit(row_count(limit)).to_list(None), seconds)
         return [self._job(d) for d in docs]
 
     @_reaching
@@ -414,8 +413,7 @@ class MongoStore(Store):
             return 0
         seconds = self.read_limit(q)
         options = count_options(seconds) | ({} if cap is None else {"limit": row_count(cap)})
-        with mongo_limit(seconds):
-            return await self.coll.count_documents(filter, **options)
+        return await mongo_read(self.coll.count_documents(filter, **options), seconds)
 
     @_reaching
     async def counts(self, cap: int | None = None) -> Counts:
