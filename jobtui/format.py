@@ -16,7 +16,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from queuecore import Job, Status
-from queuecore.printable import json_text, printable
+from queuecore.printable import json_text, one_line, printable
 
 from .live import shown_status, status_of
 
@@ -164,7 +164,7 @@ def truncate(value: str, width: int) -> str:
     """``value`` on one line, made printable, then cut to ``width`` terminal cells with an
     ellipsis (made printable first, so a cut never leaves part of an escape sequence; cells,
     not characters, so a name in wide CJK characters fits its column too)."""
-    flat = printable(" ".join(str(value).split()))
+    flat = one_line(value)  # \r, \x85, \u2028… stay visible, never plain spaces
     if cell_len(flat) <= width:
         return flat
     text = Text(flat)

@@ -455,3 +455,10 @@ def test_queuecore_log_records_are_inert_and_keep_their_exception(caplog: pytest
     first, *_ = text.splitlines()
     assert first.startswith("ERROR queuecore: boom ␛]52;c;aGVsbG8=␛\\") and first.endswith("␊forged line")
     assert "Traceback (most recent call last)" in text
+
+
+def test_a_dashboard_cell_shows_separators_as_printable_does_not_as_spaces() -> None:
+    # "mail\x85nel" must not read "mail nel", the same as a real space
+    for char, shown in (("\x85", "\\x85"), ("\r", "␍"), ("\u2028", "\\u2028"), ("\x1e", "␞")):
+        assert fmt.truncate(f"mail{char}nel", 40) == f"mail{shown}nel"
+    assert fmt.truncate("  a \t\n b  ", 40) == "a b"  # layout blanks still collapse
