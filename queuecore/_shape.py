@@ -65,6 +65,15 @@ def _plain(text: str) -> bool:
     return text.isascii() or text.isprintable()
 
 
+def as_message(text: str) -> str:
+    """A reason or note as it can be stored: each lone surrogate (an exception quoting a file
+    name ``os.fsdecode`` made) kept as ``\\udXXX`` text. A message is not data: refusing it
+    would leave its job dequeued, as no engine can store it."""
+    if _plain(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def text_problem(text: str, what: str) -> str | None:
     """Why ``text`` (``what``: "the job name"…) cannot be stored as UTF-8 text, or None."""
     return None if _plain(text) else _text_problem(text, what)

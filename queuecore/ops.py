@@ -15,7 +15,7 @@ from typing import Any
 from bson import ObjectId
 
 from . import tracing
-from ._shape import text_problem
+from ._shape import as_message, text_problem
 from ._time import Duration, delta, seconds, utcnow
 from .errors import MissingJobError, TransitionError
 from .job import ACTIVE, FINISHED, Blueprint, Event, Job, Status, check_data, check_shape
@@ -193,6 +193,7 @@ async def fail(
     attempt: int | None = None,
 ) -> Job:
     """Fail a dequeued job: it becomes available again after ``delay``."""
+    reason = as_message(reason)
     now = utcnow()
     return await _finish(
         store,
@@ -218,6 +219,7 @@ async def cancel(
     attempt: int | None = None,
 ) -> Job:
     """Cancel a dequeued job for good (the worker's cancel; operators use :func:`cancel_job`)."""
+    reason = as_message(reason)
     now = utcnow()
     return await _finish(
         store,
@@ -291,6 +293,7 @@ async def cancel_job(store: Store, id: ObjectId | str, reason: str = "cancelled 
 
 
 async def _cancel_job(store: Store, oid: ObjectId, reason: str) -> Job:
+    reason = as_message(reason)
     now = utcnow()
     job = await store.update(
         oid,
@@ -330,6 +333,7 @@ async def requeue(
 
 
 async def _requeue(store: Store, oid: ObjectId, delay: Duration, reason: str) -> Job:
+    reason = as_message(reason)
     now = utcnow()
     try:
         job = await store.update(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from ._shape import as_message
 from ._time import Duration, delta, seconds, utcnow
 from .job import Blueprint, Event, Job, Status
 
@@ -159,7 +160,7 @@ class Context:
         if progress is not None:
             values["progress"] = min(1.0, max(0.0, float(progress)))
         if note is not None:
-            values["note"] = str(note)[:200]
+            values["note"] = as_message(str(note)[:200])
         if values:
             await self.store.update(
                 self.job.id, statuses=[Status.DEQUEUED], attempts=self.job.attempts, set=values
