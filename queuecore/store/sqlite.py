@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import dataclasses
+import functools
 import itertools
 import json
 import queue
@@ -51,7 +51,7 @@ from ..audit import AuditEntry
 from ..errors import ConnectError, StoreGone
 from ..job import FINISHED, MAX_DEPTH, MAX_EVENTS, Change, Event, Job, Status, too_deep
 from ..query import RUNNING, STALLED, Query, icontains, regexp
-from ..sort import NEWEST, Sort
+from ..sort import NEWEST, Sort, where_after
 from . import _sqlite_batch
 from . import _sqlite_file as dbfile
 from ._limits import sqlite_read
@@ -1101,8 +1101,9 @@ class SQLiteStore(Store):
         *,
         query: Query | None = None,
         sort: Sort | None = None,
+        after: Job | None = None,
     ) -> list[Job]:
-        where, args = (q := find_query(status, name, text, query)).sql(utcnow())
+        where, args = where_after((q := find_query(status, name, text, query)).sql(utcnow()), sort, after)
         order = (sort or NEWEST).sql()
         sql = f"SELECT {_SELECT} FROM {self._t} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
         args.extend([row_count(limit), row_count(skip)])
