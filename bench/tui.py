@@ -132,7 +132,11 @@ def _report(
     rows = [
         ["time to first paint (app start → jobs table shown)", _show(paint, "ms", 1000)],
         ["  … from process start, imports included", ms(lambda r: r["first_paint_from_process_s"])],
-        ["peak RSS (VmHWM)", _show(peak, "MB")],
+        [
+            "peak RSS before the bulk action (VmHWM)",
+            _show(_median(runs, lambda r: r["memory_end"]["VmHWM"] * 1.048576), "MB"),
+        ],
+        ["peak RSS, the bulk action's 11,000 jobs included", _show(peak, "MB")],
         [
             "change events written / applied per s",
             _show(_median(runs, lambda r: r["writer_events_per_s"]), "")
