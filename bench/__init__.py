@@ -45,7 +45,14 @@ polling design with the original's 100 ms interval (query + the same ``dequeue``
 per successful job in steady state on the MongoDB engine: nx-27017 started as the test suite
 does (``tests/mongo_server.py``), or ``--uri`` for a real MongoDB.
 
-``tui`` (bench/tui.py) — ``jobtui.app.JobTUI`` on 100,000 real jobs in SQLite, headless under
-Textual's ``App.run_test`` in a process of its own: time to first paint, process RSS, and
-key press → render latency while a writer process makes 1,000 change events per second.
+``tui`` (bench/tui.py, tui_dash.py, tui_changes.py, tui_seed.py) — ``jobtui.app.JobTUI``
+headless under Textual's ``App.run_test`` in a process of its own, every frame rendered to
+escape sequences and timed. On 100,000 real jobs in SQLite: time to first paint, process RSS;
+while a writer process makes 1,000 change events per second, the longest stale frame (each
+update of a row on screen, from its commit in the writer to the first frame showing it, the
+frames replayed on a character grid afterwards) with no key pressed, then key press → render;
+then key press → render while the dashboard's own bulk cancel (``C``, the count typed,
+``enter``) cancels every enqueued, failed and running job (~11,000). On 1,000,000 jobs written
+with the store's ``insert_many``: first paint and RSS. Seeding the million takes about a
+minute and a half; ``--paint-jobs 0`` leaves it out.
 """

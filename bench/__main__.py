@@ -30,11 +30,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--uri", default=None, help="a real MongoDB (default: start nx-27017 like the tests)")
 
-    p = commands.add_parser("tui", help="the dashboard on 100,000 jobs: first paint, RSS, key latency")
+    p = commands.add_parser(
+        "tui", help="the dashboard: first paint, RSS, key latency, stale frames, bulk action"
+    )
     p.add_argument("--jobs", type=int, default=100_000, help="jobs in the collection (default 100,000)")
-    p.add_argument("--presses", type=int, default=60, help="key presses measured (default 60)")
+    p.add_argument("--presses", type=int, default=60, help="key presses measured under changes (default 60)")
     p.add_argument("--rate", type=float, default=1000.0, help="change events per second (default 1000)")
-    p.add_argument("--role", choices=["writer", "dashboard"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--stale-seconds", type=float, default=8.0, help="seconds of changes with no key (default 8)"
+    )
+    p.add_argument(
+        "--paint-jobs",
+        type=int,
+        default=1_000_000,
+        help="jobs of the first-paint store (default 1,000,000; 0: none)",
+    )
+    p.add_argument("--repeat", type=int, default=1, help="runs of each process; the median is shown")
+    p.add_argument("--role", choices=["writer", "dashboard", "paint"], help=argparse.SUPPRESS)
     p.add_argument("--db", help=argparse.SUPPRESS)
 
     args = parser.parse_args(argv)
@@ -58,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             args.process_start = PROCESS_START
             tui.role_main(args)
         else:
-            tui.run(args.jobs, args.presses, args.rate)
+            tui.run(
+                args.jobs, args.presses, args.rate, args.paint_jobs, max(1, args.repeat), args.stale_seconds
+            )
     return 0
 
 

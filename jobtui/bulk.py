@@ -90,12 +90,19 @@ def _notes(notes: list[str], sep: str = "; ") -> str:
 
 
 async def collect(store: Store, scope: Filter, progress: Progress | None = None) -> list[Job]:
-    """Every job matching ``scope`` now (the cut-off of a bulk action), malformed ones left out."""
+    """Every job matching ``scope`` now (the cut-off of a bulk action), malformed ones left out.
+
+    Paged by keyset (``find(after=<the last job of the previous page>)``, newest first): each
+    page costs the same however deep it is (``skip`` walked every row before it: O(n²)), and
+    a job inserted meanwhile is newer than the first page, so it is never reached — nor can it
+    shift a page to read a job twice or pass one over."""
     found: list[Job] = []
     seen = 0
+    last: Job | None = None
     while True:
-        jobs = await store.find(**scope.query(), limit=PAGE, skip=seen)
+        jobs = await store.find(**scope.query(), limit=PAGE, after=last)
         seen += len(jobs)
+        last = jobs[-1] if jobs else last
         found.extend(j for j in jobs if not j.malformed)
         if progress is not None:
             progress(seen)

@@ -8,6 +8,11 @@ started yet) come first in ascending order and last in descending order, as in b
 The default, :data:`NEWEST`, is ``created`` descending: newest first by creation time (to the
 millisecond), then by id. An ObjectId orders only to the second across processes, so jobs of
 several producers within one second were shuffled when sorted by ``_id`` alone.
+
+Keyset paging (``store.find(after=job)``): :meth:`Sort.after_sql` / :meth:`Sort.after_mongo`
+give the term "after this job in this order", so the next page starts where the previous one
+ended — each page is an index range, not a walk over every row before it as ``skip`` is, and
+jobs inserted or removed before the cursor never shift a page (nothing read twice or missed).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from ._time import to_ms
 from .job import Job, Status
 
 
@@ -38,6 +44,11 @@ class SortField(StrEnum):
     def stored(self) -> str:
         """The stored key (MongoDB field, SQLite column) of this field."""
         return _STORED[self]
+
+    @property
+    def nullable(self) -> bool:
+        """Whether a job may lack this field (not started or not ended yet)."""
+        return self in (SortField.STARTED, SortField.ENDED)
 
     @property
     def descending_by_default(self) -> bool:
@@ -149,6 +160,40 @@ class Sort:
         direction = "DESC" if self.descending else "ASC"
         return f"{self.field.stored} {direction}, id {direction}"
 
+    def after_sql(self, job: Job) -> tuple[str, list[Any]]:
+        """The SQL term (and its arguments) matching the rows after ``job`` in this order.
+
+        A top-level range on the column (``created_at <= ? AND (created_at < ? OR id < ?)``
+        when descending), so the index on it bounds the scan; a missing value (NULL) of a
+        nullable field is placed as ``ORDER BY`` places it: last descending, first ascending.
+        """
+        col, value, id = self.field.stored, _stored(self.field, job), str(job.id)
+        lt = "<" if self.descending else ">"
+        if value is None:  # only nullable fields: the missing values' run
+            if self.descending:
+                return f"({col} IS NULL AND id < ?)", [id]
+            return f"({col} IS NOT NULL OR id > ?)", [id]
+        sql = f"({col} {lt}= ? AND ({col} {lt} ? OR id {lt} ?))"
+        if self.descending and self.field.nullable:
+            sql = f"({sql} OR {col} IS NULL)"
+        return sql, [to_ms(value) if isinstance(value, datetime) else value] * 2 + [id]
+
+    def after_mongo(self, job: Job) -> dict[str, Any]:
+        """The MongoDB filter matching the documents after ``job`` in this order (as
+        :meth:`after_sql`; a missing value is matched by ``$in: [null]``, as everywhere in the
+        engine)."""
+        field, value, id = self.field.stored, _stored(self.field, job), job.id
+        lt = "$lt" if self.descending else "$gt"
+        missing = {field: {"$in": [None]}}
+        if value is None:
+            if self.descending:
+                return {**missing, "_id": {"$lt": id}}
+            return {"$or": [{"$nor": [missing]}, {**missing, "_id": {"$gt": id}}]}
+        term = {field: {f"{lt}e": value}, "$or": [{field: {lt: value}}, {"_id": {lt: id}}]}
+        if self.descending and self.field.nullable:
+            return {"$or": [term, missing]}
+        return term
+
     # -- in memory ------------------------------------------------------------
 
     def key(self, job: Job) -> Any:
@@ -161,18 +206,16 @@ class Sort:
 NEWEST = Sort()
 
 
+def _stored(field: SortField, job: Job) -> Any:
+    """``job``'s value of ``field`` as the engines compare it (a status as its string)."""
+    if field is SortField.STATUS:
+        return job.status.value if isinstance(job.status, Status) else str(job.status)
+    return getattr(job, field.value)  # the field's name is the job's attribute
+
+
 def _value(field: SortField, job: Job) -> tuple[int, Any]:
     """The sort value of ``job``'s field: ``(0,)`` for a missing value (first in ascending)."""
-    if field is SortField.NAME:
-        value: Any = job.name
-    elif field is SortField.LABEL:
-        value = job.label
-    elif field is SortField.STATUS:
-        value = job.status.value if isinstance(job.status, Status) else str(job.status)
-    elif field is SortField.ATTEMPTS:
-        value = job.attempts
-    else:
-        value = getattr(job, field.value)
+    value = _stored(field, job)
     if value is None:
         return (0,)
     # a time as its timestamp: comparable whatever its tzinfo (stored times are milliseconds)

@@ -29,10 +29,12 @@ from datetime import datetime
 
 from bson import ObjectId
 from rich.text import Text
+from textual import constants
 from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.widget import NoScreen
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
@@ -74,6 +76,9 @@ _CACHES = ("_data", "_cell_render_cache", "_row_render_cache", "_row_renderable_
 #: a larger batch (the clock changes every visible row each second) is spread over the next
 #: frames: none of them holds up a key press for long.
 PAINT_BUDGET = 4
+#: While the rows last repainted are not drawn yet, the next ones wait (checked every frame
+#: time, Textual's ``MAX_FPS``), at most ``PAINT_WAIT`` seconds.
+FRAME, PAINT_WAIT = 1 / constants.MAX_FPS, 0.25
 #: Changed rows formatted per turn of the event loop: a large batch is formatted in slices,
 #: so a key press waits for one slice (about a millisecond), not for the whole batch.
 RENDER_SLICE = 25
@@ -146,6 +151,8 @@ class JobsTable(DataTable[Text | str]):
         #: Changed rows on screen still to repaint (in order), and whether a repaint is scheduled.
         self._repaint: dict[str, None] = {}
         self._repaint_scheduled = False
+        self._painted_at = -math.inf  # when rows were last repainted (monotonic), and since then
+        self._drawn = True  # whether a frame has drawn the table
         #: Since when rows in ``_repaint`` wait with no repaint done (monotonic; None: none wait).
         self._unpainted_since: float | None = None
         #: Rows still to format: row key → (job, time, whole row or only the clock's cells).
@@ -422,8 +429,14 @@ class JobsTable(DataTable[Text | str]):
     def _repaint_some(self) -> None:
         """Repaint up to ``PAINT_BUDGET`` of the changed rows on screen; the rest after the next frame.
 
-        Once rows are painted, nothing more is painted until the frame is drawn.
+        Once rows are painted, nothing more is painted until a frame has drawn them: the
+        after-frame callback also runs when the screen is next idle, which can be before that
+        frame (then frames drew a dozen to 30 changed rows, a key press waiting behind them).
         """
+        if self._repaint and not self._drawn and time.monotonic() - self._painted_at < PAINT_WAIT:
+            self._repaint_scheduled = True
+            asyncio.get_running_loop().call_later(FRAME, self._repaint_some)
+            return
         self._repaint_scheduled = False
         header = self.header_height if self.show_header else 0
         top = int(self.scroll_y)
@@ -439,11 +452,17 @@ class JobsTable(DataTable[Text | str]):
             if header <= y < height:  # rows off screen are painted when scrolled to
                 self.refresh(Region(0, y, width, 1))
                 painted += 1
+        if painted:
+            self._painted_at, self._drawn = time.monotonic(), False
         if painted and not self._repaint_scheduled:
             self._repaint_scheduled = True
             self._after_frame(self._repaint_some)
         # what still waits has waited since now: a stream of changes is no stalled repaint
         self._unpainted_since = time.monotonic() if self._repaint else None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._drawn = True  # a frame draws the table: with it every region asked for
+        return super().render_lines(crop)
 
     def _after_frame(self, callback: Callable[[], object]) -> None:
         """Call ``callback`` once this table's screen has drawn its next frame.

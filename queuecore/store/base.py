@@ -226,11 +226,20 @@ class Store(abc.ABC):
         *,
         query: Query | None = None,
         sort: Sort | None = None,
+        after: Job | None = None,
     ) -> list[Job]:
         """Jobs filtered by status (one or several, also ``running`` and ``stalled``), exact
         task name, free text and a parsed filter — all combined (AND) — in the order ``sort``
         (:class:`queuecore.sort.Sort`, default newest first: ``created_at`` then ``_id``,
         descending), sorted by the database before ``skip`` and ``limit`` apply.
+
+        ``after``: only the jobs after this one in that order — keyset paging: pass the last
+        job of the previous page (as ``find`` returned it) to read the next one. Unlike
+        ``skip`` each page costs the same however deep it is, and a job inserted, removed or
+        moved before the cursor meanwhile never makes a page repeat or miss one; with the
+        default order, jobs created after the first page are never reached. (A malformed job
+        as the cursor is placed by the values it shows; on MongoDB a document whose sort field
+        holds another type than queuecore writes may be passed over.)
 
         ``text`` is a free-text term of :mod:`queuecore.query`: a case-insensitive part
         of the name, label or reason, or hex digits of the id (a short id, a prefix).

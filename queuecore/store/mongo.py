@@ -397,10 +397,13 @@ class MongoStore(Store):
         *,
         query: Query | None = None,
         sort: Sort | None = None,
+        after: Job | None = None,
     ) -> list[Job]:
         filter = (q := find_query(status, name, text, query)).mongo(utcnow())
         if limit <= 0:
             return []
+        if after is not None:
+            filter = {"$and": [filter, (sort or NEWEST).after_mongo(after)]}
         seconds = self.read_limit(q)
         cursor = self._raw.find(filter, **mongo_options(seconds)).sort((sort or NEWEST).mongo())
         docs = await mongo_read(cursor.skip(row_count(skip)).limit(row_count(limit)).to_list(None), seconds)

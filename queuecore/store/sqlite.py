@@ -1101,10 +1101,16 @@ class SQLiteStore(Store):
         *,
         query: Query | None = None,
         sort: Sort | None = None,
+        after: Job | None = None,
     ) -> list[Job]:
         q, order = find_query(status, name, text, query), (sort or NEWEST).sql()
-        sql = f"SELECT {_SELECT} FROM {self._t} WHERE {{where}} ORDER BY {order} LIMIT ? OFFSET ?"
-        read = self._filtering.read(q, utcnow(), sql, [row_count(limit), row_count(skip)])
+        # keyset paging: only the rows after ``after`` in this order (see Sort.after_sql)
+        keyset, after_args = ("1", []) if after is None else (sort or NEWEST).after_sql(after)
+        sql = (
+            f"SELECT {_SELECT} FROM {self._t} WHERE ({{where}}) AND {keyset}"
+            f" ORDER BY {order} LIMIT ? OFFSET ?"
+        )
+        read = self._filtering.read(q, utcnow(), sql, [*after_args, row_count(limit), row_count(skip)])
         return [_to_job(r) for r in await sqlite_read(self._run, read, self.read_limit(q))]
 
     async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
