@@ -315,27 +315,28 @@ class LiveModel:
         """Change the filter and reload the window from the store. When the load fails (a
         ``QueryTimeout``) or is cancelled (a newer filter replaced it), the model keeps the
         previous filter and its window, untouched."""
-        async with self._lock:
-            before = self.filter, self.limit
-            self.filter, self.limit = new, self.page
-            try:
-                delta = await self._reload()
-            except BaseException:
-                self.filter, self.limit = before
-                raise
-            delta.refiltered = True
-            return delta
+        return await self._reselect(filter=new)
 
     async def set_sort(self, new: Sort) -> Delta:
         """Change the order and reload the window from the store (sorted by the database);
         a failed or cancelled load keeps the previous order and window."""
+        return await self._reselect(sort=new)
+
+    async def _reselect(self, *, filter: Filter | None = None, sort: Sort | None = None) -> Delta:
+        """Reload a first page with a new ``filter`` or ``sort`` (None: the current one, as it
+        is once the lock is held); on failure or cancellation the previous selection (filter,
+        order, window size) stays as it was."""
         async with self._lock:
-            before = self.sort, self.limit
-            self.sort, self.limit = new, self.page
+            before = self.filter, self.sort, self.limit
+            if filter is not None:
+                self.filter = filter
+            if sort is not None:
+                self.sort = sort
+            self.limit = self.page
             try:
                 delta = await self._reload()
             except BaseException:
-                self.sort, self.limit = before
+                self.filter, self.sort, self.limit = before
                 raise
             delta.refiltered = True
             return delta

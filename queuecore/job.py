@@ -375,12 +375,6 @@ def depth_message(what: str = "job data") -> str:
     return f"{what} is nested deeper than the limit of {MAX_DEPTH} levels"
 
 
-def check_depth(value: Any, what: str = "job data") -> None:
-    """Refuse ``value`` (``what`` names it in the message) nested deeper than :data:`MAX_DEPTH`."""
-    if too_deep(value):
-        raise ValueError(depth_message(what))
-
-
 def check_shape(value: Any, what: str = "job data") -> None:
     """Refuse ``value`` (``what`` names it) that no engine can store as given: nested deeper
     than :data:`MAX_DEPTH`, a key that is not a string or holds NUL, a key or string holding a
