@@ -20,14 +20,13 @@ filters ``:filter NAME`` applies and ``:save NAME`` writes.
 from __future__ import annotations
 
 import asyncio
-import gc
 import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from bson import ObjectId
-from textual import work
+from textual import events, work
 from textual.actions import ActionParseResult
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -51,6 +50,7 @@ from . import bulk
 from . import format as fmt
 from .bulk import REQUEUEABLE, BulkKind, bulk_statuses
 from .config import ConfigError, UserConfig, config_path, save_filter
+from .gc_idle import IdleCollector
 from .live import STATUS_ORDER, Delta, Filter, LiveModel, shown_status, status_of
 from .read_only import ReadOnlyNotice
 from .screens import (
@@ -142,7 +142,8 @@ class JobTUI(App[None]):
         #: The store's file went while open: a retry opens it again, never creates it.
         self._store_went = False
         self._loading_more = False
-        self._gc_frozen = False
+        #: Full garbage-collector passes wait for idle input (see jobtui.gc_idle).
+        self.collector = IdleCollector()
         self._read_only_notice = ReadOnlyNotice(READ_ONLY_HIDDEN)
         self.sub_title = self._describe_store()
 
@@ -175,12 +176,7 @@ class JobTUI(App[None]):
         return None
 
     def on_mount(self) -> None:
-        # Everything alive now (imports, styles, widgets) lives as long as the app: keep it out
-        # of the garbage collector's full passes, which otherwise stall the UI for 50–90 ms
-        # every few seconds under a stream of change events. Undone on unmount.
-        if not self._gc_frozen:
-            gc.freeze()
-            self._gc_frozen = True
+        self.collector.start()
         self.apply_keymap()
         if self.config.problem:
             self.notify(f"{self.config.problem} — using the defaults.", severity="warning", timeout=20)
@@ -446,7 +442,13 @@ class JobTUI(App[None]):
         finally:
             self._loading_more = False
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self.collector.touch()
+        await super().on_event(event)
+
     def _tick(self) -> None:
+        self.collector.tick()
         self._refresh_aggregates()
         screen = self.jobs_screen
         if screen is not None:
@@ -910,9 +912,7 @@ class JobTUI(App[None]):
         self.exit()
 
     async def on_unmount(self) -> None:
-        if self._gc_frozen:
-            gc.unfreeze()
-            self._gc_frozen = False
+        self.collector.stop()
         if self.queue is not None:
             await self.queue.close()
         if self.store is not None:

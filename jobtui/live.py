@@ -76,6 +76,8 @@ MODE_LABELS = {
 
 #: Above this many waiting (enqueued + failed) jobs the latency aggregation is skipped.
 LATENCY_SCAN_LIMIT = 20_000
+#: Change events taken from the feed before the event loop gets a turn (keys, frames).
+FEED_SLICE = 50
 #: Minutes of completed/failed history kept for the sparklines.
 RATE_MINUTES = 30
 
@@ -571,8 +573,15 @@ class LiveModel:
 
         async def produce() -> None:
             try:
+                taken = 0
                 async for change in self.store.watch():
                     queue.put_nowait(change)
+                    taken += 1
+                    if taken % FEED_SLICE == 0:
+                        # an engine may hand over a whole batch without suspending (SQLite
+                        # reads up to 1,000 changes at once, a change stream buffers its
+                        # batch): decoding it all in one step held keys and frames ~70 ms
+                        await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:

@@ -508,6 +508,10 @@ class _SQLThread:
 #: At most this many rows are written in one transaction (bounds how long the write lock is
 #: held); a single write of more rows has a transaction of its own.
 _GROUP = 256
+#: The change feed reads at most this many changes a query on its own thread, and at most
+#: ``_FEED_HERE`` on the event loop's thread (after a write of this process; see ``watch``).
+_FEED_BATCH = 1000
+_FEED_HERE = 100
 
 
 class _Inline:
@@ -1256,12 +1260,12 @@ class SQLiteStore(Store):
             with using:
                 return c.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {t}_changes").fetchone()[0]
 
-        def read(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
-            """The changes after ``after`` (at most 1,000), and the new position (-1: lost)."""
+        def read(c: sqlite3.Connection, after: int, limit: int) -> tuple[list[sqlite3.Row], int]:
+            """The changes after ``after`` (at most ``limit``), and the new position (-1: lost)."""
             rows = c.execute(
                 f"SELECT c.seq AS _seq, c.op AS _op, c.id AS _cid, {_FEED_SELECT} FROM {t}_changes c"
-                f" LEFT JOIN {t} j ON j.id = c.id WHERE c.seq > ? ORDER BY c.seq LIMIT 1000",
-                (after,),
+                f" LEFT JOIN {t} j ON j.id = c.id WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
+                (after, limit),
             ).fetchall()
             # A gap after our position: if the feed was trimmed past it, history is lost
             # (checked after reading, so a trim between the two queries is noticed too).
@@ -1271,14 +1275,14 @@ class SQLiteStore(Store):
                     return [], -1
             return rows, (rows[-1][0] if rows else after)
 
-        def read_tolerant(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
+        def read_tolerant(c: sqlite3.Connection, after: int, limit: int) -> tuple[list[sqlite3.Row], int]:
             """:func:`read`, again leniently when a value is not UTF-8 (see ``_sqlite_decode``)."""
-            return tolerant(lambda conn: read(conn, after))(c)
+            return tolerant(lambda conn: read(conn, after, limit))(c)
 
         def poll(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
             with using:
                 self._file.check(c, every=dbfile.CHECK_EVERY)
-                return read_tolerant(c, after)
+                return read_tolerant(c, after, _FEED_BATCH)
 
         def read_here(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int] | None:
             """:func:`read` on the calling thread if that costs no waiting, else None."""
@@ -1287,7 +1291,7 @@ class SQLiteStore(Store):
             try:
                 c.execute("PRAGMA busy_timeout = 0")
                 try:
-                    return read_tolerant(c, after)
+                    return read_tolerant(c, after, _FEED_HERE)
                 except sqlite3.OperationalError:  # busy: the feed's thread waits instead
                     return None
                 finally:
@@ -1312,10 +1316,11 @@ class SQLiteStore(Store):
             while True:
                 waker.clear()
                 # After a write of this process, read its changes right here, on the event
-                # loop's thread, like the write itself (an indexed read of the few newest
-                # rows), unless this feed's thread is using the connection or the read would
-                # wait for a lock. Polls for other processes' writes, and a backlog after a
-                # full batch, stay on this feed's thread.
+                # loop's thread, like the write itself (an indexed read of at most
+                # _FEED_HERE of the newest rows: a bulk write's backlog is read on the
+                # feed's thread, it held keys and frames ~60 ms), unless this feed's thread
+                # is using the connection or the read would wait for a lock. Polls for other
+                # processes' writes, and a backlog after a full batch, stay on this feed's thread.
                 found = read_here(conn, seq) if local else None
                 rows, new_seq = found or await executor.run(poll, conn, seq, quick=True)
                 local = False
@@ -1327,8 +1332,8 @@ class SQLiteStore(Store):
                 parsed: dict[str, tuple[tuple[Any, ...], Job]] = {}
                 for row in rows:
                     yield _feed_change(row, parsed)
-                if len(rows) == 1000:
-                    continue
+                if len(rows) == (_FEED_HERE if found else _FEED_BATCH):
+                    continue  # more are waiting: the rest is read on the feed's thread
                 # Wait for a write of this process, or poll for other processes' writes.
                 local = waker.is_set()
                 while not local:
