@@ -518,7 +518,7 @@ def sql_text(column: str) -> str:
     argument as strict UTF-8 before a Python function sees it, so one row of another program
     that is not UTF-8 fails the whole statement. These decode it with U+FFFD for each bad byte,
     as the row is read (and matched, ``Query.matches``) when salvaged. Only used once a filter
-    failed so (queuecore.store._sqlite_filter): the cast costs every row some 5-10 %."""
+    failed so (queuecore.store.sqlite.filter): the cast costs every row some 5-10 %."""
     return f"(CASE WHEN typeof({column}) = 'text' THEN CAST({column} AS BLOB) END)"
 
 

@@ -32,7 +32,7 @@ from pymongo.errors import AutoReconnect
 from typer.testing import CliRunner
 
 import queuecore
-import queuecore.store.sqlite as sqlite_engine
+import queuecore.store.sqlite.store as sqlite_engine
 from jobtui.cli import app
 from queuecore import Blueprint
 
@@ -153,7 +153,7 @@ CHILD = textwrap.dedent(
     """
     import asyncio, sys, threading
     import queuecore
-    import queuecore.store.sqlite as engine
+    import queuecore.store.sqlite.store as engine
     from queuecore import Blueprint
 
     real, calls = engine._inserted, 0

@@ -25,7 +25,8 @@ from util import insert_raw, wait_all
 import queuecore
 from queuecore import Blueprint, Change, Context, Job, Queue, Status, Task
 from queuecore.job import MAX_EVENTS, Event
-from queuecore.store.sqlite import _COLUMNS, _SELECT, SQLiteStore, _events, _fast_job, _feed_job, _row_to_doc
+from queuecore.store.sqlite import SQLiteStore
+from queuecore.store.sqlite.store import _COLUMNS, _SELECT, _events, _fast_job, _feed_job, _row_to_doc
 
 
 @pytest.fixture

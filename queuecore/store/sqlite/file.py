@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from ..errors import ConnectError, StoreGone
+from ...errors import ConnectError, StoreGone
 
 T = TypeVar("T")
 

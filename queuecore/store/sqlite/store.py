@@ -1,30 +1,4 @@
-"""The embedded SQLite engine: zero set-up, safe for several processes on one machine.
-
-- WAL journal and a busy timeout, so readers never block the writer and
-  concurrent writers wait instead of failing.
-- Every transition is one ``UPDATE … WHERE <guard> RETURNING *`` statement:
-  atomic across processes without explicit locking.
-- Labeled de-duplication: a ``lock`` column with a UNIQUE index, set only while
-  a labeled job is active (NULLs never collide).
-- The change feed: triggers write every insert/update/delete into
-  ``<table>_changes``; ``watch()`` tails it by sequence number, so it sees the
-  writes of other processes too. Writes of this process wake watchers at once;
-  other processes' writes are noticed within ``feed_interval`` (cheap
-  ``PRAGMA data_version`` check).
-- A guarded write (one indexed statement, tens of microseconds) runs on the event loop's
-  own thread when the database is free: its connection has a busy timeout of zero, so it
-  never waits for a lock, and it never checkpoints (the store's thread does). When the
-  write lock is held elsewhere (another process, or the store's thread) the write goes
-  to the store's thread instead and waits there (see ``_Inline``).
-- Everything else — reads, scans, waits for a lock — runs off the event loop, on the
-  store's thread and one thread per watcher. Calls made in one event-loop iteration reach
-  the store's thread together, and the guarded writes among them share one transaction
-  (group commit; see ``_SQLThread``). A watcher reads the changes of this process's
-  writes on the event loop's thread too (a few rows by index).
-- Rows are read back without pydantic validating every field when they are exactly
-  what this module writes (``_fast_job``); anything else is validated, or salvaged as
-  malformed.
-"""
+"""The SQLite store: the :class:`~queuecore.store.base.Store` methods as SQL (see the package)."""
 
 from __future__ import annotations
 
@@ -46,18 +20,18 @@ from typing import Any, TypeVar
 
 from bson import ObjectId
 
-from .._time import from_ms, to_ms, utcnow
-from ..audit import AuditEntry
-from ..errors import ConnectError, StoreGone
-from ..job import FINISHED, MAX_DEPTH, MAX_EVENTS, Change, Event, Job, Status, too_deep
-from ..query import RUNNING, STALLED, Query
-from ..sort import NEWEST, Sort
-from . import _sqlite_batch
-from . import _sqlite_file as dbfile
-from . import _sqlite_filter as sqlite_filter
-from ._limits import sqlite_read
-from ._sqlite_decode import NotUTF8, audit_entry, fetch_rows, returned_row, tolerant
-from .base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id, row_count
+from ..._time import from_ms, to_ms, utcnow
+from ...audit import AuditEntry
+from ...errors import ConnectError, StoreGone
+from ...job import FINISHED, MAX_DEPTH, MAX_EVENTS, Change, Event, Job, Status, too_deep
+from ...query import RUNNING, STALLED, Query
+from ...sort import NEWEST, Sort
+from .._limits import sqlite_read
+from ..base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id, row_count
+from . import batch
+from . import file as dbfile
+from . import filter as sqlite_filter
+from .decode import NotUTF8, audit_entry, fetch_rows, returned_row, tolerant
 
 T = TypeVar("T")
 
@@ -99,7 +73,7 @@ _COLUMNS = (
 FEED_KEEP = 50_000
 #: How long a write waits for another process's write lock (on the store's thread).
 BUSY_TIMEOUT_MS = 30_000
-#: The WAL is checkpointed and truncated past this size (see ``_sqlite_file``).
+#: The WAL is checkpointed and truncated past this size (see ``file.py``).
 WAL_LIMIT = dbfile.WAL_LIMIT
 
 
@@ -120,7 +94,7 @@ def _row_to_doc(row: dict[str, Any], problems: list[str] | None = None) -> dict[
 
     Undecodable JSON is passed on as the raw text, so the job comes back salvaged
     with ``malformed`` set instead of raising. What validation cannot see is added to
-    ``problems``: text that is not UTF-8 (see ``_sqlite_decode``), JSON nested too deeply
+    ``problems``: text that is not UTF-8 (see ``decode.py``), JSON nested too deeply
     to decode (then read as null).
     """
     doc: dict[str, Any] = {}
@@ -527,7 +501,7 @@ class _Inline:
 
     This connection never checkpoints the WAL (that syncs the file to disk): every few writes
     it looks at the WAL's size, and past its limit the store's thread checkpoints it (see
-    ``_sqlite_file``); writes follow it there until it is done, and go there on a disk found
+    ``file.py``); writes follow it there until it is done, and go there on a disk found
     full (each checkpoints first). Writes from another thread (a second event loop) go there
     directly. Every commit is checked against the file's identity first.
     """
@@ -731,7 +705,7 @@ def _settle(outcomes: list[_Outcome]) -> None:
 
 class SQLiteStore(Store):
     """Jobs in a SQLite file. Open with ``queuecore.connect("sqlite:///jobs.db")``; ``create=False``
-    never makes the file, and one deleted or replaced while open raises StoreGone (``_sqlite_file``)."""
+    never makes the file, and one deleted or replaced while open raises StoreGone (``file.py``)."""
 
     engine = "sqlite"
 
@@ -951,11 +925,11 @@ class SQLiteStore(Store):
     async def insert_many(
         self, items: Sequence[tuple[Job, bool]], *, since: Sequence[datetime | None] | None = None
     ) -> list[bool]:
-        """One transaction for the whole call: all or nothing (see ``_sqlite_batch``)."""
+        """One transaction for the whole call: all or nothing (see ``batch.py``)."""
         if not items:
             return []
         since = since or [None] * len(items)
-        periodic = _sqlite_batch.periodic_sql(self._t, _INSERT_COLUMNS, _INSERT_MARKS)
+        periodic = batch.periodic_sql(self._t, _INSERT_COLUMNS, _INSERT_MARKS)
         statements = [
             (self._insert_sql, _insert_values(job, lock), False)
             if at is None
@@ -965,7 +939,7 @@ class SQLiteStore(Store):
         # more rows than one group commit takes, or a period check (a scan): on the store's
         # thread, so the event loop is never held for the batch
         here = len(items) <= _GROUP and all(at is None for at in since)
-        run = _sqlite_batch.insert_all(statements, _inserted)
+        run = batch.insert_all(statements, _inserted)
         out = await self._write(run, here=here, weight=len(items))
         if any(out):
             self._wrote(sum(out))
@@ -1272,7 +1246,7 @@ class SQLiteStore(Store):
             return rows, (rows[-1][0] if rows else after)
 
         def read_tolerant(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
-            """:func:`read`, again leniently when a value is not UTF-8 (see ``_sqlite_decode``)."""
+            """:func:`read`, again leniently when a value is not UTF-8 (see ``decode.py``)."""
             return tolerant(lambda conn: read(conn, after))(c)
 
         def poll(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..query import Query, icontains, regexp
+from ...query import Query, icontains, regexp
 
 T = TypeVar("T")
 
