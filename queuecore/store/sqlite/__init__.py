@@ -15,11 +15,11 @@
   own thread when the database is free: its connection has a busy timeout of zero, so it
   never waits for a lock, and it never checkpoints (the store's thread does). When the
   write lock is held elsewhere (another process, or the store's thread) the write goes
-  to the store's thread instead and waits there (see ``_Inline``).
+  to the store's thread instead and waits there (see ``executor.Inline``).
 - Everything else — reads, scans, waits for a lock — runs off the event loop, on the
   store's thread and one thread per watcher. Calls made in one event-loop iteration reach
   the store's thread together, and the guarded writes among them share one transaction
-  (group commit; see ``_SQLThread``). A watcher reads the changes of this process's
+  (group commit; see ``executor.SQLThread``). A watcher reads the changes of this process's
   writes on the event loop's thread too (a few rows by index).
 - Rows are read back without pydantic validating every field when they are exactly
   what this module writes (``_fast_job``); anything else is validated, or salvaged as
