@@ -22,7 +22,7 @@
   (group commit; see ``executor.SQLThread``). A watcher reads the changes of this process's
   writes on the event loop's thread too (a few rows by index).
 - Rows are read back without pydantic validating every field when they are exactly
-  what this module writes (``_fast_job``); anything else is validated, or salvaged as
+  what this engine writes (``codec.py``); anything else is validated, or salvaged as
   malformed.
 """
 

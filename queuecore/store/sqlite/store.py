@@ -20,331 +20,27 @@ from bson import ObjectId
 from ..._time import from_ms, to_ms, utcnow
 from ...audit import AuditEntry
 from ...errors import ConnectError, StoreGone
-from ...job import FINISHED, MAX_DEPTH, MAX_EVENTS, Change, Event, Job, Status, too_deep
+from ...job import FINISHED, Change, Event, Job, Status
 from ...query import RUNNING, STALLED, Query
 from ...sort import NEWEST, Sort
 from .._limits import sqlite_read
-from ..base import MODE_CHANGE_FEED, Counts, LockConflict, Store, find_query, lock_key, parse_id, row_count
-from . import batch
+from ..base import MODE_CHANGE_FEED, Counts, Store, find_query, lock_key, parse_id, row_count
+from . import batch, writes
 from . import file as dbfile
 from . import filter as sqlite_filter
-from .decode import NotUTF8, audit_entry, fetch_rows, returned_row, tolerant
+from .codec import COLUMNS, FEED_SELECT, SELECT, Codec
+from .decode import audit_entry, fetch_rows, returned_row, tolerant
 from .executor import GROUP, Inline, SQLThread
 
 T = TypeVar("T")
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_DATETIME_KEYS = {
-    "created_at",
-    "available_at",
-    "started_at",
-    "ended_at",
-    "finished_at",
-    "heartbeat_at",
-}
-_JSON_KEYS = {"data", "result"}
-_DECODED_KEYS = frozenset({*_JSON_KEYS, "events"})
-_COLUMNS = (
-    "id",
-    "name",
-    "label",
-    "data",
-    "status",
-    "created_at",
-    "available_at",
-    "started_at",
-    "ended_at",
-    "finished_at",
-    "attempts",
-    "result",
-    "reason",
-    "events",
-    "worker",
-    "progress",
-    "note",
-    "cancel_reason",
-    "heartbeat_at",
-    "trace",
-    "lock",
-)
 #: Keep at most this many rows in the change feed (older ones are trimmed).
 FEED_KEEP = 50_000
 #: How long a write waits for another process's write lock (on the store's thread).
 BUSY_TIMEOUT_MS = 30_000
 #: The WAL is checkpointed and truncated past this size (see ``file.py``).
 WAL_LIMIT = dbfile.WAL_LIMIT
-
-
-def _encode(key: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if key in _DATETIME_KEYS:
-        return to_ms(value)
-    if key in _JSON_KEYS:
-        return json.dumps(value, default=str)
-    if isinstance(value, Status):
-        return value.value
-    return value
-
-
-def _row_to_doc(row: dict[str, Any], problems: list[str] | None = None) -> dict[str, Any]:
-    """A stored row in the MongoDB document shape, for Job.from_doc.
-
-    Undecodable JSON is passed on as the raw text, so the job comes back salvaged
-    with ``malformed`` set instead of raising. What validation cannot see is added to
-    ``problems``: text that is not UTF-8 (see ``decode.py``), JSON nested too deeply
-    to decode (then read as null).
-    """
-    doc: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, NotUTF8):
-            if problems is not None:
-                problems.append(f"{key}: not UTF-8 text")
-            value = str(value)  # shown with U+FFFD for each bad byte
-        if key == "id":
-            doc["_id"] = value
-        elif key == "lock":
-            continue
-        elif value is None:
-            doc[key] = None
-        elif key in _DATETIME_KEYS:
-            try:
-                doc[key] = from_ms(value) if isinstance(value, int | float) else value
-            except (ValueError, OverflowError, OSError):  # out of range, NaN: salvaged as malformed
-                doc[key] = f"{value} (out of range)"
-        elif key in _DECODED_KEYS:
-            try:
-                doc[key] = json.loads(value)
-            except (TypeError, ValueError):
-                doc[key] = value
-            except RecursionError:
-                doc[key] = None
-                if problems is not None:
-                    problems.append(f"{key}: nested deeper than {MAX_DEPTH} levels")
-        else:
-            doc[key] = value
-    return doc
-
-
-#: The job columns in the order every query here selects them (``_fast_job`` reads them by position).
-_SELECT = ", ".join(_COLUMNS)
-_FEED_SELECT = ", ".join(f"j.{c}" for c in _COLUMNS)
-_STATUSES: dict[str, Status] = {s.value: s for s in Status}
-
-
-#: Validated history entries by (at, status, reason): events are immutable, and a job's
-#: history is read again after each of its writes (RETURNING, then the change feed), so
-#: most entries were validated before.
-_EVENT_CACHE: dict[tuple[str, str, str | None], Event] = {}
-_EVENT_CACHE_SIZE = 4096
-
-
-#: The last history parsed per job id, as (text, events): a write appends one entry to a
-#: history read before, so only the new tail needs parsing (see :func:`_events`).
-_HISTORIES: dict[str, tuple[str, tuple[Event, ...]]] = {}
-_HISTORIES_SIZE = 1024
-
-
-def _events(text: str, id: str | None = None) -> list[Event]:
-    """A stored event history; each entry is validated (pydantic) once (raises when invalid).
-
-    With the job's ``id``: when the text extends the last history parsed for that job by
-    entries at its end (a write appended one), the known entries are reused as they are —
-    the same text gives the same entries — and only the new ones are parsed."""
-    known = _HISTORIES.get(id) if id is not None else None
-    if known is not None and text == known[0]:
-        events = [*known[1]]
-    elif (
-        known is not None
-        and known[1]  # "[A,B]" → "[A,B,C]": "[A,B" + "," + "C]"
-        and known[0].endswith("]")
-        and len(text) > len(known[0])
-        and text[len(known[0]) - 1] == ","
-        and text.startswith(known[0][:-1])
-    ):
-        added = _entries(json.loads("[" + text[len(known[0]) :]))
-        events = [*known[1], *added] if added else _entries(json.loads(text))  # "[A,]": not JSON
-    else:
-        events = _entries(json.loads(text))
-    if id is not None:
-        if len(_HISTORIES) >= _HISTORIES_SIZE:
-            _HISTORIES.clear()
-        _HISTORIES[id] = (text, tuple(events))
-    return events
-
-
-def _entries(items: Any) -> list[Event]:
-    """Parsed history entries (validated once each, see ``_EVENT_CACHE``)."""
-    if type(items) is not list:
-        raise ValueError("events is not a list")
-    out = []
-    for item in items:
-        at, status, reason = item.get("at"), item.get("status"), item.get("reason")
-        if type(at) is not str or type(status) is not str or not (reason is None or type(reason) is str):
-            out.append(Event.model_validate(item))  # not as written here: validate, don't cache
-            continue
-        key = (at, status, reason)
-        event = _EVENT_CACHE.get(key)
-        if event is None:
-            event = Event.model_validate(item)
-            if len(_EVENT_CACHE) >= _EVENT_CACHE_SIZE:
-                _EVENT_CACHE.clear()
-            _EVENT_CACHE[key] = event
-        out.append(event)
-    return out
-
-
-#: The last jobs parsed from rows this process's writes returned (RETURNING), with those
-#: rows, by (id, status, attempts): the change feed usually reads the very same row right
-#: after the write — or the row of the write before (a claim, read by the feed after the
-#: completion of the same attempt was written), hence not keyed by id alone.
-_WRITTEN: dict[tuple[Any, Any, Any], tuple[tuple[Any, ...], Job]] = {}
-_WRITTEN_SIZE = 1024
-
-
-def _written_key(values: tuple[Any, ...]) -> tuple[Any, Any, Any]:
-    return values[0], values[4], values[10]
-
-
-def _written_job(row: Sequence[Any]) -> Job:
-    """The job in a row a write returned; remembered for :func:`_feed_job`."""
-    values = tuple(row)
-    job = _to_job(values)
-    if job.malformed is None:
-        if len(_WRITTEN) >= _WRITTEN_SIZE:
-            _WRITTEN.clear()
-        _WRITTEN[_written_key(values)] = (values, job)
-    return job
-
-
-def _feed_job(values: tuple[Any, ...]) -> Job:
-    """The job in a change-feed row. When the row is exactly one a write of this process
-    returned, its parse is reused: the same values always give the same job. The copy
-    gets containers of its own (data and result decoded again, a new events list), so a
-    job a watcher gets shares no mutable part with the one the writer got."""
-    known = _WRITTEN.get(_written_key(values))
-    if known is None or known[0] != values:
-        return _to_job(values)
-    fields = dict(known[1].__dict__)
-    fields["data"] = json.loads(values[3])
-    fields["result"] = None if values[11] is None else json.loads(values[11])
-    fields["events"] = list(fields["events"])  # Event objects are immutable
-    return Job.trusted(**fields)
-
-
-def _to_job(row: Sequence[Any], offset: int = 0) -> Job:
-    """The job in a row that holds ``_COLUMNS`` from position ``offset`` on (never raises:
-    a row that is not a valid job comes back salvaged, ``malformed`` set)."""
-    values = tuple(row)[offset : offset + len(_COLUMNS)]
-    job = _fast_job(values)
-    if job is None:  # not exactly what this module writes: validate, or salvage as malformed
-        problems: list[str] = []
-        try:
-            doc = _row_to_doc(dict(zip(_COLUMNS, values, strict=True)), problems)
-        except Exception as exc:  # whatever it is, one row must not stop a read
-            doc, problems = {"_id": values[0] if values else None}, [f"cannot be read ({type(exc).__name__})"]
-        job = Job.salvage(doc, "malformed job: " + "; ".join(problems)) if problems else Job.from_doc(doc)
-    return job
-
-
-def _fast_job(values: Sequence[Any]) -> Job | None:
-    """A row as this module writes it, turned into a Job without validating it field by field.
-
-    Every value is type-checked exactly (``type(x) is int``, a known status, a 24-digit id,
-    JSON that decodes to a dict, events that validate), and the result equals what
-    ``Job.from_doc(_row_to_doc(row))`` returns; anything unexpected returns None so that
-    path decides (and flags a malformed row). Pydantic validation of every field costs
-    several times more, and the hot path parses each job after each of its writes.
-    """
-    (
-        id_,
-        name,
-        label,
-        data,
-        status,
-        created,
-        available,
-        started,
-        ended,
-        finished,
-        attempts,
-        result,
-        reason,
-        events,
-        worker,
-        progress,
-        note,
-        cancel_reason,
-        heartbeat,
-        trace,
-        _lock,
-    ) = values
-    if not (
-        type(id_) is str
-        and len(id_) == 24
-        and type(name) is str
-        and type(label) is str
-        and type(data) is str
-        and type(status) is str
-        and type(created) is int
-        and type(available) is int
-        and type(attempts) is int
-        and type(reason) is str
-        and type(events) is str
-        and type(worker) is str
-        and type(note) is str
-        and (progress is None or type(progress) is float)
-        and (cancel_reason is None or type(cancel_reason) is str)
-        and (trace is None or type(trace) is str)
-        and (result is None or type(result) is str)
-        and (started is None or type(started) is int)
-        and (ended is None or type(ended) is int)
-        and (finished is None or type(finished) is int)
-        and (heartbeat is None or type(heartbeat) is int)
-    ):
-        return None
-    state = _STATUSES.get(status)
-    if state is None:
-        return None
-    try:
-        oid = ObjectId(id_)
-        decoded = json.loads(data)
-        outcome = None if result is None else json.loads(result)
-        history = _events(events, id_)
-        times = [None if t is None else from_ms(t) for t in (created, available, started, ended, finished)]
-        beat = None if heartbeat is None else from_ms(heartbeat)
-    except Exception:  # whatever it is, the validating path reports it
-        return None
-    if type(decoded) is not dict or not (outcome is None or type(outcome) is dict):
-        return None
-    # only text with more brackets than the limit can be nested that deep: look closer
-    if data.count("{") + data.count("[") > MAX_DEPTH and too_deep(decoded):
-        return None
-    if result is not None and result.count("{") + result.count("[") > MAX_DEPTH and too_deep(outcome):
-        return None
-    return Job.trusted(
-        id=oid,
-        name=name,
-        label=label,
-        data=decoded,
-        status=state,
-        created=times[0],
-        available=times[1],
-        started=times[2],
-        ended=times[3],
-        finished=times[4],
-        attempts=attempts,
-        result=outcome,
-        reason=reason,
-        events=history,
-        worker=worker,
-        progress=progress,
-        note=note,
-        cancel_reason=cancel_reason,
-        heartbeat=beat,
-        trace=trace,
-        malformed=None,
-    )
 
 
 class SQLiteStore(Store):
@@ -368,6 +64,11 @@ class SQLiteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self._inline: Inline | None = None
         self._filtering = sqlite_filter.Filtering()  # filters over text that is not UTF-8
+        self._codec = Codec()  # rows ↔ jobs, with this store's caches
+        self._insert_sql = writes.insert_sql(collection)
+        self._periodic_sql = writes.periodic_sql(collection)
+        self._claim_sql = writes.claim_sql(collection)
+        self._reread_sql = writes.reread_sql(collection)
         self._mode = MODE_CHANGE_FEED
         #: Each watcher's waker, with the event loop it waits on.
         self._wakers: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
@@ -463,7 +164,7 @@ class SQLiteStore(Store):
     def _schema(self, conn: sqlite3.Connection) -> None:
         t = self._t
         existing = {row[1] for row in conn.execute(f"PRAGMA table_info({t})")}
-        missing = [c for c in _COLUMNS if c not in existing]
+        missing = [c for c in COLUMNS if c not in existing]
         if existing and missing:
             # another program's table (a wrong file or --collection): refuse before anything is
             # created, since the change-feed triggers below would break every insert into it
@@ -548,17 +249,14 @@ class SQLiteStore(Store):
     # -- writes ---------------------------------------------------------------
 
     async def insert(self, job: Job, *, lock: bool, unless_finished_after: datetime | None = None) -> bool:
-        values = _insert_values(job, lock)
+        values = self._codec.insert_values(job, lock)
         sql = self._insert_sql
         if unless_finished_after is not None:  # the period check in the same statement
-            sql = (
-                f"INSERT INTO {self._t} ({_INSERT_COLUMNS}) SELECT {_INSERT_MARKS} WHERE NOT EXISTS"
-                f" (SELECT 1 FROM {self._t} WHERE name = ? AND label = ? AND finished_at > ?)"
-            )
+            sql = self._periodic_sql
             values += [job.name, job.label, to_ms(unless_finished_after)]
 
         def run(conn: sqlite3.Connection) -> bool:
-            return _inserted(conn, sql, values)
+            return writes.inserted(conn, sql, values)
 
         # the period check scans the jobs of that name: not on the event loop's thread
         inserted = await self._write(run, here=unless_finished_after is None)
@@ -573,25 +271,21 @@ class SQLiteStore(Store):
         if not items:
             return []
         since = since or [None] * len(items)
-        periodic = batch.periodic_sql(self._t, _INSERT_COLUMNS, _INSERT_MARKS)
+        values = self._codec.insert_values
         statements = [
-            (self._insert_sql, _insert_values(job, lock), False)
+            (self._insert_sql, values(job, lock), False)
             if at is None
-            else (periodic, [*_insert_values(job, lock), job.name, job.label, to_ms(at)], True)
+            else (self._periodic_sql, [*values(job, lock), job.name, job.label, to_ms(at)], True)
             for (job, lock), at in zip(items, since, strict=True)
         ]
         # more rows than one group commit takes, or a period check (a scan): on the store's
         # thread, so the event loop is never held for the batch
         here = len(items) <= GROUP and all(at is None for at in since)
-        run = batch.insert_all(statements, _inserted)
+        run = batch.insert_all(statements, writes.inserted)
         out = await self._write(run, here=here, weight=len(items))
         if any(out):
             self._wrote(sum(out))
         return out
-
-    @property
-    def _insert_sql(self) -> str:
-        return f"INSERT INTO {self._t} ({_INSERT_COLUMNS}) VALUES ({_INSERT_MARKS})"
 
     async def finished_since(self, name: str, label: str, since: datetime) -> bool:
         sql = f"SELECT 1 FROM {self._t} WHERE name = ? AND label = ? AND finished_at > ? LIMIT 1"
@@ -600,21 +294,14 @@ class SQLiteStore(Store):
 
     async def claim(self, id: ObjectId, now: datetime, timeout: timedelta, worker: str) -> Job | None:
         event = Event(at=now, status=Status.DEQUEUED, reason="")
-        sql = (
-            f"UPDATE {self._t} SET status = 'dequeued', started_at = ?, available_at = ?,"
-            f" attempts = attempts + 1, worker = ?, progress = NULL, note = '',"
-            f" heartbeat_at = NULL, events = {_APPEND} WHERE id = ?"
-            " AND status IN ('enqueued', 'failed', 'dequeued') AND available_at <= ?"
-            f" RETURNING {_SELECT}"
-        )
-        ms = to_ms(now)
-        args = (ms, to_ms(now + timeout), worker, *_append_args(event), str(id), ms)
-        again = (f"SELECT {_SELECT} FROM {self._t} WHERE id = ?", (str(id),))
+        sql, ms = self._claim_sql, to_ms(now)
+        args = (ms, to_ms(now + timeout), worker, *self._codec.append_args(event), str(id), ms)
+        again = (self._reread_sql, (str(id),))
         row = await self._write(lambda c: returned_row(c.execute(sql, args), *again))
         if row is None:
             return None
         self._wrote()
-        return _written_job(row)
+        return self._codec.written_job(row)
 
     async def update(
         self,
@@ -628,13 +315,13 @@ class SQLiteStore(Store):
         lock: bool | None = None,
     ) -> Job | None:
         sql, args = self._guarded(id, statuses, set, event, attempts, stalled_before, lock)
-        sql += f" RETURNING {_SELECT}"
-        again = (f"SELECT {_SELECT} FROM {self._t} WHERE id = ?", (str(id),))
-        row = await self._write(lambda conn: returned_row(_lock_checked(conn, sql, args), *again))
+        sql += f" RETURNING {SELECT}"
+        again = (self._reread_sql, (str(id),))
+        row = await self._write(lambda conn: returned_row(writes.lock_checked(conn, sql, args), *again))
         if row is None:
             return None
         self._wrote()
-        return _written_job(row)
+        return self._codec.written_job(row)
 
     async def update_only(
         self,
@@ -648,7 +335,7 @@ class SQLiteStore(Store):
         lock: bool | None = None,
     ) -> bool:
         sql, args = self._guarded(id, statuses, set, event, attempts, stalled_before, lock)
-        count = await self._write(lambda conn: _lock_checked(conn, sql, args).rowcount)
+        count = await self._write(lambda conn: writes.lock_checked(conn, sql, args).rowcount)
         if count != 1:
             return False
         self._wrote()
@@ -665,30 +352,16 @@ class SQLiteStore(Store):
         lock: bool | None,
     ) -> tuple[str, list[Any]]:
         """The statement and arguments of a guarded update (see :meth:`Store.update`)."""
-        assignments = [f"{key} = ?" for key in set]
-        args: list[Any] = [_encode(key, value) for key, value in set.items()]
-        if event is not None:
-            assignments.append(f"events = {_APPEND}")
-            args.extend(_append_args(event))
-        if lock is True:
-            assignments.append("lock = CASE WHEN label != '' THEN queuecore_lock_key(name, label) END")
-        elif lock is False:
-            assignments.append("lock = NULL")
-        where = ["id = ?"]
-        args.append(str(id))
-        guards = []
-        if statuses is not None:
-            guards.append(f"status IN ({', '.join('?' for _ in statuses)})")
-            args.extend(Status(s).value for s in statuses)
-        if stalled_before is not None:
-            guards.append("(status = 'dequeued' AND available_at <= ?)")
-            args.append(to_ms(stalled_before))
-        if guards:
-            where.append(f"({' OR '.join(guards)})")
-        if attempts is not None:
-            where.append("attempts = ?")
-            args.append(attempts)
-        return f"UPDATE {self._t} SET {', '.join(assignments)} WHERE {' AND '.join(where)}", args
+        return writes.guarded(
+            self._t,
+            str(id),
+            statuses=statuses,
+            set=set,
+            event_args=None if event is None else self._codec.append_args(event),
+            attempts=attempts,
+            stalled_before=None if stalled_before is None else to_ms(stalled_before),
+            lock=lock,
+        )
 
     async def delete(self, ids: Sequence[ObjectId]) -> int:
         if not ids:
@@ -705,9 +378,9 @@ class SQLiteStore(Store):
         oid = parse_id(id)
         if oid is None:
             return None
-        sql = f"SELECT {_SELECT} FROM {self._t} WHERE id = ?"
+        sql = f"SELECT {SELECT} FROM {self._t} WHERE id = ?"
         row = await self._run(lambda c: c.execute(sql, (str(oid),)).fetchone())
-        return _to_job(row) if row is not None else None
+        return self._codec.to_job(row) if row is not None else None
 
     async def find(
         self,
@@ -725,11 +398,10 @@ class SQLiteStore(Store):
         # keyset paging: only the rows after ``after`` in this order (see Sort.after_sql)
         keyset, after_args = ("1", []) if after is None else (sort or NEWEST).after_sql(after)
         sql = (
-            f"SELECT {_SELECT} FROM {self._t} WHERE ({{where}}) AND {keyset}"
-            f" ORDER BY {order} LIMIT ? OFFSET ?"
+            f"SELECT {SELECT} FROM {self._t} WHERE ({{where}}) AND {keyset} ORDER BY {order} LIMIT ? OFFSET ?"
         )
         read = self._filtering.read(q, utcnow(), sql, [*after_args, row_count(limit), row_count(skip)])
-        return [_to_job(r) for r in await sqlite_read(self._run, read, self.read_limit(q))]
+        return [self._codec.to_job(r) for r in await sqlite_read(self._run, read, self.read_limit(q))]
 
     async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
         q = query or Query()
@@ -791,11 +463,11 @@ class SQLiteStore(Store):
         if not names:
             return []
         sql = (
-            f"SELECT {_SELECT} FROM {self._t} WHERE status IN ('enqueued', 'dequeued', 'failed')"
+            f"SELECT {SELECT} FROM {self._t} WHERE status IN ('enqueued', 'dequeued', 'failed')"
             f" AND name IN ({', '.join('?' for _ in names)})"
         )
         rows = await self._run(lambda c: c.execute(sql, names).fetchall())
-        return [_to_job(r) for r in rows]
+        return [self._codec.to_job(r) for r in rows]
 
     async def active_pages(self, names: Collection[str], size: int = 5000) -> AsyncGenerator[list[Job], None]:
         if self._conn is None:
@@ -804,7 +476,7 @@ class SQLiteStore(Store):
         if not names:
             return
         sql = (
-            f"SELECT {_SELECT} FROM {self._t} WHERE status IN ('enqueued', 'dequeued', 'failed')"
+            f"SELECT {SELECT} FROM {self._t} WHERE status IN ('enqueued', 'dequeued', 'failed')"
             f" AND name IN ({', '.join('?' for _ in names)})"
         )
         # A connection of its own, its statement open from the first page to the last: one
@@ -820,7 +492,7 @@ class SQLiteStore(Store):
         try:
             cursor = await self._executor.run(reader.execute, sql, names)
             while rows := await self._executor.run(fetch_rows, cursor, max(1, size)):
-                yield [_to_job(r) for r in rows]
+                yield [self._codec.to_job(r) for r in rows]
         finally:
             closing = self._executor.run(close)  # after any call still using the cursor
             try:
@@ -877,7 +549,7 @@ class SQLiteStore(Store):
         def read(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
             """The changes after ``after`` (at most 1,000), and the new position (-1: lost)."""
             rows = c.execute(
-                f"SELECT c.seq AS _seq, c.op AS _op, c.id AS _cid, {_FEED_SELECT} FROM {t}_changes c"
+                f"SELECT c.seq AS _seq, c.op AS _op, c.id AS _cid, {FEED_SELECT} FROM {t}_changes c"
                 f" LEFT JOIN {t} j ON j.id = c.id WHERE c.seq > ? ORDER BY c.seq LIMIT 1000",
                 (after,),
             ).fetchall()
@@ -944,7 +616,7 @@ class SQLiteStore(Store):
                 seq = new_seq
                 parsed: dict[str, tuple[tuple[Any, ...], Job]] = {}
                 for row in rows:
-                    yield _feed_change(row, parsed)
+                    yield _feed_change(row, parsed, self._codec)
                 if len(rows) == 1000:
                     continue
                 # Wait for a write of this process, or poll for other processes' writes.
@@ -1043,26 +715,6 @@ class SQLiteStore(Store):
         self._executor.shutdown(wait=False)
 
 
-_INSERT_COLUMNS = "id, name, label, data, status, created_at, available_at, events, trace, lock"
-_INSERT_MARKS = ", ".join("?" * len(_INSERT_COLUMNS.split(", ")))
-
-
-def _insert_values(job: Job, lock: bool) -> list[Any]:
-    """A new job's values for ``_INSERT_COLUMNS``."""
-    return [
-        str(job.id),
-        job.name,
-        job.label,
-        _encode("data", job.data),
-        job.status.value,
-        to_ms(job.created),
-        to_ms(job.available),
-        json.dumps([_event_entry(e) for e in job.events]),
-        job.trace,
-        lock_key(job.name, job.label) if lock else None,
-    ]
-
-
 def _trim_feed(conn: sqlite3.Connection, table: str) -> None:
     """Delete all but the newest FEED_KEEP rows of the change feed (a watcher further behind
     resets), at most ``_TRIM_CHUNK`` of the oldest per call: a long backlog (a file from before
@@ -1076,50 +728,6 @@ def _trim_feed(conn: sqlite3.Connection, table: str) -> None:
 
 #: At most this many change-feed rows are deleted by one trim.
 _TRIM_CHUNK = 20_000
-
-
-def _lock_checked(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
-    """Run a guarded update; a clash on the name+label lock is a :class:`LockConflict`."""
-    try:
-        return conn.execute(sql, args)
-    except sqlite3.IntegrityError as exc:
-        if "lock" in str(exc):
-            raise LockConflict(str(exc)) from None
-        raise
-
-
-def _inserted(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> bool:
-    """Run one insert; False when the label's lock is held (nothing inserted)."""
-    try:
-        return conn.execute(sql, values).rowcount == 1
-    except sqlite3.IntegrityError as exc:
-        if "lock" in str(exc):
-            return False
-        raise
-
-
-# Append one event to the JSON history, keeping the newest MAX_EVENTS.
-_APPEND = (
-    "CASE WHEN json_array_length(events) >= ?"
-    " THEN json_insert(json_remove(events, '$[0]'), '$[#]', json(?))"
-    " ELSE json_insert(events, '$[#]', json(?)) END"
-)
-
-
-def _append_args(event: Event) -> tuple[Any, ...]:
-    encoded = json.dumps(_event_entry(event))
-    return (MAX_EVENTS, encoded, encoded)
-
-
-def _event_entry(event: Event) -> dict[str, Any]:
-    """The stored form of an event about to be written; the event itself is what reading
-    that entry back validates to, so it goes into the cache of validated entries."""
-    entry = {"at": event.at.isoformat(), "status": str(event.status), "reason": event.reason}
-    if type(event) is Event and type(event.status) is str and type(event.reason) is str:
-        if len(_EVENT_CACHE) >= _EVENT_CACHE_SIZE:
-            _EVENT_CACHE.clear()
-        _EVENT_CACHE[(entry["at"], entry["status"], entry["reason"])] = event
-    return entry
 
 
 def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -1138,8 +746,8 @@ def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
     return found[:20]
 
 
-def _feed_change(row: sqlite3.Row, parsed: dict[str, tuple[tuple[Any, ...], Job]]) -> Change:
-    """A change-feed row (``_seq, _op, _cid`` and the job's ``_COLUMNS``) as a Change.
+def _feed_change(row: sqlite3.Row, parsed: dict[str, tuple[tuple[Any, ...], Job]], codec: Codec) -> Change:
+    """A change-feed row (``_seq, _op, _cid`` and the job's ``COLUMNS``) as a Change.
 
     Each row carries the job as it is at the poll, so several changes of one job in one
     poll carry the same row: ``parsed`` (per poll) parses it once for all of them.
@@ -1153,6 +761,6 @@ def _feed_change(row: sqlite3.Row, parsed: dict[str, tuple[tuple[Any, ...], Job]
     if known is not None and known[0] == values:
         job = known[1]
     else:
-        job = _feed_job(values)
+        job = codec.feed_job(values)
         parsed[cid] = (values, job)
     return Change("insert" if row[1] == "insert" else "update", oid, job)
