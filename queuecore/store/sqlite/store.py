@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import re
 import sqlite3
 import threading
 import time
@@ -25,16 +24,15 @@ from ...query import RUNNING, STALLED, Query
 from ...sort import NEWEST, Sort
 from .._limits import sqlite_read
 from ..base import MODE_CHANGE_FEED, Counts, Store, find_query, lock_key, parse_id, row_count
-from . import batch, writes
+from . import batch, schema, writes
 from . import file as dbfile
 from . import filter as sqlite_filter
-from .codec import COLUMNS, FEED_SELECT, SELECT, Codec
+from .codec import FEED_SELECT, SELECT, Codec
 from .decode import audit_entry, fetch_rows, returned_row, tolerant
 from .executor import GROUP, Inline, SQLThread
 
 T = TypeVar("T")
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 #: Keep at most this many rows in the change feed (older ones are trimmed).
 FEED_KEEP = 50_000
 #: How long a write waits for another process's write lock (on the store's thread).
@@ -52,8 +50,7 @@ class SQLiteStore(Store):
     def __init__(
         self, path: Path, collection: str = "jobs", *, feed_interval: float = 0.02, create: bool = True
     ) -> None:
-        if not _IDENT.match(collection):
-            raise ValueError(f"invalid collection name {collection!r}: use letters, digits and underscores")
+        schema.check_name(collection)
         super().__init__(f"sqlite:///{path}", collection)
         self.path = path
         self.feed_interval = feed_interval
@@ -147,7 +144,7 @@ class SQLiteStore(Store):
         """Create the file (with ``create``), tables, triggers and indexes (idempotent)."""
         try:
             self._conn = await self._executor.run(self._open, True)
-            await self._run(self._schema)
+            await self._run(lambda c: schema.create(c, self._t))
             self._file.record()
             inline = await self._executor.run(self._open)
             self._inline = Inline(inline, self._executor, self._conn)
@@ -157,94 +154,9 @@ class SQLiteStore(Store):
         except (OSError, sqlite3.Error) as exc:
             self._executor.shutdown(wait=False)
             raise ConnectError(f"cannot open SQLite database {self.path}: {exc}") from None
-        retention = await self._run(self._read_retention)
+        retention = await self._run(lambda c: schema.read_retention(c, self._t))
         if retention:
             self._start_purger(timedelta(seconds=retention))
-
-    def _schema(self, conn: sqlite3.Connection) -> None:
-        t = self._t
-        existing = {row[1] for row in conn.execute(f"PRAGMA table_info({t})")}
-        missing = [c for c in COLUMNS if c not in existing]
-        if existing and missing:
-            # another program's table (a wrong file or --collection): refuse before anything is
-            # created, since the change-feed triggers below would break every insert into it
-            raise sqlite3.DatabaseError(
-                f"table {t!r} is not a queuecore jobs table (it has no column {', '.join(missing[:3])}"
-                + (", …)" if len(missing) > 3 else ")")
-            )
-        conn.executescript(
-            f"""
-            CREATE TABLE IF NOT EXISTS {t} (
-                id TEXT PRIMARY KEY,
-                name TEXT NOT NULL,
-                label TEXT NOT NULL DEFAULT '',
-                data TEXT NOT NULL DEFAULT '{{}}',
-                status TEXT NOT NULL,
-                created_at INTEGER NOT NULL,
-                available_at INTEGER NOT NULL,
-                started_at INTEGER,
-                ended_at INTEGER,
-                finished_at INTEGER,
-                attempts INTEGER NOT NULL DEFAULT 0,
-                result TEXT,
-                reason TEXT NOT NULL DEFAULT '',
-                events TEXT NOT NULL DEFAULT '[]',
-                worker TEXT NOT NULL DEFAULT '',
-                progress REAL,
-                note TEXT NOT NULL DEFAULT '',
-                cancel_reason TEXT,
-                heartbeat_at INTEGER,
-                trace TEXT,
-                lock TEXT
-            );
-            CREATE TABLE IF NOT EXISTS {t}_changes (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                id TEXT NOT NULL,
-                op TEXT NOT NULL
-            );
-            CREATE TABLE IF NOT EXISTS queuecore_meta (
-                key TEXT PRIMARY KEY,
-                value TEXT
-            );
-            CREATE TABLE IF NOT EXISTS {t}_audit (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                at INTEGER NOT NULL,
-                who TEXT NOT NULL,
-                source TEXT NOT NULL,
-                action TEXT NOT NULL,
-                ids TEXT NOT NULL,
-                detail TEXT NOT NULL DEFAULT ''
-            );
-            CREATE TRIGGER IF NOT EXISTS {t}_ins AFTER INSERT ON {t} BEGIN
-                INSERT INTO {t}_changes (id, op) VALUES (NEW.id, 'insert');
-            END;
-            CREATE TRIGGER IF NOT EXISTS {t}_upd AFTER UPDATE ON {t} BEGIN
-                INSERT INTO {t}_changes (id, op) VALUES (NEW.id, 'update');
-            END;
-            CREATE TRIGGER IF NOT EXISTS {t}_del AFTER DELETE ON {t} BEGIN
-                INSERT INTO {t}_changes (id, op) VALUES (OLD.id, 'delete');
-            END;
-            CREATE INDEX IF NOT EXISTS {t}_status ON {t} (status, available_at);
-            CREATE INDEX IF NOT EXISTS {t}_name ON {t} (name, status);
-            CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at, id);
-            """
-        )
-        # The label guarantee: a unique lock. Only labeled active jobs have one, so the index
-        # holds only them (an unlabeled job's writes never touch it). Tables made by earlier
-        # versions have a UNIQUE column constraint instead, which does the same.
-        unique = [
-            row[1]
-            for row in conn.execute(f"PRAGMA index_list({t})")
-            if row[2] and [c[2] for c in conn.execute(f"PRAGMA index_info({row[1]})")] == ["lock"]
-        ]
-        if not unique:
-            conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {t}_lock ON {t} (lock) WHERE lock IS NOT NULL")
-
-    def _read_retention(self, conn: sqlite3.Connection) -> float | None:
-        row = conn.execute(
-            "SELECT value FROM queuecore_meta WHERE key = ?", (f"{self._t}.remove_after",)
-        ).fetchone()
-        return float(row[0]) if row and row[0] else None
 
     # -- writes ---------------------------------------------------------------
 
@@ -643,20 +555,7 @@ class SQLiteStore(Store):
     # -- maintenance ----------------------------------------------------------
 
     async def ensure_indexes(self, remove_after: timedelta | None = None) -> None:
-        t = self._t
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_status ON {t} (status, available_at)")
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_name ON {t} (name, status)")
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at, id)")
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_finished ON {t} (finished_at)")
-            conn.execute(
-                "INSERT INTO queuecore_meta (key, value) VALUES (?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (f"{t}.remove_after", str(remove_after.total_seconds()) if remove_after else ""),
-            )
-
-        await self._run(run, write=True)
+        await self._run(lambda c: schema.ensure_indexes(c, self._t, remove_after), write=True)
         if self._purger is not None:
             self._purger.cancel()
             self._purger = None
