@@ -616,7 +616,7 @@ async def test_a_write_wakes_a_watcher_that_waits_on_another_event_loop(sqlite: 
     thread.start()
     # wait until that watcher sleeps on its waker (it read the feed once and found nothing)
     deadline = time.monotonic() + 10
-    while not any(getattr(w, "_waiters", None) for w in list(sqlite._wakers)):
+    while not any(getattr(w, "_waiters", None) for w in list(sqlite._feed.wakers)):
         assert time.monotonic() < deadline, "the watcher never started waiting"
         await asyncio.sleep(0.01)
     job = await queuecore.enqueue(sqlite, Blueprint("t"))

@@ -26,6 +26,8 @@
   malformed.
 """
 
-from .store import BUSY_TIMEOUT_MS, FEED_KEEP, WAL_LIMIT, SQLiteStore
+from .feed import FEED_KEEP
+from .file import BUSY_TIMEOUT_MS, WAL_LIMIT
+from .store import SQLiteStore
 
 __all__ = ["BUSY_TIMEOUT_MS", "FEED_KEEP", "WAL_LIMIT", "SQLiteStore"]

@@ -7,7 +7,6 @@ import contextlib
 import itertools
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
 from datetime import datetime, timedelta
@@ -24,21 +23,15 @@ from ...query import RUNNING, STALLED, Query
 from ...sort import NEWEST, Sort
 from .._limits import sqlite_read
 from ..base import MODE_CHANGE_FEED, Counts, Store, find_query, lock_key, parse_id, row_count
-from . import batch, schema, writes
+from . import batch, feed, schema, writes
 from . import file as dbfile
 from . import filter as sqlite_filter
-from .codec import FEED_SELECT, SELECT, Codec
+from .codec import SELECT, Codec
 from .decode import audit_entry, fetch_rows, returned_row, tolerant
 from .executor import GROUP, Inline, SQLThread
+from .file import BUSY_TIMEOUT_MS
 
 T = TypeVar("T")
-
-#: Keep at most this many rows in the change feed (older ones are trimmed).
-FEED_KEEP = 50_000
-#: How long a write waits for another process's write lock (on the store's thread).
-BUSY_TIMEOUT_MS = 30_000
-#: The WAL is checkpointed and truncated past this size (see ``file.py``).
-WAL_LIMIT = dbfile.WAL_LIMIT
 
 
 class SQLiteStore(Store):
@@ -67,9 +60,7 @@ class SQLiteStore(Store):
         self._claim_sql = writes.claim_sql(collection)
         self._reread_sql = writes.reread_sql(collection)
         self._mode = MODE_CHANGE_FEED
-        #: Each watcher's waker, with the event loop it waits on.
-        self._wakers: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
-        self._writes = 0
+        self._feed = feed.Feed(collection, self._file, self._codec)  # watchers, and trimming
         self._purger: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -96,7 +87,7 @@ class SQLiteStore(Store):
                 time.sleep(0.01)
         conn.execute("PRAGMA synchronous = NORMAL")
         # after a burst (or while a reader held old pages) cut the WAL back when it starts over
-        conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
+        conn.execute(f"PRAGMA journal_size_limit = {dbfile.WAL_LIMIT}")
         return conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
@@ -118,23 +109,14 @@ class SQLiteStore(Store):
         return await self._executor.write(self._conn, fn)
 
     def _wrote(self, rows: int = 1) -> None:
-        """Wake this process's watchers, and trim the feed after every ``FEED_KEEP // 10`` rows written."""
-        here = asyncio.get_running_loop()
-        for waker, loop in list(self._wakers.items()):  # a copy: another loop's thread may change it
-            if loop is here:
-                waker.set()
-            else:  # an asyncio.Event is not thread-safe: set it on its own loop
-                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-                    loop.call_soon_threadsafe(waker.set)
-        # without retention nothing else trims the feed: every FEED_KEEP/10 rows, here
-        self._writes += rows
-        if self._writes >= max(1, FEED_KEEP // 10) and self._conn is not None:
-            self._writes = 0
+        """Wake this process's watchers, and trim the feed every ``FEED_KEEP // 10`` rows written."""
+        self._feed.wake()
+        if self._feed.trim_due(rows) and self._conn is not None:
             t = self._t
 
             def trim(conn: sqlite3.Connection) -> None:
                 with contextlib.suppress(sqlite3.Error):  # busy or failed: the next one tries again
-                    _trim_feed(conn, t)
+                    feed.trim(conn, t)
 
             # on the store's thread, not awaited; retrieve the outcome (a close meanwhile)
             trimmed = self._executor.run(self._file.call, trim, self._conn, True)
@@ -442,115 +424,9 @@ class SQLiteStore(Store):
 
     # -- changes --------------------------------------------------------------
 
-    async def watch(self) -> AsyncIterator[Change]:  # type: ignore[override]
-        """Tail the change feed (see the module docstring); first yields ``reset``."""
-        executor = SQLThread("queuecore-feed")
-        waker = asyncio.Event()
-        self._wakers[waker] = asyncio.get_running_loop()
-        conn = await executor.run(self._open)
-        t = self._t
-        # The connection is used from two threads (this feed's and the store's), one call at
-        # a time; the lock also keeps a call left running by a cancelled await from
-        # overlapping the next one (or the close).
-        using = threading.Lock()
-
-        def position(c: sqlite3.Connection) -> int:
-            with using:
-                return c.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {t}_changes").fetchone()[0]
-
-        def read(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
-            """The changes after ``after`` (at most 1,000), and the new position (-1: lost)."""
-            rows = c.execute(
-                f"SELECT c.seq AS _seq, c.op AS _op, c.id AS _cid, {FEED_SELECT} FROM {t}_changes c"
-                f" LEFT JOIN {t} j ON j.id = c.id WHERE c.seq > ? ORDER BY c.seq LIMIT 1000",
-                (after,),
-            ).fetchall()
-            # A gap after our position: if the feed was trimmed past it, history is lost
-            # (checked after reading, so a trim between the two queries is noticed too).
-            if rows and rows[0][0] != after + 1:
-                first = c.execute(f"SELECT MIN(seq) FROM {t}_changes").fetchone()[0]
-                if first is not None and first > after + 1:
-                    return [], -1
-            return rows, (rows[-1][0] if rows else after)
-
-        def read_tolerant(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
-            """:func:`read`, again leniently when a value is not UTF-8 (see ``decode.py``)."""
-            return tolerant(lambda conn: read(conn, after))(c)
-
-        def poll(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int]:
-            with using:
-                self._file.check(c, every=dbfile.CHECK_EVERY)
-                return read_tolerant(c, after)
-
-        def read_here(c: sqlite3.Connection, after: int) -> tuple[list[sqlite3.Row], int] | None:
-            """:func:`read` on the calling thread if that costs no waiting, else None."""
-            if self._file.gone or not using.acquire(blocking=False):
-                return None
-            try:
-                c.execute("PRAGMA busy_timeout = 0")
-                try:
-                    return read_tolerant(c, after)
-                except sqlite3.OperationalError:  # busy: the feed's thread waits instead
-                    return None
-                finally:
-                    c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            finally:
-                using.release()
-
-        def data_version(c: sqlite3.Connection) -> int:
-            with using:
-                self._file.check(c, every=dbfile.CHECK_EVERY)
-                return c.execute("PRAGMA data_version").fetchone()[0]
-
-        def close(c: sqlite3.Connection) -> None:
-            with using:
-                self._file.release(c)
-
-        try:
-            seq = await executor.run(position, conn)
-            yield Change("reset")
-            version = -1
-            local = False  # woken by a write of this process
-            while True:
-                waker.clear()
-                # After a write of this process, read its changes right here, on the event
-                # loop's thread, like the write itself (an indexed read of the few newest
-                # rows), unless this feed's thread is using the connection or the read would
-                # wait for a lock. Polls for other processes' writes, and a backlog after a
-                # full batch, stay on this feed's thread.
-                found = read_here(conn, seq) if local else None
-                rows, new_seq = found or await executor.run(poll, conn, seq, quick=True)
-                local = False
-                if new_seq == -1:
-                    seq = await executor.run(position, conn)
-                    yield Change("reset")
-                    continue
-                seq = new_seq
-                parsed: dict[str, tuple[tuple[Any, ...], Job]] = {}
-                for row in rows:
-                    yield _feed_change(row, parsed, self._codec)
-                if len(rows) == 1000:
-                    continue
-                # Wait for a write of this process, or poll for other processes' writes.
-                local = waker.is_set()
-                while not local:
-                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
-                    # cancellation that races with the waker, and close() would hang.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.feed_interval):
-                            await waker.wait()
-                    local = waker.is_set()
-                    if local:
-                        break
-                    current = await executor.run(data_version, conn)
-                    if current != version:
-                        version = current
-                        break
-        finally:
-            self._wakers.pop(waker, None)
-            with contextlib.suppress(Exception):
-                await executor.run(close, conn)
-            executor.shutdown(wait=False)
+    def watch(self) -> AsyncIterator[Change]:  # type: ignore[override]
+        """Tail the change feed (see ``feed.py``); first yields ``reset``."""
+        return self._feed.watch(self._open, lambda: self.feed_interval)
 
     # -- maintenance ----------------------------------------------------------
 
@@ -589,7 +465,7 @@ class SQLiteStore(Store):
                     f"DELETE FROM {t} WHERE status IN (?, ?) AND finished_at < ?",
                     (*(s.value for s in FINISHED), cutoff),
                 ).rowcount
-            _trim_feed(conn, t)
+            feed.trim(conn, t)
             return removed
 
         removed = await self._run(run, write=True)
@@ -614,21 +490,6 @@ class SQLiteStore(Store):
         self._executor.shutdown(wait=False)
 
 
-def _trim_feed(conn: sqlite3.Connection, table: str) -> None:
-    """Delete all but the newest FEED_KEEP rows of the change feed (a watcher further behind
-    resets), at most ``_TRIM_CHUNK`` of the oldest per call: a long backlog (a file from before
-    trimming) goes over several calls instead of holding the write lock for one long delete."""
-    conn.execute(
-        f"DELETE FROM {table}_changes WHERE seq <= min("
-        f"(SELECT MAX(seq) FROM {table}_changes) - ?, (SELECT MIN(seq) FROM {table}_changes) + ?)",
-        (FEED_KEEP, _TRIM_CHUNK),
-    )
-
-
-#: At most this many change-feed rows are deleted by one trim.
-_TRIM_CHUNK = 20_000
-
-
 def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
     """Status values other than the five (malformed rows), found with index range scans:
     the gaps around the known values are empty in a healthy table, so this costs nothing."""
@@ -643,23 +504,3 @@ def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
         rows = conn.execute(f"SELECT DISTINCT status FROM {table} WHERE {where} LIMIT 20", args).fetchall()
         found.extend(str(r[0]) for r in rows)
     return found[:20]
-
-
-def _feed_change(row: sqlite3.Row, parsed: dict[str, tuple[tuple[Any, ...], Job]], codec: Codec) -> Change:
-    """A change-feed row (``_seq, _op, _cid`` and the job's ``COLUMNS``) as a Change.
-
-    Each row carries the job as it is at the poll, so several changes of one job in one
-    poll carry the same row: ``parsed`` (per poll) parses it once for all of them.
-    """
-    cid = row[2]
-    oid = parse_id(cid)
-    if row[1] == "delete" or row[3] is None:
-        return Change("delete", oid)
-    values = tuple(row)[3:]
-    known = parsed.get(cid)
-    if known is not None and known[0] == values:
-        job = known[1]
-    else:
-        job = codec.feed_job(values)
-        parsed[cid] = (values, job)
-    return Change("insert" if row[1] == "insert" else "update", oid, job)
