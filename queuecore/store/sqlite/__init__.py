@@ -24,6 +24,22 @@
 - Rows are read back without pydantic validating every field when they are exactly
   what this engine writes (``codec.py``); anything else is validated, or salvaged as
   malformed.
+
+The modules, one job each:
+
+- ``store.py`` — :class:`SQLiteStore`, the ``Store`` methods; ``writes.py`` — the SQL of its
+  inserts, claim and guarded updates; ``batch.py`` — ``enqueue_many`` all or nothing;
+  ``counts.py`` — ``counts()``;
+- ``codec.py`` — rows ↔ jobs (per-store caches); ``decode.py`` — rows another program wrote
+  (text that is not UTF-8, odd audit rows);
+- ``filter.py`` — a :class:`~queuecore.query.Query` compiled to SQL (``compile_query``);
+- ``schema.py`` with ``schema.sql``/``indexes.sql`` — tables, triggers, indexes, retention;
+- ``executor.py`` — the store's thread, group commit, the event loop's inline writes;
+- ``file.py`` — the database file: its identity, the WAL's size, a full disk;
+- ``feed.py`` — the change feed and ``watch()``.
+
+Constants are read where they are defined (``feed.FEED_KEEP``, ``file.WAL_LIMIT``…): the names
+exported here are for reading only.
 """
 
 from .feed import FEED_KEEP

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import sqlite3
 import time
@@ -19,7 +18,7 @@ from ..._time import from_ms, to_ms, utcnow
 from ...audit import AuditEntry
 from ...errors import ConnectError, StoreGone
 from ...job import FINISHED, Change, Event, Job, Status
-from ...query import RUNNING, STALLED, Query
+from ...query import Query
 from ...sort import NEWEST, Sort
 from .._limits import sqlite_read
 from ..base import MODE_CHANGE_FEED, Counts, Store, find_query, lock_key, parse_id, row_count
@@ -27,6 +26,7 @@ from . import batch, feed, schema, writes
 from . import file as dbfile
 from . import filter as sqlite_filter
 from .codec import SELECT, Codec
+from .counts import read as read_counts
 from .decode import audit_entry, fetch_rows, returned_row, tolerant
 from .executor import GROUP, Inline, SQLThread
 from .file import BUSY_TIMEOUT_MS
@@ -309,48 +309,8 @@ class SQLiteStore(Store):
         return await sqlite_read(self._run, read, self.read_limit(q))
 
     async def counts(self, cap: int | None = None) -> Counts:
-        t = self._t
-        now = to_ms(utcnow())
-        stalled_sql = f"SELECT COUNT(*) FROM {t} WHERE status = 'dequeued' AND available_at <= ?"
-
-        def exact(conn: sqlite3.Connection) -> Counts:
-            rows = conn.execute(f"SELECT status, COUNT(*) FROM {t} GROUP BY status").fetchall()
-            stalled = conn.execute(stalled_sql, (now,)).fetchone()[0]
-            out = Counts({s.value: 0 for s in Status})
-            for status, n in rows:
-                out[str(status)] = n
-            out[STALLED] = stalled
-            out[RUNNING] = max(0, out[Status.DEQUEUED.value] - stalled)
-            return out
-
-        def capped(conn: sqlite3.Connection, limit: int) -> Counts:
-            def upto(where: str, *args: Any) -> int:
-                sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {t} WHERE {where} LIMIT ?)"
-                return conn.execute(sql, (*args, limit)).fetchone()[0]
-
-            out = Counts()
-            for s in Status:
-                out[s.value] = upto("status = ?", s.value)
-            out[RUNNING] = upto("status = 'dequeued' AND available_at > ?", now)
-            out[STALLED] = upto("status = 'dequeued' AND available_at <= ?", now)
-            for status in _unknown_statuses(conn, t):
-                out[status] = upto("status = ?", status)
-            out.capped = {key for key, n in out.items() if n >= limit}
-            return out
-
-        def run(conn: sqlite3.Connection) -> Counts:
-            conn.execute("BEGIN")  # one read snapshot for every count
-            try:
-                if cap is not None:
-                    # rowids only grow: MAX(rowid) bounds the number of rows, in O(log n)
-                    size = conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {t}").fetchone()[0]
-                    if size > cap:
-                        return capped(conn, max(1, int(cap)))
-                return exact(conn)
-            finally:
-                conn.execute("COMMIT")
-
-        return await self._run(run)
+        t, now = self._t, to_ms(utcnow())
+        return await self._run(lambda c: read_counts(c, t, now, cap))
 
     async def active(self, names: Collection[str]) -> list[Job]:
         names = list(names)
@@ -488,19 +448,3 @@ class SQLiteStore(Store):
         if conn is not None:
             await self._executor.run(self._file.release, conn)  # abandoned if the file changed
         self._executor.shutdown(wait=False)
-
-
-def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
-    """Status values other than the five (malformed rows), found with index range scans:
-    the gaps around the known values are empty in a healthy table, so this costs nothing."""
-    known = sorted(s.value for s in Status)
-    ranges = [
-        ("status < ?", (known[0],)),
-        *(("status > ? AND status < ?", pair) for pair in itertools.pairwise(known)),
-        ("status > ?", (known[-1],)),
-    ]
-    found: list[str] = []
-    for where, args in ranges:
-        rows = conn.execute(f"SELECT DISTINCT status FROM {table} WHERE {where} LIMIT 20", args).fetchall()
-        found.extend(str(r[0]) for r in rows)
-    return found[:20]
