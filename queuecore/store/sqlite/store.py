@@ -384,7 +384,7 @@ class SQLiteStore(Store):
 
     # -- changes --------------------------------------------------------------
 
-    def watch(self) -> AsyncIterator[Change]:  # type: ignore[override]
+    def watch(self) -> AsyncIterator[Change]:
         """Tail the change feed (see ``feed.py``); first yields ``reset``."""
         return self._feed.watch(self._open, lambda: self.feed_interval)
 
