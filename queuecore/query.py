@@ -25,7 +25,7 @@ a null or missing value; a path walks through objects only (a value that is an a
 object equals no scalar).
 
 :meth:`Query.matches` is the reference semantics; the engines translate a query into a
-MongoDB filter (:meth:`Query.mongo`) or SQL (:meth:`Query.sql`) — values are always bound
+MongoDB filter (:meth:`Query.mongo`) or SQL (``queuecore.store.sqlite.filter``) — values are always bound
 parameters or BSON values, never code, and nothing from a query is ever evaluated.
 """
 
@@ -41,7 +41,7 @@ from typing import Any
 from bson import ObjectId
 
 from . import _regex
-from ._time import as_utc, to_ms, utcnow
+from ._time import as_utc, utcnow
 from .job import RUNNING, STALLED, Job, Status
 
 #: Values a ``status:`` term accepts: the stored statuses, ``running`` and ``stalled``.
@@ -179,92 +179,6 @@ class Term:
             return equal if self.op == "=" else not equal
         return _is_number(value) and _compare(value, self.op, wanted)
 
-    # -- SQLite ----------------------------------------------------------------
-
-    def sql(self, now: datetime, *, lenient: bool = False) -> tuple[str, list[Any]]:
-        """The SQLite condition of this term (for the jobs table) and its parameters.
-        ``lenient``: the Python functions get text columns as bytes (see :func:`sql_text`)."""
-        clause, args = self._sql_positive(now, lenient)
-        if self.negated:
-            return f"NOT COALESCE(({clause}), 0)", args
-        return clause, args
-
-    def _sql_positive(self, now: datetime, lenient: bool) -> tuple[str, list[Any]]:
-        f, op, values = self.field, self.op, self.values
-        if f == "text":
-            needle = values[0]
-            parts, args = [], []
-            for column in ("name", "label", "reason"):
-                part, part_args = _sql_icontains(column, needle, lenient)
-                parts.append(part)
-                args.extend(part_args)
-            if _is_hex(needle.lower()):
-                parts.append("instr(id, ?) > 0")
-                args.append(needle.lower())
-            return "(" + " OR ".join(parts) + ")", args
-        if f == "id":
-            return "instr(id, ?) > 0", [values[0]]
-        if f == "status":
-            parts, args = [], []
-            plain = [v for v in values if v not in (RUNNING, STALLED)]
-            if plain:
-                parts.append(f"status IN ({', '.join('?' for _ in plain)})")
-                args.extend(plain)
-            for v in values:
-                if v in (RUNNING, STALLED):
-                    # a time that is not a number (a malformed row) reads as none, as in matches()
-                    parts.append(
-                        f"(status = 'dequeued' AND available_at {'>' if v == RUNNING else '<='} ?"
-                        f" AND typeof(available_at) IN ('integer', 'real'))"
-                    )
-                    args.append(to_ms(now))
-            return "(" + " OR ".join(parts) + ")", args
-        if f in ("name", "label", "reason"):
-            if op == "~":
-                sql = f"queuecore_regexp_bytes(?, {sql_text(f)})" if lenient else f"{f} REGEXP ?"
-                return sql, [values[0]]
-            if f == "reason":
-                return _sql_icontains("reason", values[0], lenient)
-            return f"{f} IN ({', '.join('?' for _ in values)})", list(values)
-        if f == "age":
-            # TEXT compares above every number in SQLite: a malformed time must not match
-            clause = f"(typeof(created_at) IN ('integer', 'real') AND created_at {_REVERSED[op]} ?)"
-            return clause, [to_ms(age_cutoff(now, values[0]))]
-        if f == "attempts":
-            # anything but an integer is salvaged as 0 attempts (Job.salvage)
-            return f"(CASE WHEN typeof(attempts) = 'integer' THEN attempts ELSE 0 END) {op} ?", [values[0]]
-        if f == "data":
-            return self._data_sql()
-        raise AssertionError(f"unknown field {f}")
-
-    def _data_sql(self) -> tuple[str, list[Any]]:
-        path = "$" + "".join(f'."{p}"' for p in self.path)
-        wanted = self.values[0]
-        kind = "json_type(data, ?)"
-        if self.op in ("=", "!="):
-            if wanted is None:
-                # missing or null, unless the path runs through an array (MongoDB's $ifNull
-                # then sees an array, not null); invalid JSON reads as {} like Job.salvage
-                prefixes = ["$" + "".join(f'."{p}"' for p in self.path[:i]) for i in range(1, len(self.path))]
-                blocked = "".join(" AND COALESCE(json_type(data, ?), '') != 'array'" for _ in prefixes)
-                cond = f"({kind} IS NULL OR {kind} = 'null'){blocked}"
-                args: list[Any] = [path, path, *prefixes]
-                equal, otherwise = cond, "1"
-            elif isinstance(wanted, bool):
-                equal, args, otherwise = f"{kind} = '{'true' if wanted else 'false'}'", [path], "0"
-            elif isinstance(wanted, str):
-                equal = f"({kind} = 'text' AND json_extract(data, ?) = ?)"
-                args, otherwise = [path, path, wanted], "0"
-            else:
-                equal = f"({kind} IN ('integer', 'real') AND json_extract(data, ?) = ?)"
-                args, otherwise = [path, path, wanted], "0"
-            clause = f"(CASE WHEN json_valid(data) THEN {equal} ELSE {otherwise} END)"
-            if self.op == "!=":
-                clause = f"NOT COALESCE({clause}, 0)"
-            return clause, args
-        cond = f"({kind} IN ('integer', 'real') AND json_extract(data, ?) {self.op} ?)"
-        return f"(CASE WHEN json_valid(data) THEN {cond} ELSE 0 END)", [path, path, wanted]
-
     # -- MongoDB ---------------------------------------------------------------
 
     def mongo(self, now: datetime) -> dict[str, Any]:
@@ -378,18 +292,6 @@ class Query:
         now = as_utc(now) if now is not None else utcnow()
         return all(t.matches(job, now) for t in self.terms)
 
-    def sql(self, now: datetime, *, lenient: bool = False) -> tuple[str, list[Any]]:
-        """A SQLite WHERE condition (``"1"`` when empty) and its parameters; ``lenient`` for
-        tables holding text that is not UTF-8 (see :func:`sql_text`)."""
-        if not self.terms:
-            return "1", []
-        parts, args = [], []
-        for term in self.terms:
-            clause, term_args = term.sql(now, lenient=lenient)
-            parts.append(clause)
-            args.extend(term_args)
-        return " AND ".join(parts), args
-
     def mongo(self, now: datetime) -> dict[str, Any]:
         """A MongoDB filter (``{}`` when empty). Status and name terms are plain equality/``$in``
         conditions, so the server can use its indexes on them."""
@@ -489,53 +391,6 @@ _OPS = {
 }
 _REVERSED = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "="}
 _MONGO_OP = {"<": "$lt", ">": "$gt", "<=": "$lte", ">=": "$gte"}
-
-
-def regexp(pattern: str | None, value: Any) -> int:
-    """SQLite's ``regexp(pattern, value)`` (``value REGEXP pattern``): case-insensitive RE2 search."""
-    if pattern is None or not isinstance(value, str):
-        return 0
-    return 1 if _regex.search(pattern, value) else 0
-
-
-def icontains(value: Any, needle: str | None) -> int:
-    """SQLite's ``queuecore_icontains(value, needle)``: case-insensitive substring (str.lower)."""
-    if not isinstance(value, str) or needle is None:
-        return 0
-    return 1 if needle.lower() in value.lower() else 0
-
-
-#: The only non-ASCII characters whose ``str.lower()`` contains ASCII letters (İ -> i̇, K -> k).
-_LOWERS_TO_ASCII = ("\u0130", "\u212a")
-#: Characters in a value that LIKE gets wrong for an ASCII needle: those above, and NUL (SQLite's
-#: LIKE stops at the first NUL of a text; ``instr`` and Python functions see the whole value).
-_LIKE_MISSES = (*_LOWERS_TO_ASCII, "\0")
-
-
-def sql_text(column: str) -> str:
-    """``column`` as the bytes of its text (NULL when it is not text), for the lenient
-    functions (``queuecore_regexp_bytes``, ``queuecore_icontains_bytes``): sqlite3 decodes a TEXT
-    argument as strict UTF-8 before a Python function sees it, so one row of another program
-    that is not UTF-8 fails the whole statement. These decode it with U+FFFD for each bad byte,
-    as the row is read (and matched, ``Query.matches``) when salvaged. Only used once a filter
-    failed so (queuecore.store._sqlite_filter): the cast costs every row some 5-10 %."""
-    return f"(CASE WHEN typeof({column}) = 'text' THEN CAST({column} AS BLOB) END)"
-
-
-def _sql_icontains(column: str, needle: str, lenient: bool = False) -> tuple[str, list[Any]]:
-    """``needle.lower() in column.lower()`` in SQL. For an ASCII needle, LIKE (which folds
-    ASCII case) is exact except for the two characters that lower to ASCII letters and NUL
-    (``_LIKE_MISSES``), so the Python function runs only on rows holding one of them; other
-    needles always use it."""
-    call = f"queuecore_icontains({column}, ?)"
-    if lenient:
-        call = f"queuecore_icontains_bytes({sql_text(column)}, ?)"
-    if not needle.isascii() or "\0" in needle:  # LIKE would read a pattern up to its NUL only
-        return call, [needle]
-    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    special = " OR ".join(f"instr({column}, ?) > 0" for _ in _LIKE_MISSES)
-    sql = f"({column} LIKE ? ESCAPE '\\' OR (({special}) AND {call}))"
-    return sql, [pattern, *_LIKE_MISSES, needle]
 
 
 def _compare(a: Any, op: str, b: Any) -> bool:

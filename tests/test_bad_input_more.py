@@ -32,7 +32,7 @@ from pymongo.errors import AutoReconnect
 from typer.testing import CliRunner
 
 import queuecore
-import queuecore.store.sqlite as sqlite_engine
+import queuecore.store.sqlite.writes as sqlite_writes
 from jobtui.cli import app
 from queuecore import Blueprint
 
@@ -113,7 +113,7 @@ async def test_a_fault_midway_leaves_none_of_the_batch_on_sqlite_and_labels_make
 ) -> None:
     """A write that fails after half the batch (a full disk; a lost server on MongoDB)."""
     if target.engine == "sqlite":
-        real = sqlite_engine._inserted
+        real = sqlite_writes.inserted
         calls = 0
 
         def failing(conn: sqlite3.Connection, sql: str, values: Any) -> bool:
@@ -123,7 +123,7 @@ async def test_a_fault_midway_leaves_none_of_the_batch_on_sqlite_and_labels_make
                 raise sqlite3.OperationalError("database or disk is full")
             return real(conn, sql, values)
 
-        monkeypatch.setattr(sqlite_engine, "_inserted", failing)
+        monkeypatch.setattr(sqlite_writes, "inserted", failing)
         with pytest.raises(sqlite3.OperationalError, match="disk is full"):
             await queuecore.enqueue_many(store, _batch("a"))
         assert (await store.counts()).total == 0  # none of the batch
@@ -153,10 +153,10 @@ CHILD = textwrap.dedent(
     """
     import asyncio, sys, threading
     import queuecore
-    import queuecore.store.sqlite as engine
+    import queuecore.store.sqlite.writes as writes
     from queuecore import Blueprint
 
-    real, calls = engine._inserted, 0
+    real, calls = writes.inserted, 0
 
     def paused(conn, sql, values):  # the batch is under way: say so, and wait to be killed
         global calls
@@ -166,7 +166,7 @@ CHILD = textwrap.dedent(
             threading.Event().wait()
         return real(conn, sql, values)
 
-    engine._inserted = paused
+    writes.inserted = paused
 
     async def main():
         store = await queuecore.connect(sys.argv[1])

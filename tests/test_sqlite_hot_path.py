@@ -25,7 +25,8 @@ from util import insert_raw, wait_all
 import queuecore
 from queuecore import Blueprint, Change, Context, Job, Queue, Status, Task
 from queuecore.job import MAX_EVENTS, Event
-from queuecore.store.sqlite import _COLUMNS, _SELECT, SQLiteStore, _events, _fast_job, _feed_job, _row_to_doc
+from queuecore.store.sqlite import SQLiteStore
+from queuecore.store.sqlite.codec import COLUMNS, SELECT, Codec, row_to_doc
 
 
 @pytest.fixture
@@ -39,13 +40,13 @@ async def sqlite(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 
 
 async def rows(store: SQLiteStore) -> list[tuple]:
-    sql = f"SELECT {_SELECT} FROM {store.collection} ORDER BY id"
+    sql = f"SELECT {SELECT} FROM {store.collection} ORDER BY id"
     return [tuple(r) for r in await store._run(lambda c: c.execute(sql).fetchall())]
 
 
 def validated(values: tuple) -> Job:
     """The job pydantic validates from a stored row (the path for rows of other programs)."""
-    return Job.from_doc(_row_to_doc(dict(zip(_COLUMNS, values, strict=True))))
+    return Job.from_doc(row_to_doc(dict(zip(COLUMNS, values, strict=True))))
 
 
 async def test_jobs_in_every_state_read_back_exactly_as_validated(sqlite: SQLiteStore) -> None:
@@ -75,14 +76,15 @@ async def test_jobs_in_every_state_read_back_exactly_as_validated(sqlite: SQLite
 
     found = await rows(store)
     assert len(found) == 5
+    codec = store._codec
     for values in found:
-        fast = _fast_job(values)
+        fast = codec.fast_job(values)
         assert fast is not None, values
         slow = validated(values)
         assert fast == slow and fast.model_dump() == slow.model_dump()
         assert slow.malformed is None
         assert await store.get(fast.id) == slow
-        assert _feed_job(values) == slow  # reused from the write's RETURNING where it matches
+        assert codec.feed_job(values) == slow  # reused from the write's RETURNING where it matches
     assert len((await store.get(busy.id)).events) == MAX_EVENTS  # type: ignore[union-attr]
 
 
@@ -342,6 +344,7 @@ def test_a_history_read_again_after_a_write_equals_a_full_parse() -> None:
     """A job's history is parsed again after each write; only the entries appended since
     the last parse are new, and the result is always exactly what a full parse gives."""
     id = str(ObjectId())
+    codec = Codec()
 
     def entry(second: int, reason: str = "") -> dict:
         return {"at": f"2026-01-01T00:00:{second:02d}+00:00", "status": "enqueued", "reason": reason}
@@ -363,15 +366,15 @@ def test_a_history_read_again_after_a_write_equals_a_full_parse() -> None:
         text(d),
         json.dumps([d, a]),  # written by another program, other spacing
     ]:
-        assert _events(history, id) == [Event.model_validate(e) for e in json.loads(history)], history
+        assert codec.events(history, id) == [Event.model_validate(e) for e in json.loads(history)], history
     for known, broken in [
         (text(a), text(a)[:-1] + ',{"at":]'),
         (text(a), text(a)[:-1] + ",]"),  # a trailing comma
         (text(a) + "\n", text(a) + "," + json.dumps(b) + "]"),  # the known text did not end with "]"
     ]:
-        _events(known, id)
+        codec.events(known, id)
         with pytest.raises(ValueError):  # text that is not JSON fails like a full parse
-            _events(broken, id)
+            codec.events(broken, id)
 
 
 async def test_feed_resets_when_its_history_was_trimmed(sqlite: SQLiteStore, tmp_path: Path) -> None:
@@ -613,7 +616,7 @@ async def test_a_write_wakes_a_watcher_that_waits_on_another_event_loop(sqlite: 
     thread.start()
     # wait until that watcher sleeps on its waker (it read the feed once and found nothing)
     deadline = time.monotonic() + 10
-    while not any(getattr(w, "_waiters", None) for w in list(sqlite._wakers)):
+    while not any(getattr(w, "_waiters", None) for w in list(sqlite._feed.wakers)):
         assert time.monotonic() < deadline, "the watcher never started waiting"
         await asyncio.sleep(0.01)
     job = await queuecore.enqueue(sqlite, Blueprint("t"))

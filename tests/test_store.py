@@ -313,9 +313,9 @@ async def test_sqlite_purges_finished_jobs_after_retention(tmp_path) -> None:
 async def test_sqlite_trims_the_change_feed_without_retention(tmp_path, monkeypatch) -> None:
     """Every write adds a feed row; only the retention purge trimmed them, so a store without
     retention grew its feed table forever. A watcher left that far behind starts over."""
-    import queuecore.store.sqlite as engine
+    import queuecore.store.sqlite.feed as feed
 
-    monkeypatch.setattr(engine, "FEED_KEEP", 20)
+    monkeypatch.setattr(feed, "FEED_KEEP", 20)
     store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
     feed = store.watch()
     try:
@@ -336,9 +336,9 @@ async def test_sqlite_trims_the_change_feed_without_retention(tmp_path, monkeypa
 async def test_sqlite_trims_the_change_feed_of_bulk_inserts_by_rows(tmp_path, monkeypatch) -> None:
     """A producer that only uses enqueue_many trims the feed as often as one enqueuing one by
     one: trimming is paced by rows written, not by calls."""
-    import queuecore.store.sqlite as engine
+    import queuecore.store.sqlite.feed as feed
 
-    monkeypatch.setattr(engine, "FEED_KEEP", 200)
+    monkeypatch.setattr(feed, "FEED_KEEP", 200)
     store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
     try:
         for _ in range(3):
@@ -352,10 +352,10 @@ async def test_sqlite_trims_the_change_feed_of_bulk_inserts_by_rows(tmp_path, mo
 async def test_sqlite_trims_a_long_feed_backlog_a_chunk_at_a_time(tmp_path, monkeypatch) -> None:
     """A file from before trimming may hold millions of feed rows: one trim deletes a bounded
     chunk of the oldest (the write lock is never held for one huge delete)."""
-    import queuecore.store.sqlite as engine
+    import queuecore.store.sqlite.feed as feed
 
-    monkeypatch.setattr(engine, "FEED_KEEP", 10)
-    monkeypatch.setattr(engine, "_TRIM_CHUNK", 25)
+    monkeypatch.setattr(feed, "FEED_KEEP", 10)
+    monkeypatch.setattr(feed, "TRIM_CHUNK", 25)
     store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
 
     async def feed() -> list[int]:

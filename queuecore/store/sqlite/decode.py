@@ -16,9 +16,9 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from .._time import from_ms
-from ..audit import AuditEntry
-from ..job import too_deep
+from ..._time import from_ms
+from ...audit import AuditEntry
+from ...job import too_deep
 
 T = TypeVar("T")
 

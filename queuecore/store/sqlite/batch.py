@@ -17,15 +17,6 @@ from typing import Any
 InsertOne = Callable[[sqlite3.Connection, str, Sequence[Any]], bool]
 
 
-def periodic_sql(table: str, columns: str, marks: str) -> str:
-    """The insert of a labeled blueprint with a period: skipped (no row) when a job of its
-    name and label finished after the time given as its last three values (name, label, ms)."""
-    return (
-        f"INSERT INTO {table} ({columns}) SELECT {marks} WHERE NOT EXISTS"
-        f" (SELECT 1 FROM {table} WHERE name = ? AND label = ? AND finished_at > ?)"
-    )
-
-
 def insert_all(
     statements: Sequence[tuple[str, Sequence[Any], bool]], insert_one: InsertOne
 ) -> Callable[[sqlite3.Connection], list[bool]]:

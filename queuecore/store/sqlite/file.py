@@ -69,10 +69,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from ..errors import ConnectError, StoreGone
+from ...errors import ConnectError, StoreGone
 
 T = TypeVar("T")
 
+#: How long a write waits for another process's write lock (on the store's thread).
+BUSY_TIMEOUT_MS = 30_000
 #: A WAL grown past this size is checkpointed, and cut back to it when it starts over.
 WAL_LIMIT = 4 * 1024 * 1024
 #: A WAL this far past ``WAL_LIMIT`` (one large transaction, an ``enqueue_many`` of thousands)

@@ -1,0 +1,114 @@
+"""The SQL of the SQLite store's writes: inserts, the claim and guarded updates.
+
+Every transition is one ``UPDATE … WHERE <guard> RETURNING *`` statement, atomic across
+processes without explicit locking; labeled de-duplication is a ``lock`` column with a UNIQUE
+index, set only while a labeled job is active (NULLs never collide), so a clash on it is an
+``IntegrityError`` naming ``lock``. Values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from ...job import Status
+from ..base import LockConflict
+from .codec import INSERT_COLUMNS, INSERT_MARKS, SELECT, encode
+
+#: Append one event to the JSON history, keeping the newest MAX_EVENTS (``Codec.append_args``).
+APPEND = (
+    "CASE WHEN json_array_length(events) >= ?"
+    " THEN json_insert(json_remove(events, '$[0]'), '$[#]', json(?))"
+    " ELSE json_insert(events, '$[#]', json(?)) END"
+)
+
+
+def insert_sql(table: str) -> str:
+    """The insert of a new job (``Codec.insert_values``)."""
+    return f"INSERT INTO {table} ({INSERT_COLUMNS}) VALUES ({INSERT_MARKS})"
+
+
+def periodic_sql(table: str) -> str:
+    """The insert of a labeled blueprint with a period: skipped (no row) when a job of its
+    name and label finished after the time given as its last three values (name, label, ms)."""
+    return (
+        f"INSERT INTO {table} ({INSERT_COLUMNS}) SELECT {INSERT_MARKS} WHERE NOT EXISTS"
+        f" (SELECT 1 FROM {table} WHERE name = ? AND label = ? AND finished_at > ?)"
+    )
+
+
+def claim_sql(table: str) -> str:
+    """The claim of a due job: parameters started, new available, worker, ``APPEND``'s three,
+    id, now (ms); returns the claimed row."""
+    return (
+        f"UPDATE {table} SET status = 'dequeued', started_at = ?, available_at = ?,"
+        f" attempts = attempts + 1, worker = ?, progress = NULL, note = '',"
+        f" heartbeat_at = NULL, events = {APPEND} WHERE id = ?"
+        " AND status IN ('enqueued', 'failed', 'dequeued') AND available_at <= ?"
+        f" RETURNING {SELECT}"
+    )
+
+
+def reread_sql(table: str) -> str:
+    """One job's row by id (a returned row read again leniently, see ``decode.returned_row``)."""
+    return f"SELECT {SELECT} FROM {table} WHERE id = ?"
+
+
+def guarded(
+    table: str,
+    id: str,
+    *,
+    statuses: Collection[Status] | None,
+    set: dict[str, Any],
+    event_args: tuple[Any, ...] | None,
+    attempts: int | None,
+    stalled_before: int | None,
+    lock: bool | None,
+) -> tuple[str, list[Any]]:
+    """The statement and arguments of a guarded update (see :meth:`Store.update`);
+    ``event_args``: ``APPEND``'s parameters when an event is appended; ``stalled_before`` in ms."""
+    assignments = [f"{key} = ?" for key in set]
+    args: list[Any] = [encode(key, value) for key, value in set.items()]
+    if event_args is not None:
+        assignments.append(f"events = {APPEND}")
+        args.extend(event_args)
+    if lock is True:
+        assignments.append("lock = CASE WHEN label != '' THEN queuecore_lock_key(name, label) END")
+    elif lock is False:
+        assignments.append("lock = NULL")
+    where = ["id = ?"]
+    args.append(id)
+    guards = []
+    if statuses is not None:
+        guards.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        args.extend(Status(s).value for s in statuses)
+    if stalled_before is not None:
+        guards.append("(status = 'dequeued' AND available_at <= ?)")
+        args.append(stalled_before)
+    if guards:
+        where.append(f"({' OR '.join(guards)})")
+    if attempts is not None:
+        where.append("attempts = ?")
+        args.append(attempts)
+    return f"UPDATE {table} SET {', '.join(assignments)} WHERE {' AND '.join(where)}", args
+
+
+def lock_checked(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+    """Run a guarded update; a clash on the name+label lock is a :class:`LockConflict`."""
+    try:
+        return conn.execute(sql, args)
+    except sqlite3.IntegrityError as exc:
+        if "lock" in str(exc):
+            raise LockConflict(str(exc)) from None
+        raise
+
+
+def inserted(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> bool:
+    """Run one insert; False when the label's lock is held (nothing inserted)."""
+    try:
+        return conn.execute(sql, values).rowcount == 1
+    except sqlite3.IntegrityError as exc:
+        if "lock" in str(exc):
+            return False
+        raise
