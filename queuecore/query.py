@@ -24,9 +24,9 @@ values are typed: ``data.n=1`` does not match ``true`` nor ``"1"``; ``data.x=nul
 a null or missing value; a path walks through objects only (a value that is an array or
 object equals no scalar).
 
-:meth:`Query.matches` is the reference semantics; the engines translate a query into a
-MongoDB filter (:meth:`Query.mongo`) or SQL (``queuecore.store.sqlite.filter``) — values are always bound
-parameters or BSON values, never code, and nothing from a query is ever evaluated.
+:meth:`Query.matches` is the reference semantics; each engine translates a query itself
+(:mod:`queuecore.store.mongo.filter`, :mod:`queuecore.store.sqlite.filter`) — values are
+always bound parameters or BSON values, never code, and nothing from a query is evaluated.
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-
-from bson import ObjectId
 
 from . import _regex
 from ._time import as_utc, utcnow
@@ -179,71 +177,6 @@ class Term:
             return equal if self.op == "=" else not equal
         return _is_number(value) and _compare(value, self.op, wanted)
 
-    # -- MongoDB ---------------------------------------------------------------
-
-    def mongo(self, now: datetime) -> dict[str, Any]:
-        """The MongoDB filter of this term."""
-        positive = self._mongo_positive(now)
-        return {"$nor": [positive]} if self.negated else positive
-
-    def _mongo_positive(self, now: datetime) -> dict[str, Any]:
-        f, op, values = self.field, self.op, self.values
-        if f == "text":
-            pattern = {"$regex": re.escape(values[0]), "$options": "i"}
-            ors: list[dict[str, Any]] = [{c: pattern} for c in ("name", "label", "reason")]
-            needle = values[0].lower()
-            if _is_hex(needle):
-                ors.append(_mongo_id(needle))
-            return {"$or": ors}
-        if f == "id":
-            return _mongo_id(values[0])
-        if f == "status":
-            ors = []
-            plain = [v for v in values if v not in (RUNNING, STALLED)]
-            if plain:
-                ors.append({"status": {"$in": plain}})
-            for v in values:
-                if v in (RUNNING, STALLED):
-                    when = {"$gt" if v == RUNNING else "$lte": now}
-                    ors.append({"status": Status.DEQUEUED.value, "available_at": when})
-            return ors[0] if len(ors) == 1 else {"$or": ors}
-        if f in ("name", "label", "reason"):
-            if op == "~":
-                cond: dict[str, Any] = {f: {"$regex": values[0], "$options": "i"}}
-                if _regex.search(values[0], ""):  # a null/missing field reads as ""
-                    cond = {"$or": [cond, {f: {"$in": [None]}}]}
-                return cond
-            if f == "reason":
-                return {"reason": {"$regex": re.escape(values[0]), "$options": "i"}}
-            wanted = list(values) + ([None] if "" in values else [])
-            return {f: {"$in": wanted}}
-        if f == "age":
-            return {"created_at": {_MONGO_OP[_REVERSED[op]]: age_cutoff(now, values[0])}}
-        if f == "attempts":
-            cond = {"attempts": values[0] if op == "=" else {_MONGO_OP[op]: values[0]}}
-            if _compare(0, op, values[0]):  # a missing or null count reads as 0 (Job's default)
-                cond = {"$or": [cond, {"attempts": {"$in": [None]}}]}
-            return cond
-        if f == "data":
-            return {"$expr": self._data_expr()}
-        raise AssertionError(f"unknown field {f}")
-
-    def _data_expr(self) -> dict[str, Any]:
-        ref = "$data." + ".".join(self.path)
-        wanted = self.values[0]
-        numeric = {"$in": [{"$type": ref}, ["int", "long", "double", "decimal"]]}
-        if self.op in ("=", "!="):
-            if wanted is None:
-                equal: dict[str, Any] = {"$eq": [{"$ifNull": [ref, None]}, None]}
-            elif isinstance(wanted, bool):
-                equal = {"$and": [{"$eq": [{"$type": ref}, "bool"]}, {"$eq": [ref, wanted]}]}
-            elif isinstance(wanted, str):
-                equal = {"$and": [{"$eq": [{"$type": ref}, "string"]}, {"$eq": [ref, wanted]}]}
-            else:
-                equal = {"$and": [numeric, {"$eq": [ref, wanted]}]}
-            return equal if self.op == "=" else {"$not": [equal]}
-        return {"$and": [numeric, {_MONGO_OP[self.op]: [ref, wanted]}]}
-
 
 @dataclass(frozen=True)
 class Query:
@@ -291,16 +224,6 @@ class Query:
         """Whether ``job`` satisfies every term (``now``: the clock for age/running/stalled)."""
         now = as_utc(now) if now is not None else utcnow()
         return all(t.matches(job, now) for t in self.terms)
-
-    def mongo(self, now: datetime) -> dict[str, Any]:
-        """A MongoDB filter (``{}`` when empty). Status and name terms are plain equality/``$in``
-        conditions, so the server can use its indexes on them."""
-        clauses = [t.mongo(now) for t in self.terms]
-        if not clauses:
-            return {}
-        if len(clauses) == 1:
-            return clauses[0]
-        return {"$and": clauses}
 
 
 def parse(text: str) -> Query:
@@ -390,7 +313,6 @@ _OPS = {
     "data": ("=", "!=", "<", ">", "<=", ">="),
 }
 _REVERSED = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "="}
-_MONGO_OP = {"<": "$lt", ">": "$gt", "<=": "$lte", ">=": "$gte"}
 
 
 def _compare(a: Any, op: str, b: Any) -> bool:
@@ -430,13 +352,6 @@ def _status_is(job: Job, value: str, now: datetime) -> bool:
 
 def _is_hex(text: str) -> bool:
     return 0 < len(text) <= 24 and all(c in _HEX for c in text)
-
-
-def _mongo_id(hex_digits: str) -> dict[str, Any]:
-    if len(hex_digits) == 24:
-        return {"_id": ObjectId(hex_digits)}
-    as_text = {"$convert": {"input": "$_id", "to": "string", "onError": ""}}
-    return {"$expr": {"$regexMatch": {"input": as_text, "regex": hex_digits}}}
 
 
 def _quoted(value: str) -> str:

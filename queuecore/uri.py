@@ -1,4 +1,4 @@
-"""Store URIs: which engine a URI selects, and how to print one without its password."""
+"""Store URIs: their scheme, a SQLite path, and how to print one without its password."""
 
 from __future__ import annotations
 
@@ -110,7 +110,8 @@ _NOT_SECRET = {"TOKEN_RESOURCE"}
 
 
 def is_mongo(uri: str) -> bool:
-    """Whether ``uri`` selects the MongoDB engine."""
+    """Whether ``uri`` is a MongoDB URI (``connect()`` itself picks the engine by the scheme,
+    :mod:`queuecore.store.registry`; this is for checking a ``--mongo`` value)."""
     return uri.startswith(("mongodb://", "mongodb+srv://"))
 
 

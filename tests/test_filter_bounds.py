@@ -229,7 +229,7 @@ async def test_mongodb_a_read_the_driver_interrupts_past_the_limit_is_query_time
     the limit): that is the filter taking too long, not an unreachable server."""
     from pymongo.asynchronous.cursor import AsyncCursor
 
-    import queuecore.store._limits as limits
+    import queuecore.store.mongo.limits as limits
 
     async def lost(*args: Any, **kwargs: Any) -> Any:
         raise _OperationCancelled("operation cancelled")

@@ -398,7 +398,7 @@ class EndingStreams:
 async def test_a_stream_the_server_ends_is_reopened_from_its_token_with_backoff(
     mongo_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from queuecore.store import mongo
+    from queuecore.store.mongo import feed
 
     store = await queuecore.connect(mongo_uri, collection=f"ending_{ObjectId()}")
     waits: list[int] = []
@@ -407,7 +407,7 @@ async def test_a_stream_the_server_ends_is_reopened_from_its_token_with_backoff(
         waits.append(failures)
         return timedelta(0)
 
-    monkeypatch.setattr(mongo, "backoff", no_wait)
+    monkeypatch.setattr(feed, "backoff", no_wait)
     streams = EndingStreams(store.coll)  # type: ignore[attr-defined]
     store.coll = streams  # type: ignore[attr-defined]
     feed = store.watch()

@@ -30,7 +30,7 @@ from jobtui.app import JobTUI
 from jobtui.screens import EnqueueScreen
 from queuecore import Blueprint, Context, Job, MalformedJob, Queue, Status, Store, Task
 from queuecore.job import MAX_DEPTH, depth_message
-from queuecore.store import _mongo_decode
+from queuecore.store.mongo import decode as mongo_decode
 from queuecore.web import endpoint
 
 MESSAGE = depth_message()  # "job data is nested deeper than the limit of 64 levels"
@@ -395,8 +395,8 @@ def test_a_bson_document_that_cannot_be_decoded_is_a_malformed_job() -> None:
     options = bson.CodecOptions(tz_aware=True)
     with pytest.raises(bson.errors.InvalidBSON):
         bson.decode(raw.raw, codec_options=options)  # what a whole batch would raise
-    job = _mongo_decode.job(raw, options)
+    job = mongo_decode.job(raw, options)
     assert job.malformed is not None and "cannot be decoded" in job.malformed
     assert job.id == oid and job.name == "w\ufffdrk" and job.status is Status.ENQUEUED
-    fine = _mongo_decode.job(RawBSONDocument(good), options)
+    fine = mongo_decode.job(RawBSONDocument(good), options)
     assert fine.malformed is None and fine.name == "XXXX"

@@ -1,10 +1,10 @@
-"""Storage engines and :func:`connect`, which picks one from the URI."""
+"""Storage engines and :func:`connect`, which picks one by the URI's scheme (:mod:`.registry`)."""
 
 from __future__ import annotations
 
-from ..uri import is_mongo, sqlite_path
 from ._limits import check_limit
 from .base import MODE_CHANGE_FEED, MODE_CHANGE_STREAM, MODE_POLLING, MODE_RECONNECTING, QUERY_TIMEOUT, Store
+from .registry import open_uri
 
 __all__ = [
     "MODE_CHANGE_FEED",
@@ -25,9 +25,11 @@ async def connect(
     query_timeout: float | None = QUERY_TIMEOUT,
     create: bool = True,
 ) -> Store:
-    """Open a store: ``mongodb://…``/``mongodb+srv://…`` select MongoDB (database from
-    the URI path, default ``queuecore``); ``sqlite:///relative.db``,
-    ``sqlite:////absolute.db`` or a plain path select the embedded SQLite engine.
+    """Open a store with the engine of the URI's scheme (:mod:`queuecore.store.registry`):
+    ``mongodb://…``/``mongodb+srv://…`` select MongoDB (database from the URI path, default
+    ``queuecore``); ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or a plain path
+    select the embedded SQLite engine; an installed package may add a scheme (entry point
+    group ``queuecore.engines``). Any other scheme is a ConnectError naming the known ones.
 
     Raises :class:`queuecore.ConnectError` with a clear message (password masked)
     for an invalid URI or an unreachable database (after ``timeout`` seconds).
@@ -45,22 +47,6 @@ async def connect(
     limit = check_limit(query_timeout)
     if not isinstance(uri, str) or not uri.strip():
         raise ConnectError("no store URI given")
-    if is_mongo(uri):
-        from .mongo import connect_mongo
-
-        mongo = await connect_mongo(uri, collection, timeout=timeout, create=create)
-        mongo.query_timeout = limit
-        return mongo
-    try:
-        path = sqlite_path(uri)
-    except ValueError as exc:
-        raise ConnectError(str(exc)) from None
-    from .sqlite import SQLiteStore
-
-    try:
-        store = SQLiteStore(path, collection, create=create)
-    except ValueError as exc:
-        raise ConnectError(str(exc)) from None
+    store = await open_uri(uri, collection=collection, timeout=timeout, create=create)
     store.query_timeout = limit
-    await store.open()
     return store

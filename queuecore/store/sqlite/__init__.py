@@ -42,8 +42,24 @@ Constants are read where they are defined (``feed.FEED_KEEP``, ``file.WAL_LIMIT`
 exported here are for reading only.
 """
 
+from typing import Any
+
+from ...errors import ConnectError
+from ...uri import sqlite_path
 from .feed import FEED_KEEP
 from .file import BUSY_TIMEOUT_MS, WAL_LIMIT
 from .store import SQLiteStore
 
-__all__ = ["BUSY_TIMEOUT_MS", "FEED_KEEP", "WAL_LIMIT", "SQLiteStore"]
+
+async def open_store(uri: str, *, collection: str, timeout: float, create: bool, **_: Any) -> SQLiteStore:
+    """The engine's opener for the registry: ``sqlite:///…`` or a plain path (``timeout`` is
+    not used: a file does not keep one waiting)."""
+    try:
+        store = SQLiteStore(sqlite_path(uri), collection, create=create)
+    except ValueError as exc:
+        raise ConnectError(str(exc)) from None
+    await store.open()
+    return store
+
+
+__all__ = ["BUSY_TIMEOUT_MS", "FEED_KEEP", "WAL_LIMIT", "SQLiteStore", "open_store"]

@@ -12,13 +12,16 @@ of the batch reads as usual.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import bson
+from bson import ObjectId
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
-from ..job import MAX_DEPTH, Job, too_deep
+from ...audit import AuditEntry
+from ...job import MAX_DEPTH, Job, too_deep
 
 
 def raw_options(options: CodecOptions[Any]) -> CodecOptions[Any]:
@@ -73,6 +76,23 @@ def best_effort(raw: Any, options: CodecOptions[Any]) -> dict[str, Any]:
         return dict(top.items())
     except Exception:
         return {}
+
+
+def audit_entry(doc: dict[str, Any]) -> AuditEntry:
+    """An audit document as an entry (missing or odd fields read as empty, never raise)."""
+    at, key = doc.get("at"), doc.get("_id")
+    ids = doc.get("ids")
+    return AuditEntry(
+        at=at if isinstance(at, datetime) else key.generation_time if isinstance(key, ObjectId) else _EPOCH,
+        who=shown(doc.get("who") or ""),
+        source=shown(doc.get("source") or ""),
+        action=shown(doc.get("action") or ""),
+        ids=[shown(i) for i in ids] if isinstance(ids, list) else [],
+        detail=shown(doc.get("detail") or ""),
+    )
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def shown(value: Any) -> str:
