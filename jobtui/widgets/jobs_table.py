@@ -32,10 +32,10 @@ from rich.text import Text
 from textual import constants
 from textual.binding import Binding
 from textual.coordinate import Coordinate
+from textual.dom import NoScreen
 from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
-from textual.widget import NoScreen
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
