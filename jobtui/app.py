@@ -23,7 +23,7 @@ import asyncio
 import gc
 import shlex
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from bson import ObjectId
@@ -39,7 +39,6 @@ from textual.worker import Worker, WorkerState
 
 import queuecore
 from queuecore import Blueprint, ConnectError, Job, QueryTimeout, Queue, Status, Store
-from queuecore.audit import record
 from queuecore.printable import printable
 from queuecore.query import QueryError
 from queuecore.sort import NAMES as SORT_NAMES
@@ -47,9 +46,9 @@ from queuecore.sort import NEWEST, Sort, SortError
 from queuecore.store import QUERY_TIMEOUT
 from queuecore.uri import is_mongo, mask, sqlite_path
 
-from . import bulk
+from . import actions, bulk
 from . import format as fmt
-from .bulk import REQUEUEABLE, BulkKind, bulk_statuses
+from .bulk import BulkKind, bulk_statuses
 from .config import ConfigError, UserConfig, config_path, save_filter
 from .live import STATUS_ORDER, Delta, Filter, LiveModel, shown_status, status_of
 from .read_only import ReadOnlyNotice
@@ -144,6 +143,8 @@ class JobTUI(App[None]):
         self._loading_more = False
         self._gc_frozen = False
         self._read_only_notice = ReadOnlyNotice(READ_ONLY_HIDDEN)
+        #: Records the dashboard's changes in the audit log (source "tui").
+        self.audit = actions.AuditLog("tui", self._audit_warning)
         self.sub_title = self._describe_store()
 
     def _describe_store(self) -> str:
@@ -507,17 +508,11 @@ class JobTUI(App[None]):
 
         self.run_worker(run(), name=f"mutate: {what}", group="mutate", exit_on_error=False)
 
-    async def audit(self, store: Store, action: str, ids: Sequence[ObjectId | str], detail: str = "") -> None:
-        """Record an operator action (source "tui"); a failure to record is a warning, never
-        a reason to undo what was done."""
-        try:
-            await record(store, action, [str(i) for i in ids], source="tui", detail=detail)
-        except Exception as exc:
-            self.notify(
-                mask(f"{action} done, but not recorded in the audit log: {exc}"),
-                severity="warning",
-                timeout=10,
-            )
+    def _audit_warning(self, action: str, exc: Exception) -> None:
+        """A change done but not recorded: a warning, never a reason to undo it."""
+        self.notify(
+            mask(f"{action} done, but not recorded in the audit log: {exc}"), severity="warning", timeout=10
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place that turns a failed worker into a notification."""
@@ -533,13 +528,11 @@ class JobTUI(App[None]):
 
     def request_cancel(self, job: Job, on_done: Callable[[], Any] | None = None) -> None:
         """Confirm, then cancel ``job`` (a cancellation request when it runs)."""
+        problem = actions.cancel_problem(job)
+        if problem:
+            self.notify(problem, severity="error")
+            return
         status = shown_status(job)
-        if job.malformed:
-            self.notify(f"Job {job.short_id} is malformed: {job.malformed}", severity="error")
-            return
-        if status in (Status.COMPLETED.value, Status.CANCELLED.value):
-            self.notify(f"Cannot cancel job {job.short_id}: it is {status}.", severity="error")
-            return
         running = status == "running"
         question = (
             f"Request cancellation of running job {job.short_id} ({job.name})?\n"
@@ -549,8 +542,7 @@ class JobTUI(App[None]):
         )
 
         async def cancel(store: Store) -> str:
-            done = await queuecore.cancel_job(store, job.id, "cancelled by operator")
-            await self.audit(store, "cancel", [job.id], f"{job.name} ({status})")
+            done = await actions.cancel(store, self.audit, job.id, detail=f"{job.name} ({status})")
             if done.status is Status.CANCELLED:
                 return f"Cancelled job {job.short_id}."
             return f"Cancellation requested for running job {job.short_id}."
@@ -563,21 +555,14 @@ class JobTUI(App[None]):
 
     def request_requeue(self, job: Job, on_done: Callable[[], Any] | None = None) -> None:
         """Re-enqueue a failed, cancelled or completed job."""
-        status = status_of(job)
-        if job.malformed:
-            self.notify(f"Job {job.short_id} is malformed: {job.malformed}", severity="error")
+        problem = actions.requeue_problem(job)
+        if problem:
+            self.notify(problem, severity="error")
             return
-        if status not in REQUEUEABLE:
-            self.notify(
-                f"Cannot re-enqueue job {job.short_id}: it is {shown_status(job)} "
-                "(only failed, cancelled or completed jobs can be).",
-                severity="error",
-            )
-            return
+        detail = f"{job.name} ({status_of(job)})"
 
         async def requeue(store: Store) -> str:
-            await queuecore.requeue(store, job.id)
-            await self.audit(store, "requeue", [job.id], f"{job.name} ({status})")
+            await actions.requeue(store, self.audit, job.id, detail=detail)
             return f"Re-enqueued job {job.short_id}."
 
         self.mutate("re-enqueue", requeue, on_done)
@@ -658,10 +643,9 @@ class JobTUI(App[None]):
                 return
 
             async def enqueue(store: Store) -> str:
-                job = await queuecore.enqueue(store, blueprint)
+                job = await actions.enqueue(store, self.audit, blueprint, detail=blueprint.name)
                 if job is None:
                     return f"Not enqueued: a {blueprint.name!r} job with label {blueprint.label!r} is active."
-                await self.audit(store, "enqueue", [job.id], job.name)
                 return f"Enqueued job {job.short_id} ({job.name})."
 
             self.mutate("enqueue", enqueue)

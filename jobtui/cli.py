@@ -29,7 +29,6 @@ import typer
 
 import queuecore
 from queuecore import Job, Query, Status, Store
-from queuecore.audit import record as audit_record
 from queuecore.printable import PrintableRecords, json_text, one_line, printable
 from queuecore.query import STATUS_VALUES
 from queuecore.sort import NAMES as SORT_NAMES
@@ -38,7 +37,7 @@ from queuecore.store import QUERY_TIMEOUT
 from queuecore.uri import is_mongo, mask, sqlite_path
 from queuecore.uri import password as uri_password
 
-from . import __version__, cli_ids, cli_table
+from . import __version__, actions, cli_ids, cli_table
 from . import format as fmt
 from .cli_help import Command, Group
 from .cli_table import STATUS_STYLE as _STATUS_STYLE
@@ -279,13 +278,13 @@ def run(target: Target, action: Callable[[Store], Awaitable[T]], *, create: bool
         raise
 
 
-async def _audit(store: Store, action: str, ids: list[Any], detail: str = "") -> None:
-    """Record a change in the audit log (source ``cli``). The change itself is done, so a
-    failure to write the entry is a warning on stderr, not an error."""
-    try:
-        await audit_record(store, action, ids, source="cli", detail=detail)
-    except Exception as exc:
-        typer.echo(f"warning: the audit log was not written: {_one_line(str(exc))}", err=True)
+def _audit_warning(action: str, exc: Exception) -> None:
+    """The change is done but its audit entry was not written: a warning on stderr, not an error."""
+    typer.echo(f"warning: the audit log was not written: {_one_line(str(exc))}", err=True)
+
+
+#: Records the commands' changes in the audit log (source ``cli``).
+AUDIT = actions.AuditLog("cli", _audit_warning)
 
 
 # -- JSON and display helpers ----------------------------------------------------
@@ -544,10 +543,7 @@ def enqueue(
     blueprint = queuecore.Blueprint(name, label=label, data=payload, delay=delay)
 
     async def act(store: Store) -> Job | None:
-        job = await queuecore.enqueue(store, blueprint)
-        if job is not None:
-            await _audit(store, "enqueue", [job.id], f"{name}" + (f" label={label}" if label else ""))
-        return job
+        return await actions.enqueue(store, AUDIT, blueprint)
 
     job = run(target, act)
     if job is None:
@@ -721,9 +717,7 @@ def _print_job(job: Job) -> None:
 def cancel(
     ctx: typer.Context,
     id: Annotated[str, typer.Argument(metavar="ID", help=ID_HELP)],
-    reason: Annotated[
-        str, typer.Option("--reason", "-r", metavar="R", help="Why.")
-    ] = "cancelled by operator",
+    reason: Annotated[str, typer.Option("--reason", "-r", metavar="R", help="Why.")] = actions.CANCEL_REASON,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
@@ -735,10 +729,7 @@ def cancel(
 
     async def act(store: Store) -> Job:
         found = await cli_ids.resolve(store, job_id)
-        job = await queuecore.cancel_job(store, found.id, reason)
-        requested = "" if job.status == Status.CANCELLED else " (cancellation requested: it runs)"
-        await _audit(store, "cancel", [job.id], reason + requested)
-        return job
+        return await actions.cancel(store, AUDIT, found.id, reason)
 
     job = run(target, act)
     if job.status == Status.CANCELLED:
@@ -765,9 +756,7 @@ def requeue(
 
     async def act(store: Store) -> Job:
         found = await cli_ids.resolve(store, job_id)
-        job = await queuecore.requeue(store, found.id, delay)
-        await _audit(store, "requeue", [job.id], f"delay {delay:g}s" if delay else "")
-        return job
+        return await actions.requeue(store, AUDIT, found.id, delay)
 
     job = run(target, act)
     typer.echo(f"re-enqueued {job.id}")
