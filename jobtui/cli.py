@@ -40,12 +40,10 @@ from queuecore.uri import password as uri_password
 from . import __version__, actions, cli_ids, cli_table
 from . import format as fmt
 from .cli_help import Command, Group
-from .cli_table import STATUS_STYLE as _STATUS_STYLE
-from .cli_table import ago as _ago
-from .cli_table import flat as _flat
-from .cli_table import shown as _shown
-from .cli_table import status_markup as _status
 from .config import Profile, UserConfig, load_config, resolve_uri
+from .format import flat as _flat
+from .format import shown as _shown
+from .present import CLI_STYLES, finite, iso, job_json, json_default, show_rows
 from .workers import HandlerThreads, WorkersError, build_queue, load_tasks
 
 T = TypeVar("T")
@@ -290,64 +288,14 @@ AUDIT = actions.AuditLog("cli", _audit_warning)
 # -- JSON and display helpers ----------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def job_json(job: Job) -> dict[str, Any]:
-    """A job as JSON-ready data: ids as hex strings, datetimes ISO 8601, malformed flagged."""
-    return {
-        "id": str(job.id),
-        "short_id": job.short_id,
-        "name": job.name,
-        "label": job.label,
-        "status": str(job.status),
-        "data": job.data,
-        "result": job.result,
-        "reason": job.reason,
-        "attempts": job.attempts,
-        "created": _iso(job.created),
-        "available": _iso(job.available),
-        "started": _iso(job.started),
-        "ended": _iso(job.ended),
-        "finished": _iso(job.finished),
-        "worker": job.worker,
-        "progress": job.progress,
-        "note": job.note,
-        "cancel_reason": job.cancel_reason,
-        "heartbeat": _iso(job.heartbeat),
-        "events": [{"at": _iso(e.at), "status": e.status, "reason": e.reason} for e in job.events or []],
-        "malformed": job.malformed,
-    }
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)  # ObjectId, Decimal128, … from documents other programs wrote
-
-
 def _print_json(value: Any) -> None:
     """Print ``value`` as standard JSON: a NaN or ±Infinity (a handler's result, another program's
     document) becomes null, as in JavaScript's JSON.stringify, since no JSON parser reads NaN."""
     try:
-        text = json.dumps(value, indent=2, default=_json_default, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(value, indent=2, default=json_default, ensure_ascii=False, allow_nan=False)
     except ValueError:
-        text = json.dumps(_finite(value), indent=2, default=_json_default, ensure_ascii=False)
+        text = json.dumps(finite(value), indent=2, default=json_default, ensure_ascii=False)
     typer.echo(json_text(text))  # C1, DEL and bidi controls as \uXXXX: a terminal reads this too
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN and ±Infinity float replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _console() -> Any:
@@ -668,29 +616,10 @@ def _print_job(job: Job) -> None:
     from rich.table import Table
 
     console = _console()
-    now = datetime.now(UTC)
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold")
     fields.add_column()
-    rows: list[tuple[str, str]] = [
-        ("id", str(job.id)),
-        ("name", _shown(job.name)),
-        ("label", _shown(job.label)),
-        ("status", _status(job)),
-        ("attempts", str(job.attempts)),
-        ("created", f"{_iso(job.created)}  ({_ago(job.created, now)} ago)" if job.created else ""),
-        ("available", _iso(job.available) or ""),
-        ("started", _iso(job.started) or ""),
-        ("ended", _iso(job.ended) or ""),
-        ("finished", _iso(job.finished) or ""),
-        ("worker", _shown(job.worker)),
-        ("progress", f"{job.progress * 100:.0f}%" if job.progress is not None else ""),
-        ("note", _shown(job.note, layout=True)),
-        ("reason", _shown(job.reason, layout=True)),
-        ("cancel requested", _shown(job.cancel_reason or "", layout=True)),
-        ("malformed", _shown(job.malformed or "", layout=True)),
-    ]
-    for key, value in rows:
+    for key, value in show_rows(job, datetime.now(UTC)):
         if value:
             fields.add_row(key, value)
     console.print(fields)
@@ -699,7 +628,7 @@ def _print_job(job: Job) -> None:
             console.print(f"\n[bold]{title}[/]")
             # as rich.json.JSON shows it, but from json_text: control and bidi characters in
             # keys and strings stay \uXXXX escapes (JSON re-encodes them raw)
-            encoded = json.dumps(value, indent=2, default=_json_default, ensure_ascii=False)
+            encoded = json.dumps(value, indent=2, default=json_default, ensure_ascii=False)
             shown = JSONHighlighter()(json_text(encoded))
             shown.no_wrap, shown.overflow = True, None
             console.print(shown)
@@ -708,7 +637,7 @@ def _print_job(job: Job) -> None:
         for column in ("AT", "STATUS", "REASON"):
             history.add_column(column)
         for event in job.events:
-            history.add_row(_iso(event.at) or "", _shown(event.status), _shown(event.reason, layout=True))
+            history.add_row(iso(event.at) or "", _shown(event.status), _shown(event.reason, layout=True))
         console.print("\n[bold]history[/]")
         console.print(history)
 
@@ -796,7 +725,7 @@ def stats(
     table.add_column("STATUS", footer="total")
     table.add_column("JOBS", justify="right", footer=str(result["total"]))
     for status, count in result["counts"].items():
-        table.add_row(f"[{_STATUS_STYLE.get(status, 'bold')}]{_shown(status)}[/]", str(count))
+        table.add_row(f"[{CLI_STYLES.get(status, 'bold')}]{_shown(status)}[/]", str(count))
         if status == Status.DEQUEUED.value:
             table.add_row("[dim]  running[/]", f"[dim]{result['running']}[/]")
             table.add_row("[dim]  stalled[/]", f"[dim]{result['stalled']}[/]")
@@ -820,7 +749,7 @@ def audit_log(
     if as_json:
         _print_json(
             [
-                {"at": _iso(e.at), "who": e.who, "source": e.source, "action": e.action}
+                {"at": iso(e.at), "who": e.who, "source": e.source, "action": e.action}
                 | {"ids": e.ids, "detail": e.detail}
                 for e in entries
             ]

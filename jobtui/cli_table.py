@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from queuecore import Job
-from queuecore.printable import one_line, printable
 
 from . import format as fmt
+from .present import status_markup
 
 #: Columns between two cells (Rich's padding of 1 on either side of the boundary).
 GAP = 2
@@ -102,55 +102,7 @@ def print_fitted(table: Any, width: int) -> None:
     typer.echo("\n".join(line.rstrip(" ") for line in captured.get().splitlines()))
 
 
-# -- stored text and the jobs table ----------------------------------------------------
-
-
-def shown(value: object, *, layout: bool = False) -> str:
-    """Stored text for a Rich table or line: printable, then markup-escaped."""
-    from rich.markup import escape
-
-    return escape(printable(value, layout=layout))
-
-
-def flat(value: object) -> str:
-    """Stored text on one line for a table cell (:func:`queuecore.printable.one_line`: runs of
-    spaces, tabs and newlines as one space, every other control shown), markup-escaped."""
-    from rich.markup import escape
-
-    return escape(one_line(value))
-
-
-STATUS_STYLE = {
-    "enqueued": "cyan",
-    "dequeued": "yellow",
-    "completed": "green",
-    "failed": "red",
-    "cancelled": "magenta",
-}
-
-
-def status_markup(job: Job) -> str:
-    """The status as an operator reads it (``running``, ``cancelling``, ``malformed``), coloured."""
-    if job.malformed:
-        return "[bold white on dark_red]malformed[/]"
-    return f"[{STATUS_STYLE.get(str(job.status), 'bold')}]{status_word(job)}[/]"
-
-
-def status_word(job: Job) -> str:
-    """The status in words: a dequeued job is ``running`` (``cancelling`` once asked to stop)."""
-    if job.malformed:
-        return "malformed"
-    status = str(job.status)
-    if status == "dequeued":
-        return "cancelling" if job.cancel_reason is not None else "running"
-    return status
-
-
-def ago(value: datetime | None, now: datetime) -> str:
-    """How long ago ``value`` was (``3m05s``; empty for None)."""
-    if value is None:
-        return ""
-    return fmt.duration((now - value).total_seconds())
+# -- the jobs table ---------------------------------------------------------------------
 
 
 #: The columns of ``jobtui ls`` that give up width within a limit, and their minimum widths.
@@ -170,14 +122,14 @@ def print_jobs(jobs: list[Job], width: int | None) -> None:
         rows.append(
             (
                 str(job.id),
-                flat(job.name),
-                flat(job.label),
+                fmt.flat(job.name),
+                fmt.flat(job.label),
                 status_markup(job),
                 str(job.attempts),
-                ago(job.created, now),
+                fmt.ago(job.created, now),
                 fmt.duration(wait) if wait >= 1 else "",
                 f"{job.progress * 100:.0f}%" if job.progress is not None and running else "",
-                flat(job.malformed or job.reason),
+                fmt.flat(job.malformed or job.reason),
             )
         )
     table, table_width = fitted_table(columns, rows, SHRINKABLE, width)

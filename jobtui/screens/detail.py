@@ -19,9 +19,9 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from queuecore import Job
-from queuecore.tracing import trace_id
 
 from .. import format as fmt
+from .. import present
 from ..widgets.chrome import AppFooter, AppHeader
 
 if TYPE_CHECKING:
@@ -77,28 +77,8 @@ def render_job(job: Job) -> RenderableType:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="dim", no_wrap=True)
     head.add_column()
-    head.add_row("id", str(job.id))
-    # job fields as Text: a str cell is read as markup (a name "[/x]" raised MarkupError);
-    # fmt.safe_text also shows terminal controls in them visibly (they are untrusted)
-    head.add_row("task", fmt.safe_text(job.name))
-    head.add_row("label", fmt.safe_text(job.label or "—"))
-    head.add_row("status", fmt.status_text(job))
-    head.add_row("attempts", str(job.attempts))
-    head.add_row("worker", fmt.safe_text(job.worker or "—"))
-    if job.progress is not None:  # a finished job's is what it last reported
-        head.add_row("progress" if fmt.runs(job) else "last progress", fmt.progress(job, 20, last=True))
-    if job.note:
-        head.add_row("note", fmt.safe_text(job.note, layout=True))
-    if job.cancel_reason is not None:
-        head.add_row(
-            "cancel requested", fmt.safe_text(job.cancel_reason or "(no reason)", "yellow", layout=True)
-        )
-    if job.heartbeat is not None:
-        head.add_row("heartbeat", fmt.when(job.heartbeat))
-    if job.trace:
-        # The trace id is what a tracing backend searches by; the traceparent is kept for context.
-        head.add_row("trace id", fmt.safe_text(trace_id(job.trace) or "(unreadable)", "bold"))
-        head.add_row("traceparent", fmt.safe_text(job.trace, "dim"))
+    for name, cell in present.detail_rows(job):
+        head.add_row(name, cell)
     parts.append(head)
     if job.reason:
         reason = fmt.safe_text(job.reason, layout=True)
@@ -112,7 +92,7 @@ def render_job(job: Job) -> RenderableType:
     events.add_column("status")
     events.add_column("reason")
     for event in job.events:
-        style = fmt.STATUS_STYLES.get(event.status, "yellow")
+        style = present.STATUS_STYLES.get(event.status, "yellow")
         events.add_row(
             fmt.when(event.at), fmt.safe_text(event.status, style), fmt.safe_text(event.reason, layout=True)
         )
