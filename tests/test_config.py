@@ -16,6 +16,7 @@ from tui_util import enqueue, notes, started, static_text, wait_for
 from typer.testing import CliRunner
 
 import jobtui.cli
+import jobtui.cli.root
 from jobtui.app import JobTUI
 from jobtui.config import ENV_CONFIG, Profile, config_path, load_config, save_filter
 from jobtui.screens import ConfirmScreen, HelpScreen
@@ -237,7 +238,7 @@ def dashboard(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     def fake(target: Any, **kw: Any) -> None:
         calls.append({"uri": target.uri, "collection": target.collection, **kw})
 
-    monkeypatch.setattr(jobtui.cli, "run_dashboard", fake)
+    monkeypatch.setattr(jobtui.cli.root, "run_dashboard", fake)
     return calls
 
 
