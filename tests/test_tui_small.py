@@ -18,9 +18,9 @@ from tui_util import cell, enqueue, notes, started, static_text, table, wait_for
 
 import queuecore
 from jobtui import present
-from jobtui.app import JobTUI
-from jobtui.screens import HelpScreen, JobDetailScreen
-from jobtui.widgets import FilterBar, WorkersPanel
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import HelpScreen, JobDetailScreen
+from jobtui.tui.widgets import FilterBar, WorkersPanel
 from queuecore import Status
 
 

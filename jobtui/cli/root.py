@@ -101,7 +101,7 @@ def run_dashboard(
     config: UserConfig | None = None,
 ) -> None:
     """Start the Textual dashboard (imported here so the other commands never load Textual)."""
-    from ..app import JobTUI
+    from ..tui.app import JobTUI
 
     dashboard = JobTUI(
         target.uri,

@@ -20,9 +20,9 @@ from textual.widgets import Input, Static
 from queuecore.printable import printable
 from queuecore.sort import NEWEST, Sort
 
-from .. import format as fmt
-from .. import present
-from ..live import STATUS_ORDER, Filter
+from ... import format as fmt
+from ... import present
+from ...live import STATUS_ORDER, Filter
 
 #: Placeholders of the inputs, by field.
 PLACEHOLDERS = {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bson import ObjectId
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
@@ -20,12 +18,10 @@ from textual.widgets import Static
 
 from queuecore import Job
 
-from .. import format as fmt
-from .. import present
+from ... import format as fmt
+from ... import present
+from ..host import CancelJob, Host, RequeueJob, host
 from ..widgets.chrome import AppFooter, AppHeader
-
-if TYPE_CHECKING:
-    from ..app import JobTUI
 
 
 def _json(value: object) -> Syntax:
@@ -117,9 +113,9 @@ class JobDetailScreen(Screen[None]):
         self.job: Job | None = None
 
     @property
-    def tui(self) -> JobTUI:
-        """The app, typed."""
-        return self.app  # type: ignore[return-value]
+    def tui(self) -> Host:
+        """The app, as screens see it (:mod:`jobtui.tui.host`)."""
+        return host(self)
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
@@ -155,11 +151,11 @@ class JobDetailScreen(Screen[None]):
 
     def action_cancel(self) -> None:
         if self.job is not None:
-            self.tui.request_cancel(self.job, on_done=self.reload)
+            self.post_message(CancelJob(self.job, on_done=self.reload))
 
     def action_requeue(self) -> None:
         if self.job is not None:
-            self.tui.request_requeue(self.job, on_done=self.reload)
+            self.post_message(RequeueJob(self.job, on_done=self.reload))
 
 
 __all__ = ["JobDetailScreen", "Timeline", "render_job"]

@@ -10,9 +10,9 @@ from textual.widgets import Label, Sparkline, Static
 from queuecore import Status
 from queuecore.printable import printable
 
-from .. import format as fmt
-from .. import present
-from ..live import STATUS_ORDER, LiveModel
+from ... import format as fmt
+from ... import present
+from ...live import STATUS_ORDER, LiveModel
 
 MODE_STYLES = {
     "change-stream": "bold green",

@@ -41,8 +41,8 @@ from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotEx
 
 from queuecore import Job
 
-from .. import format as fmt
-from .. import present
+from ... import format as fmt
+from ... import present
 from .cursor import cursor_key
 
 #: (column key, header, width) — the order of the table's columns.
