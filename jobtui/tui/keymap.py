@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from ..config import UserConfig
 
 #: The app's bindings: they apply on every screen (the screens' own come first).
-APP_BINDINGS = [
+APP_BINDINGS: list[BindingType] = [
     Binding("q", "quit", "Quit", id="quit"),
     Binding("question_mark", "help", "Help", key_display="?", id="help"),
     Binding("ctrl+p", "command_palette", "Commands", show=False, id="palette"),
