@@ -45,7 +45,7 @@ polling design with the original's 100 ms interval (query + the same ``dequeue``
 per successful job in steady state on the MongoDB engine: nx-27017 started as the test suite
 does (``tests/mongo_server.py``), or ``--uri`` for a real MongoDB.
 
-``tui`` (bench/tui.py, tui_dash.py, tui_changes.py, tui_seed.py) — ``jobtui.app.JobTUI``
+``tui`` (bench/tui.py, tui_dash.py, tui_changes.py, tui_seed.py) — ``jobtui.tui.app.JobTUI``
 headless under Textual's ``App.run_test`` in a process of its own, every frame rendered to
 escape sequences and timed. On 100,000 real jobs in SQLite: time to first paint, process RSS;
 while a writer process makes 1,000 change events per second, the longest stale frame (each

@@ -1,6 +1,6 @@
 """The dashboard processes of ``python -m bench tui`` (``--role dashboard`` / ``--role paint``).
 
-``jobtui.app.JobTUI`` runs headless under Textual's ``App.run_test`` (160×50). Every frame the
+``jobtui.tui.app.JobTUI`` runs headless under Textual's ``App.run_test`` (160×50). Every frame the
 compositor produces is also rendered to terminal escape sequences, as a real terminal driver
 would (nothing is written), and timed. Keys are handed to the app as the terminal driver
 hands them (``driver.send_message``), one at a time, and a key's clock stops at the first
@@ -62,7 +62,7 @@ def _app(path: Path) -> Any:
     """A JobTUI on ``path`` that renders each frame to escape sequences and times it."""
     from textual._compositor import CompositorUpdate
 
-    from jobtui.app import JobTUI
+    from jobtui.tui.app import JobTUI
 
     class Bench(JobTUI):
         CSS_PATH = str(Path(sys.modules[JobTUI.__module__].__file__ or "").parent / str(JobTUI.CSS_PATH))
@@ -95,7 +95,7 @@ def _app(path: Path) -> Any:
 
 
 def _table(app: Any) -> Any:
-    from jobtui.widgets import JobsTable
+    from jobtui.tui.widgets import JobsTable
 
     screen = app.jobs_screen
     if screen is None:
@@ -160,7 +160,7 @@ async def _poll(condition: Callable[[], bool], timeout: float) -> None:
 
 async def _bulk(app: Any, pilot: Any, presses: int) -> dict[str, Any]:
     """``C``, the count typed, ``enter``; key presses while the action runs."""
-    from jobtui.screens import BulkConfirmScreen
+    from jobtui.tui.screens import BulkConfirmScreen
 
     driver = app._driver
     store = app.store

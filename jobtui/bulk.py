@@ -20,12 +20,10 @@ from bson import ObjectId
 import queuecore
 from queuecore import Job, Status, Store
 
+from .actions import CANCELLABLE, REQUEUEABLE
 from .live import Filter, shown_status
 
 BulkKind = Literal["cancel", "requeue"]
-#: Statuses a bulk action applies to.
-CANCELLABLE = ("enqueued", "failed", "running", "stalled")
-REQUEUEABLE = ("failed", "cancelled", "completed")
 #: Above this many jobs the operator types the count to confirm ("y" is not enough).
 TYPE_TO_CONFIRM = 1000
 #: The reasons written when the operator gives none.

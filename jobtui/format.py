@@ -1,8 +1,10 @@
-"""How job values are shown: status colours, durations, progress, truncation.
+"""How job values are shown: durations, times, progress, stored text made safe, truncation.
 
-Pure functions returning rich ``Text`` so the table, the detail screen and the
-README screenshots render a job the same way. Stored text (names, labels, reasons, data,
-worker names) is untrusted: :func:`safe_text` and :func:`truncate` pass it through
+Pure functions (rich ``Text`` for the dashboard, Rich markup for the CLI) so the table, the
+detail screen, the CLI and the README screenshots render a value the same way; status names
+and styles, a job's JSON and its detail rows build on these in :mod:`jobtui.present`. Stored
+text (names, labels, reasons, data, worker names) is untrusted: :func:`safe_text`,
+:func:`truncate`, :func:`shown` and :func:`flat` pass it through
 :func:`queuecore.printable.printable` before anything else sees it.
 """
 
@@ -18,51 +20,7 @@ from rich.text import Text
 from queuecore import Job, Status
 from queuecore.printable import json_text, one_line, printable
 
-from .live import shown_status, status_of
-
-#: Style per status (shared by the table, the summary bar and the detail screen).
-STATUS_STYLES: dict[str, str] = {
-    Status.ENQUEUED.value: "bold cyan",
-    Status.DEQUEUED.value: "bold yellow",
-    "running": "bold yellow",
-    Status.COMPLETED.value: "bold green",
-    Status.FAILED.value: "bold red",
-    Status.CANCELLED.value: "bold magenta",
-    "stalled": "bold bright_white on dark_orange3",
-}
-#: What a status is called on screen (``dequeued`` is what an operator calls running).
-STATUS_NAMES: dict[str, str] = {
-    Status.ENQUEUED.value: "enqueued",
-    Status.DEQUEUED.value: "running",
-    "running": "running",
-    Status.COMPLETED.value: "completed",
-    Status.FAILED.value: "failed",
-    Status.CANCELLED.value: "cancelled",
-    "stalled": "stalled",
-}
-#: Shorter names for the summary and filter bars on a narrow terminal (80 columns).
-SHORT_NAMES: dict[str, str] = {
-    Status.ENQUEUED.value: "enq",
-    Status.DEQUEUED.value: "run",
-    "running": "run",
-    Status.COMPLETED.value: "done",
-    Status.FAILED.value: "fail",
-    Status.CANCELLED.value: "canc",
-    "stalled": "stall",
-}
-MALFORMED_STYLE = "bold white on dark_red"
-
-
-def status_text(job: Job, now: datetime | None = None) -> Text:
-    """The status cell: coloured (a running job past its timeout is ``stalled``); a
-    malformed document is flagged instead."""
-    if job.malformed:
-        return Text("⚠ malformed", style=MALFORMED_STYLE)
-    status = shown_status(job, now)
-    label = STATUS_NAMES.get(status, status)
-    if status == "running" and job.cancel_reason is not None:
-        label = "cancelling"
-    return Text(label, style=STATUS_STYLES.get(status, "bold"))
+from .live import status_of
 
 
 def count_text(count: int, capped: bool = False) -> str:
@@ -100,6 +58,13 @@ def _since(start: datetime | None, end: datetime | None) -> float | None:
 def age(job: Job, now: datetime) -> str:
     """How long ago the job was created."""
     return duration(_since(job.created, now))
+
+
+def ago(value: datetime | None, now: datetime) -> str:
+    """How long ago ``value`` was (``3m05s``; empty for None)."""
+    if value is None:
+        return ""
+    return duration((now - value).total_seconds())
 
 
 def available_in(job: Job, now: datetime) -> str:
@@ -158,6 +123,21 @@ def safe_text(value: object, style: str = "", *, layout: bool = False) -> Text:
     (:func:`~queuecore.printable.printable`; ``layout=True`` keeps newlines and tabs), and
     never read as markup."""
     return Text(printable(value, layout=layout), style=style)
+
+
+def shown(value: object, *, layout: bool = False) -> str:
+    """Stored text for a Rich table or line (markup): printable, then markup-escaped."""
+    from rich.markup import escape
+
+    return escape(printable(value, layout=layout))
+
+
+def flat(value: object) -> str:
+    """Stored text on one line for a table cell (:func:`queuecore.printable.one_line`: runs of
+    spaces, tabs and newlines as one space, every other control shown), markup-escaped."""
+    from rich.markup import escape
+
+    return escape(one_line(value))
 
 
 def truncate(value: str, width: int) -> str:

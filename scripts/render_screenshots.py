@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import queuecore
-from jobtui.app import JobTUI
 from jobtui.demo import example_tasks_spec, seed
-from jobtui.screens import BulkConfirmScreen, ConfirmScreen
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import BulkConfirmScreen, ConfirmScreen
 from jobtui.workers import build_queue
 from queuecore import Job, Status, Store
 

@@ -36,9 +36,9 @@ from typer.testing import CliRunner
 from util import insert_raw, wait_all
 
 import queuecore
-from jobtui.app import JobTUI
 from jobtui.cli import app
-from jobtui.screens import ConnectionScreen
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import ConnectionScreen
 from jobtui.workers import build_queue
 from queuecore import Blueprint, Context, Job, MalformedJob, Queue, Store, Task
 

@@ -24,8 +24,8 @@ from tui_util import started, wait_for
 from util import wait_all
 
 import queuecore
-from jobtui.app import JobTUI
-from jobtui.screens import EnqueueScreen
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import EnqueueScreen
 from queuecore import Blueprint, Context, MalformedJob, Queue, Status, Store, Task
 from queuecore.web import endpoint
 

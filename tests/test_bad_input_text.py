@@ -32,8 +32,8 @@ from tui_util import notes, started, table, wait_for
 from util import wait_all
 
 import queuecore
-from jobtui.app import JobTUI
-from jobtui.screens import JobDetailScreen
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import JobDetailScreen
 from queuecore import Blueprint, Context, Job, Query, Queue, Status, Store, Task
 from queuecore._time import utcnow
 

@@ -522,7 +522,7 @@ async def test_work_processes_jobs_and_stops_gracefully_on_a_signal(
 @pytest.mark.parametrize("code", [0, 1])
 def test_the_dashboards_exit_code_reaches_the_shell(tmp_path: Path, monkeypatch, code: int) -> None:
     """A dashboard that ended on an error exits non-zero (scripts and supervisors see it)."""
-    from jobtui.app import JobTUI
+    from jobtui.tui.app import JobTUI
 
     def run(self: JobTUI, *args: object, **kwargs: object) -> None:
         self._return_code = code  # what Textual sets when the app quits (0) or an error ends it (1)

@@ -16,9 +16,10 @@ from tui_util import enqueue, notes, started, static_text, wait_for
 from typer.testing import CliRunner
 
 import jobtui.cli
-from jobtui.app import JobTUI
+import jobtui.cli.root
 from jobtui.config import ENV_CONFIG, Profile, config_path, load_config, save_filter
-from jobtui.screens import ConfirmScreen, HelpScreen
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import ConfirmScreen, HelpScreen
 
 SAMPLE = """\
 # jobtui settings
@@ -237,7 +238,7 @@ def dashboard(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     def fake(target: Any, **kw: Any) -> None:
         calls.append({"uri": target.uri, "collection": target.collection, **kw})
 
-    monkeypatch.setattr(jobtui.cli, "run_dashboard", fake)
+    monkeypatch.setattr(jobtui.cli.root, "run_dashboard", fake)
     return calls
 
 
@@ -365,8 +366,7 @@ async def test_unknown_binding_id_is_named_with_its_line(target: StoreTarget, st
 
 
 def test_every_binding_has_a_unique_id() -> None:
-    from jobtui.app import key_clashes
-    from jobtui.screens.help import all_bindings
+    from jobtui.tui.keymap import all_bindings, key_clashes
 
     ids = [b.id for b in all_bindings()]
     assert all(ids) and len(ids) == len(set(ids)) and len(ids) >= 40

@@ -24,9 +24,9 @@ from stall_proxy import stall_proxy
 from tui_util import enqueue, notes, started, table, wait_for
 
 import queuecore
-from jobtui.app import JobTUI
-from jobtui.widgets import FilterBar
-from jobtui.widgets.filters import FilterInput
+from jobtui.tui.app import JobTUI
+from jobtui.tui.widgets import FilterBar
+from jobtui.tui.widgets.filters import FilterInput
 from queuecore import QueryError, parse
 from queuecore._query_parser import MAX_QUERY_CHARS, MAX_TERM_CHARS, MAX_TERMS
 from queuecore.query import Query, QueryRefused, Term

@@ -28,9 +28,9 @@ from pymongo.errors import ExecutionTimeout
 from tui_util import enqueue, notes, started, table, wait_for, wait_store
 
 import queuecore
-from jobtui.app import JobTUI
-from jobtui.screens import HelpScreen
-from jobtui.widgets import FilterBar
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import HelpScreen
+from jobtui.tui.widgets import FilterBar
 from queuecore import Blueprint, QueryError, Status, parse
 from queuecore.query import Term
 

@@ -86,7 +86,7 @@ def test_no_pass_from_a_stopped_collector(collects: list[float]) -> None:
 
 
 async def test_the_dashboard_holds_full_passes_back_only_while_it_runs(tmp_path) -> None:
-    from jobtui.app import JobTUI
+    from jobtui.tui.app import JobTUI
 
     before = gc.get_threshold()
     app = JobTUI(str(tmp_path / "jobs.db"))

@@ -26,8 +26,8 @@ from tui_util import cell, started, table, wait_for
 from util import wait_all
 
 import queuecore
-from jobtui.app import JobTUI
-from jobtui.screens import EnqueueScreen
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import EnqueueScreen
 from queuecore import Blueprint, Context, Job, MalformedJob, Queue, Status, Store, Task
 from queuecore.job import MAX_DEPTH, depth_message
 from queuecore.store.mongo import decode as mongo_decode

@@ -22,8 +22,8 @@ from textual.widgets import Static
 from tui_util import started, static_text, wait_for
 
 import queuecore
-from jobtui.app import JobTUI
-from jobtui.screens import ConnectionScreen
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import ConnectionScreen
 from queuecore import Blueprint, Context, Queue, StoreGone, Task
 from queuecore.store.sqlite import WAL_LIMIT, SQLiteStore
 

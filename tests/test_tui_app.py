@@ -25,10 +25,10 @@ from util import insert_raw
 
 import queuecore
 from jobtui import format as fmt
-from jobtui.app import JobTUI
 from jobtui.live import STATUS_ORDER
-from jobtui.screens import ConfirmScreen, HelpScreen, JobDetailScreen
-from jobtui.widgets import FilterBar, SummaryBar
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import ConfirmScreen, HelpScreen, JobDetailScreen
+from jobtui.tui.widgets import FilterBar, SummaryBar
 from queuecore import Status
 
 
@@ -413,7 +413,8 @@ async def test_load_more_when_scrolling_near_the_end(target: StoreTarget, store)
 
 
 async def test_help_lists_every_key(target: StoreTarget) -> None:
-    from jobtui.screens.help import key_label, sections
+    from jobtui.tui.keymap import key_label
+    from jobtui.tui.screens.help import sections
 
     app = make_app(target)
     async with app.run_test(size=(100, 60)) as pilot:
@@ -567,7 +568,7 @@ async def test_enqueue_form_fits_a_small_terminal(target: StoreTarget, store) ->
     """At 80×24 the whole enqueue form, buttons included, is on screen, and it works."""
     from textual.widgets import Button, Input
 
-    from jobtui.screens import EnqueueScreen
+    from jobtui.tui.screens import EnqueueScreen
 
     app = make_app(target)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -590,7 +591,7 @@ async def _has_job(store: queuecore.Store, name: str) -> bool:
 
 
 async def test_help_fits_80_columns_and_shows_binding_ids_when_wide(target: StoreTarget) -> None:
-    from jobtui.screens.help import sections
+    from jobtui.tui.screens.help import sections
 
     ids = [b.id for _, bindings in sections() for b in bindings]
     for width, with_ids in ((80, False), (140, True)):
@@ -695,7 +696,7 @@ async def test_brackets_in_job_fields_are_shown_as_typed_never_as_markup(tmp_pat
     """Any producer may name a job "[/oops]": the table, the detail, the audit log and the
     notifications read such text as markup, and a closing tag that matches nothing crashed
     the dashboard (MarkupError); "[keys]" in a message vanished."""
-    from jobtui.screens import AuditScreen, EnqueueScreen
+    from jobtui.tui.screens import AuditScreen, EnqueueScreen
 
     uri = f"sqlite:///{tmp_path}/jobs.db"
     async with await queuecore.connect(uri) as store:

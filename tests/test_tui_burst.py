@@ -2,7 +2,7 @@
 
 The dashboard follows 1,000 change events per second by showing the model's changes at a
 capped rate and repainting only the cells that changed (jobtui/screens/jobs.py,
-jobtui/widgets/jobs_table.py). Whatever the batching, the table must end up showing exactly
+jobtui/tui/widgets/jobs_table.py). Whatever the batching, the table must end up showing exactly
 what the store holds — on screen, not only in its data — without reloading the window.
 """
 
@@ -15,10 +15,10 @@ from textual.geometry import Region
 from tui_util import enqueue, started, table, wait_for
 
 import queuecore
-from jobtui.app import JobTUI
 from jobtui.format import utcnow
-from jobtui.screens.jobs import APPLY_INTERVAL
-from jobtui.widgets.jobs_table import COLUMNS, render_row
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens.jobs import APPLY_INTERVAL
+from jobtui.tui.widgets.jobs_table import COLUMNS, render_row
 from queuecore import Job, Status
 
 JOBS = 60

@@ -14,10 +14,10 @@ from textual.widgets._header import HeaderIcon
 from tui_util import enqueue, fail, notes, screen_lines, started, table, wait_for
 
 import queuecore
-from jobtui.app import JobTUI
-from jobtui.screens import AuditScreen, JobDetailScreen
-from jobtui.widgets.workers import COLUMNS as PANEL_COLUMNS
-from jobtui.widgets.workers import stats_row
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import AuditScreen, JobDetailScreen
+from jobtui.tui.widgets.workers import COLUMNS as PANEL_COLUMNS
+from jobtui.tui.widgets.workers import stats_row
 from queuecore import TaskStats
 
 

@@ -22,9 +22,9 @@ from tui_util import bulk_question, cell, enqueue, fail, notes, started, table, 
 
 import queuecore
 from jobtui import bulk
-from jobtui.app import JobTUI
-from jobtui.screens import BulkConfirmScreen, EnqueueScreen
-from jobtui.widgets import FilterBar
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import BulkConfirmScreen, EnqueueScreen
+from jobtui.tui.widgets import FilterBar
 from queuecore import Blueprint, Status
 from queuecore.audit import history
 

@@ -21,8 +21,8 @@ from textual._compositor import ChopsUpdate
 from tui_util import cell, started, table, wait_for
 
 import queuecore
-from jobtui.app import JobTUI
-from jobtui.widgets.jobs_table import PAINT_BUDGET
+from jobtui.tui.app import JobTUI
+from jobtui.tui.widgets.jobs_table import PAINT_BUDGET
 from queuecore import Status
 
 JOBS = 30

@@ -28,11 +28,11 @@ from tui_util import (
 )
 
 import queuecore
-from jobtui.app import JobTUI
 from jobtui.config import UserConfig, load_config
 from jobtui.live import LiveModel
-from jobtui.screens import READ_ONLY_HIDDEN, AuditScreen, HelpScreen
-from jobtui.widgets import FilterBar, SummaryBar
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import READ_ONLY_HIDDEN, AuditScreen, HelpScreen
+from jobtui.tui.widgets import FilterBar, SummaryBar
 from queuecore import Status
 from queuecore.audit import history, record
 

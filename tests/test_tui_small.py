@@ -17,10 +17,10 @@ from textual.widgets import Sparkline, Static
 from tui_util import cell, enqueue, notes, started, static_text, table, wait_for
 
 import queuecore
-from jobtui import format as fmt
-from jobtui.app import JobTUI
-from jobtui.screens import HelpScreen, JobDetailScreen
-from jobtui.widgets import FilterBar, WorkersPanel
+from jobtui import present
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import HelpScreen, JobDetailScreen
+from jobtui.tui.widgets import FilterBar, WorkersPanel
 from queuecore import Status
 
 
@@ -216,7 +216,7 @@ async def test_the_stalled_count_is_coloured_only_when_not_zero(target: StoreTar
         await wait_for(
             pilot, lambda: "stalled 1" in app.screen.query_one("#summary-counts", Static).content.plain
         )  # type: ignore[union-attr]
-        assert stalled_style(app) == fmt.STATUS_STYLES["stalled"]
+        assert stalled_style(app) == present.STATUS_STYLES["stalled"]
 
 
 # -- progress of finished jobs --------------------------------------------------------------

@@ -20,8 +20,8 @@ from textual.screen import Screen
 from tui_util import bulk_question, complete, enqueue, started, table, wait_for, wait_store
 
 import queuecore
-from jobtui.app import JobTUI
-from jobtui.widgets import SummaryBar
+from jobtui.tui.app import JobTUI
+from jobtui.tui.widgets import SummaryBar
 from queuecore import Job, Status
 
 #: How soon a change made by another process must be on screen with no key pressed. The freeze

@@ -9,9 +9,9 @@ from conftest import StoreTarget
 from textual.widgets import Static
 from tui_util import cell, enqueue, started, static_text, table, wait_for, wait_store
 
-from jobtui.app import JobTUI
-from jobtui.screens import AuditScreen, ConnectionScreen, HelpScreen, JobsScreen
-from jobtui.widgets import WorkersPanel
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import AuditScreen, ConnectionScreen, HelpScreen, JobsScreen
+from jobtui.tui.widgets import WorkersPanel
 from queuecore import Status
 
 UNREACHABLE = "mongodb://operator:s3cret-pw@127.0.0.1:1/?serverSelectionTimeoutMS=300"

@@ -36,11 +36,11 @@ from util import insert_raw
 
 import queuecore
 from jobtui import format as fmt
-from jobtui.app import JobTUI
-from jobtui.screens import AuditScreen, ConfirmScreen, EnqueueScreen, JobDetailScreen
-from jobtui.screens.detail import render_job
-from jobtui.widgets import FilterBar, WorkersPanel
-from jobtui.widgets.jobs_table import render_row
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import AuditScreen, ConfirmScreen, EnqueueScreen, JobDetailScreen
+from jobtui.tui.screens.detail import render_job
+from jobtui.tui.widgets import FilterBar, WorkersPanel
+from jobtui.tui.widgets.jobs_table import render_row
 from queuecore import Blueprint, Job, Status, Store
 from queuecore.audit import record
 

@@ -12,9 +12,9 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 import queuecore
-from jobtui.app import JobTUI
-from jobtui.screens import BulkConfirmScreen
-from jobtui.widgets import JobsTable
+from jobtui.tui.app import JobTUI
+from jobtui.tui.screens import BulkConfirmScreen
+from jobtui.tui.widgets import JobsTable
 from queuecore import Blueprint, Job
 
 #: Longest a test waits for the app to show something.

@@ -17,8 +17,8 @@ import queuecore
 from queuecore import Job, Query, Store
 from queuecore.printable import one_line, printable
 
-from . import format as fmt
-from .cli_table import status_word
+from .. import format as fmt
+from ..present import status_word
 
 #: How many candidates an ambiguous id lists (one more is read, to say "and more").
 CANDIDATES = 10

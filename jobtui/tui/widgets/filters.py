@@ -20,8 +20,9 @@ from textual.widgets import Input, Static
 from queuecore.printable import printable
 from queuecore.sort import NEWEST, Sort
 
-from .. import format as fmt
-from ..live import STATUS_ORDER, Filter
+from ... import format as fmt
+from ... import present
+from ...live import STATUS_ORDER, Filter
 
 #: Placeholders of the inputs, by field.
 PLACEHOLDERS = {
@@ -43,7 +44,7 @@ def filter_text(
 ) -> Text:
     """``searching… ▲ 3 newer · 1:enqueued 2:running … · task: x · query: status:failed · 42 shown ·
     3 marked · sort: name asc · following · PAUSED``; ``compact`` (a narrow terminal): ``1:enq 2:run …``."""
-    names = fmt.SHORT_NAMES if compact else fmt.STATUS_NAMES
+    names = present.SHORT_NAMES if compact else present.STATUS_NAMES
     view = view or ViewState()
     text = Text()
     if view.searching:  # a new filter is loading: the rows are still the filter shown here
@@ -61,11 +62,11 @@ def filter_text(
         text.append(" ")
     for index, status in enumerate(STATUS_ORDER, start=1):
         on = status in current.statuses
-        style = fmt.STATUS_STYLES[status] + " reverse" if on else "dim"
+        style = present.STATUS_STYLES[status] + " reverse" if on else "dim"
         text.append(f"{index}:{names[status]}", style=style)
         text.append(" ")
     if "dequeued" in current.statuses:
-        text.append("running+stalled ", style=fmt.STATUS_STYLES["dequeued"] + " reverse")
+        text.append("running+stalled ", style=present.STATUS_STYLES["dequeued"] + " reverse")
     if not current.statuses:
         text.append("(all) ", style="bold")
     if current.name:

@@ -1,4 +1,8 @@
-"""The CLI's tables at a width chosen once, never with a column dropped.
+"""What the CLI prints: JSON, a job's detail, and tables at a width chosen once, never with a
+column dropped.
+
+JSON is standard (a NaN is null) with control and bidi characters escaped
+(:func:`queuecore.printable.json_text`): a terminal reads it too.
 
 Rich fits a table to the console, and a console that is not a terminal is 80 columns wide:
 ``jobtui ls | cat`` cut every row there and left the last columns out, with nothing to say
@@ -15,6 +19,7 @@ its minimum, cut with "…"); if the table is still wider than the limit its row
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -22,10 +27,69 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from queuecore import Job
-from queuecore.printable import one_line, printable
+import typer
 
-from . import format as fmt
+from queuecore import AuditEntry, Job, Status
+from queuecore.printable import json_text
+
+from .. import format as fmt
+from ..present import CLI_STYLES, finite, iso, json_default, show_rows, status_markup
+
+# -- JSON and a job's detail -------------------------------------------------------------
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as standard JSON: a NaN or ±Infinity (a handler's result, another program's
+    document) becomes null, as in JavaScript's JSON.stringify, since no JSON parser reads NaN."""
+    try:
+        text = json.dumps(value, indent=2, default=json_default, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(finite(value), indent=2, default=json_default, ensure_ascii=False)
+    typer.echo(json_text(text))  # C1, DEL and bidi controls as \uXXXX: a terminal reads this too
+
+
+def rich_console() -> Any:
+    """A console for the CLI's output (no highlighting of numbers and words)."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def print_job(job: Job) -> None:
+    """``jobtui show``: the job's fields, its data and result as JSON, its history."""
+    from rich.highlighter import JSONHighlighter
+    from rich.table import Table
+
+    console = rich_console()
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold")
+    fields.add_column()
+    for key, value in show_rows(job, datetime.now(UTC)):
+        if value:
+            fields.add_row(key, value)
+    console.print(fields)
+    for title, value in (("data", job.data), ("result", job.result)):
+        if value:
+            console.print(f"\n[bold]{title}[/]")
+            # as rich.json.JSON shows it, but from json_text: control and bidi characters in
+            # keys and strings stay \uXXXX escapes (JSON re-encodes them raw)
+            encoded = json.dumps(value, indent=2, default=json_default, ensure_ascii=False)
+            shown = JSONHighlighter()(json_text(encoded))
+            shown.no_wrap, shown.overflow = True, None
+            console.print(shown)
+    if job.events:
+        history = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
+        for column in ("AT", "STATUS", "REASON"):
+            history.add_column(column)
+        for event in job.events:
+            history.add_row(
+                iso(event.at) or "", fmt.shown(event.status), fmt.shown(event.reason, layout=True)
+            )
+        console.print("\n[bold]history[/]")
+        console.print(history)
+
+
+# -- tables -------------------------------------------------------------------------------
 
 #: Columns between two cells (Rich's padding of 1 on either side of the boundary).
 GAP = 2
@@ -102,55 +166,7 @@ def print_fitted(table: Any, width: int) -> None:
     typer.echo("\n".join(line.rstrip(" ") for line in captured.get().splitlines()))
 
 
-# -- stored text and the jobs table ----------------------------------------------------
-
-
-def shown(value: object, *, layout: bool = False) -> str:
-    """Stored text for a Rich table or line: printable, then markup-escaped."""
-    from rich.markup import escape
-
-    return escape(printable(value, layout=layout))
-
-
-def flat(value: object) -> str:
-    """Stored text on one line for a table cell (:func:`queuecore.printable.one_line`: runs of
-    spaces, tabs and newlines as one space, every other control shown), markup-escaped."""
-    from rich.markup import escape
-
-    return escape(one_line(value))
-
-
-STATUS_STYLE = {
-    "enqueued": "cyan",
-    "dequeued": "yellow",
-    "completed": "green",
-    "failed": "red",
-    "cancelled": "magenta",
-}
-
-
-def status_markup(job: Job) -> str:
-    """The status as an operator reads it (``running``, ``cancelling``, ``malformed``), coloured."""
-    if job.malformed:
-        return "[bold white on dark_red]malformed[/]"
-    return f"[{STATUS_STYLE.get(str(job.status), 'bold')}]{status_word(job)}[/]"
-
-
-def status_word(job: Job) -> str:
-    """The status in words: a dequeued job is ``running`` (``cancelling`` once asked to stop)."""
-    if job.malformed:
-        return "malformed"
-    status = str(job.status)
-    if status == "dequeued":
-        return "cancelling" if job.cancel_reason is not None else "running"
-    return status
-
-
-def ago(value: datetime | None, now: datetime) -> str:
-    """How long ago ``value`` was (``3m05s``; empty for None)."""
-    if value is None:
-        return ""
-    return fmt.duration((now - value).total_seconds())
+# -- the jobs table ---------------------------------------------------------------------
 
 
 #: The columns of ``jobtui ls`` that give up width within a limit, and their minimum widths.
@@ -159,7 +175,7 @@ SHRINKABLE = {"NAME": 8, "LABEL": 6, "REASON": 10}
 
 def print_jobs(jobs: list[Job], width: int | None) -> None:
     """The jobs as a table: every column, whole cells unless ``width`` limits the row
-    (:mod:`jobtui.cli_table`)."""
+    (see the module docstring)."""
     now = datetime.now(UTC)
     columns = ("ID", "NAME", "LABEL", "STATUS", "ATT", "AGE", "WAIT", "PROG", "REASON")
     rows = []
@@ -170,15 +186,58 @@ def print_jobs(jobs: list[Job], width: int | None) -> None:
         rows.append(
             (
                 str(job.id),
-                flat(job.name),
-                flat(job.label),
+                fmt.flat(job.name),
+                fmt.flat(job.label),
                 status_markup(job),
                 str(job.attempts),
-                ago(job.created, now),
+                fmt.ago(job.created, now),
                 fmt.duration(wait) if wait >= 1 else "",
                 f"{job.progress * 100:.0f}%" if job.progress is not None and running else "",
-                flat(job.malformed or job.reason),
+                fmt.flat(job.malformed or job.reason),
             )
         )
     table, table_width = fitted_table(columns, rows, SHRINKABLE, width)
     print_fitted(table, table_width)
+
+
+# -- the stats and the audit log ---------------------------------------------------------
+
+
+def print_stats(result: dict[str, Any]) -> None:
+    """``jobtui stats``: the store, then the jobs per stored status (running and stalled under
+    dequeued) and the total."""
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False, show_footer=True)
+    table.add_column("STATUS", footer="total")
+    table.add_column("JOBS", justify="right", footer=str(result["total"]))
+    for status, count in result["counts"].items():
+        table.add_row(f"[{CLI_STYLES.get(status, 'bold')}]{fmt.shown(status)}[/]", str(count))
+        if status == Status.DEQUEUED.value:
+            table.add_row("[dim]  running[/]", f"[dim]{result['running']}[/]")
+            table.add_row("[dim]  stalled[/]", f"[dim]{result['stalled']}[/]")
+    console = rich_console()
+    console.print(
+        f"[bold]{fmt.shown(result['store'])}[/] ({result['engine']}, {fmt.shown(result['collection'])})"
+    )
+    console.print(table)
+
+
+def print_audit(entries: list[AuditEntry]) -> None:
+    """``jobtui audit``: one row per entry (a lone id in full, else how many)."""
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("AT", "WHO", "FROM", "ACTION", "JOBS", "DETAIL"):
+        table.add_column(column, no_wrap=column != "DETAIL", overflow="ellipsis")
+    for e in entries:
+        jobs = e.ids[0] if len(e.ids) == 1 else str(len(e.ids))
+        table.add_row(
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            fmt.shown(e.who),
+            fmt.shown(e.source),
+            fmt.shown(e.action),
+            fmt.shown(jobs),
+            fmt.flat(e.detail),
+        )
+    rich_console().print(table)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -16,11 +14,9 @@ from textual.widgets.data_table import CellDoesNotExist
 from queuecore.audit import AuditEntry, history
 from queuecore.printable import printable
 
-from .. import format as fmt
+from ... import format as fmt
+from ..host import Host, host
 from ..widgets.chrome import AppFooter, AppHeader
-
-if TYPE_CHECKING:
-    from ..app import JobTUI
 
 #: (column key, header, width).
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -79,9 +75,9 @@ class AuditScreen(Screen[None]):
         self.entries: list[AuditEntry] = []
 
     @property
-    def tui(self) -> JobTUI:
-        """The app, typed."""
-        return self.app  # type: ignore[return-value]
+    def tui(self) -> Host:
+        """The app, as screens see it (:mod:`jobtui.tui.host`)."""
+        return host(self)
 
     def compose(self) -> ComposeResult:
         yield AppHeader()

@@ -17,15 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-NAMES = {
-    "slash": "/",
-    "question_mark": "?",
-    "escape": "esc",
-    "plus": "+",
-    "minus": "-",
-    "colon": ":",
-    "equals_sign": "=",
-}
+from ..keymap import APP_BINDINGS, bindings_of, key_label
 
 #: The ``:`` commands, for the help.
 COMMAND_HELP = (
@@ -53,24 +45,8 @@ FILTER_HELP = (
 )
 
 
-def key_label(binding: Binding, keymap: Mapping[str, str] | None = None) -> str:
-    """How a binding's key is written in the help (a remapped key first, then ``key_display``)."""
-    if keymap and binding.id and binding.id in keymap:
-        keys = keymap[binding.id]
-    elif binding.key_display:
-        return binding.key_display
-    else:
-        keys = binding.key
-    return ", ".join(NAMES.get(k.strip(), k.strip()) for k in keys.split(","))
-
-
-def _bindings(items: Iterable[BindingType]) -> list[Binding]:
-    return [b for b in items if isinstance(b, Binding)]
-
-
 def sections(read_only: bool = False) -> list[tuple[str, list[Binding]]]:
     """The key sections shown by the help screen (mutating keys left out when read-only)."""
-    from ..app import JobTUI
     from ..widgets import FilterInput, JobsTable, WorkersPanel
     from .audit import AuditScreen
     from .detail import JobDetailScreen
@@ -78,13 +54,13 @@ def sections(read_only: bool = False) -> list[tuple[str, list[Binding]]]:
     from .jobs import READ_ONLY_HIDDEN, JobsScreen
 
     def bindings(items: Iterable[BindingType]) -> list[Binding]:
-        out = _bindings(items)
+        out = bindings_of(items)
         if read_only:
             out = [b for b in out if b.action.split("(")[0].removeprefix("app.") not in READ_ONLY_HIDDEN]
         return out
 
     return [
-        ("Everywhere", bindings(JobTUI.BINDINGS)),
+        ("Everywhere", bindings(APP_BINDINGS)),
         ("Jobs table", bindings(JobsTable.BINDINGS) + bindings(JobsScreen.BINDINGS)),
         ("Filter inputs (/, t, :)", bindings(FilterInput.BINDINGS)),
         ("Workers panel (w to focus)", bindings(WorkersPanel.BINDINGS)),
@@ -92,44 +68,6 @@ def sections(read_only: bool = False) -> list[tuple[str, list[Binding]]]:
         ("Audit log (A, :audit)", bindings(AuditScreen.BINDINGS)),
         ("Enqueue form", [] if read_only else bindings(EnqueueScreen.BINDINGS)),
     ]
-
-
-def key_groups() -> list[list[list[Binding]]]:
-    """Bindings that are active together (one key may serve only one of them), each group by
-    level from the focused widget out to the app: Textual tries the levels in that order, so
-    of two bindings with one key the one at the nearer level has it."""
-    from ..app import JobTUI
-    from ..widgets import FilterInput, JobsTable, WorkersPanel
-    from .audit import AuditScreen
-    from .confirm import ConfirmScreen
-    from .connection import ConnectionScreen
-    from .detail import JobDetailScreen
-    from .enqueue import EnqueueScreen
-    from .jobs import JobsScreen
-
-    app = _bindings(JobTUI.BINDINGS)
-    return [
-        [_bindings(JobsTable.BINDINGS), _bindings(JobsScreen.BINDINGS), app],
-        [_bindings(WorkersPanel.BINDINGS), app],
-        [_bindings(JobDetailScreen.BINDINGS), app],
-        [_bindings(AuditScreen.BINDINGS), app],
-        [_bindings(FilterInput.BINDINGS)],
-        [_bindings(EnqueueScreen.BINDINGS)],
-        [_bindings(ConfirmScreen.BINDINGS)],
-        [_bindings(ConnectionScreen.BINDINGS)],
-        [_bindings(HelpScreen.BINDINGS)],
-    ]
-
-
-def all_bindings() -> list[Binding]:
-    """Every binding of the dashboard, dialogs included (what ``[keys]`` may remap by id)."""
-    from .confirm import ConfirmScreen
-    from .connection import ConnectionScreen
-
-    out = [b for _, items in sections() for b in items]
-    for screen in (ConfirmScreen, ConnectionScreen, HelpScreen):
-        out += _bindings(screen.BINDINGS)
-    return out
 
 
 #: Below this terminal width the help leaves out the binding ids and wraps long keys.

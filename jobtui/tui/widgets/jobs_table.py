@@ -41,7 +41,8 @@ from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotEx
 
 from queuecore import Job
 
-from .. import format as fmt
+from ... import format as fmt
+from ... import present
 from .cursor import cursor_key
 
 #: (column key, header, width) — the order of the table's columns.
@@ -115,7 +116,7 @@ def render_row(job: Job, now: datetime, marked: bool = False) -> dict[str, Text 
 def render_time_cells(job: Job, now: datetime) -> dict[str, Text | str]:
     """The cells of ``job``'s row that change with the clock (``TIME_COLUMNS``)."""
     return {
-        "status": fmt.status_text(job, now),
+        "status": present.status_text(job, now),
         "age": fmt.age(job, now),
         "available": fmt.available_in(job, now),
         "run": fmt.run_time(job, now),

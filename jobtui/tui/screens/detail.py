@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bson import ObjectId
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
@@ -19,13 +17,11 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from queuecore import Job
-from queuecore.tracing import trace_id
 
-from .. import format as fmt
+from ... import format as fmt
+from ... import present
+from ..host import CancelJob, Host, RequeueJob, host
 from ..widgets.chrome import AppFooter, AppHeader
-
-if TYPE_CHECKING:
-    from ..app import JobTUI
 
 
 def _json(value: object) -> Syntax:
@@ -77,28 +73,8 @@ def render_job(job: Job) -> RenderableType:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="dim", no_wrap=True)
     head.add_column()
-    head.add_row("id", str(job.id))
-    # job fields as Text: a str cell is read as markup (a name "[/x]" raised MarkupError);
-    # fmt.safe_text also shows terminal controls in them visibly (they are untrusted)
-    head.add_row("task", fmt.safe_text(job.name))
-    head.add_row("label", fmt.safe_text(job.label or "—"))
-    head.add_row("status", fmt.status_text(job))
-    head.add_row("attempts", str(job.attempts))
-    head.add_row("worker", fmt.safe_text(job.worker or "—"))
-    if job.progress is not None:  # a finished job's is what it last reported
-        head.add_row("progress" if fmt.runs(job) else "last progress", fmt.progress(job, 20, last=True))
-    if job.note:
-        head.add_row("note", fmt.safe_text(job.note, layout=True))
-    if job.cancel_reason is not None:
-        head.add_row(
-            "cancel requested", fmt.safe_text(job.cancel_reason or "(no reason)", "yellow", layout=True)
-        )
-    if job.heartbeat is not None:
-        head.add_row("heartbeat", fmt.when(job.heartbeat))
-    if job.trace:
-        # The trace id is what a tracing backend searches by; the traceparent is kept for context.
-        head.add_row("trace id", fmt.safe_text(trace_id(job.trace) or "(unreadable)", "bold"))
-        head.add_row("traceparent", fmt.safe_text(job.trace, "dim"))
+    for name, cell in present.detail_rows(job):
+        head.add_row(name, cell)
     parts.append(head)
     if job.reason:
         reason = fmt.safe_text(job.reason, layout=True)
@@ -112,7 +88,7 @@ def render_job(job: Job) -> RenderableType:
     events.add_column("status")
     events.add_column("reason")
     for event in job.events:
-        style = fmt.STATUS_STYLES.get(event.status, "yellow")
+        style = present.STATUS_STYLES.get(event.status, "yellow")
         events.add_row(
             fmt.when(event.at), fmt.safe_text(event.status, style), fmt.safe_text(event.reason, layout=True)
         )
@@ -137,9 +113,9 @@ class JobDetailScreen(Screen[None]):
         self.job: Job | None = None
 
     @property
-    def tui(self) -> JobTUI:
-        """The app, typed."""
-        return self.app  # type: ignore[return-value]
+    def tui(self) -> Host:
+        """The app, as screens see it (:mod:`jobtui.tui.host`)."""
+        return host(self)
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
@@ -175,11 +151,11 @@ class JobDetailScreen(Screen[None]):
 
     def action_cancel(self) -> None:
         if self.job is not None:
-            self.tui.request_cancel(self.job, on_done=self.reload)
+            self.post_message(CancelJob(self.job, on_done=self.reload))
 
     def action_requeue(self) -> None:
         if self.job is not None:
-            self.tui.request_requeue(self.job, on_done=self.reload)
+            self.post_message(RequeueJob(self.job, on_done=self.reload))
 
 
 __all__ = ["JobDetailScreen", "Timeline", "render_job"]

@@ -10,8 +10,9 @@ from textual.widgets import Label, Sparkline, Static
 from queuecore import Status
 from queuecore.printable import printable
 
-from .. import format as fmt
-from ..live import STATUS_ORDER, LiveModel
+from ... import format as fmt
+from ... import present
+from ...live import STATUS_ORDER, LiveModel
 
 MODE_STYLES = {
     "change-stream": "bold green",
@@ -27,20 +28,20 @@ def counts_text(
     """``enqueued 3  running 1 … stalled 2`` coloured by status (a capped count as ``10k+``),
     unknown statuses summed as ``other``. ``compact`` (a narrow terminal): short names
     (``enq 3 run 1 …``), single spaces."""
-    names, gap = (fmt.SHORT_NAMES, " ") if compact else (fmt.STATUS_NAMES, "  ")
+    names, gap = (present.SHORT_NAMES, " ") if compact else (present.STATUS_NAMES, "  ")
     text = Text(no_wrap=True, overflow="ellipsis")
     for status in STATUS_ORDER:
         count = counts.get(status, 0)
         if status == "running" and "running" not in counts:  # a store without the split
             count = counts.get(Status.DEQUEUED.value, 0)
         # stalled jobs are an alarm: coloured only when there are some (a zero stays quiet)
-        style = "dim" if status == "stalled" and not count else fmt.STATUS_STYLES[status]
+        style = "dim" if status == "stalled" and not count else present.STATUS_STYLES[status]
         text.append(f"{names[status]} ", style=style)
         text.append(fmt.count_text(count, status in capped) + gap)
     known = {s.value for s in Status} | set(STATUS_ORDER)
     other = sum(n for s, n in counts.items() if s not in known)
     if other:
-        text.append("⚠ other ", style=fmt.MALFORMED_STYLE)
+        text.append("⚠ other ", style=present.MALFORMED_STYLE)
         text.append(f"{other:,}")
     return text
 

@@ -1,5 +1,6 @@
 """The header and footer of every screen, made to hold on any terminal.
 
+* The header's subtitle names the store (:func:`store_title`).
 * The header's icon is ``≡``: Textual's default (``⭘``, U+2B58) is missing from common
   terminal fonts (DejaVu Sans Mono, Menlo, Consolas) and shows as a box; ``≡`` is in every
   one of them (it is in code page 437).
@@ -14,9 +15,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from textual.widgets import Footer, Header
 from textual.widgets._footer import FooterKey
 
+from queuecore.printable import printable
+from queuecore.uri import is_mongo, mask, sqlite_path
+
+from ... import format as fmt
 from ..read_only import action_name
 
 #: The header's icon (see the module docstring).
@@ -25,6 +32,23 @@ ICON = "≡"
 DROP_FIRST = ("toggle_freeze", "command_line", "requeue", "enqueue")
 #: Actions whose keys always stay.
 KEEP = frozenset({"help", "quit"})
+
+
+def store_title(
+    uri: str, collection: str, retention: timedelta | None = None, read_only: bool = False
+) -> str:
+    """The header's subtitle: the masked MongoDB URI and collection, or the SQLite file,
+    and how long finished jobs are kept (when the store has a retention)."""
+    if is_mongo(uri):
+        where = f"{mask(uri)} · {collection}"
+    else:
+        try:
+            where = f"sqlite {sqlite_path(uri)}"
+        except ValueError:
+            where = mask(uri)
+    if retention:
+        where += f" · keeps finished {fmt.retention(retention)}"
+    return printable(("READ-ONLY · " if read_only else "") + where)
 
 
 class AppHeader(Header):

@@ -9,7 +9,7 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from queuecore import TaskStats
 
-from .. import format as fmt
+from ... import format as fmt
 from .cursor import cursor_key
 
 COLUMNS = (

@@ -23,7 +23,7 @@ from textual.widgets import Button, Input, Label, Static
 from queuecore.printable import printable
 from queuecore.uri import mask
 
-from ..bulk import Plan, Progress
+from ...bulk import Plan, Progress
 from .confirm import ConfirmScreen
 from .enqueue import SHORT_HEIGHT
 

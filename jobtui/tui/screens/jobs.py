@@ -19,7 +19,6 @@ and key presses are not queued behind them.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from bson import ObjectId
 from textual.app import ComposeResult
@@ -34,16 +33,14 @@ from queuecore import Job
 from queuecore.query import QueryError
 from queuecore.sort import SortField
 
-from .. import format as fmt
-from ..format import utcnow
-from ..live import STATUS_ORDER, Delta, Filter
+from ... import format as fmt
+from ...format import utcnow
+from ...live import STATUS_ORDER, Delta, Filter
+from ..host import BulkAction, CancelJob, Host, LoadMore, OpenAudit, OpenDetail, OpenEnqueue, RequeueJob, host
 from ..marks import Marks
 from ..widgets import FilterBar, FilterInput, JobsTable, SummaryBar, WorkersPanel
 from ..widgets.chrome import AppFooter, AppHeader
 from ..widgets.filters import ViewState
-
-if TYPE_CHECKING:
-    from ..app import JobTUI
 
 #: Actions that change jobs or workers (disabled and hidden in read-only mode).
 MUTATING = frozenset(
@@ -145,9 +142,9 @@ class JobsScreen(Screen[None]):
         self.table_updates = 0
 
     @property
-    def tui(self) -> JobTUI:
-        """The app, typed."""
-        return self.app  # type: ignore[return-value]
+    def tui(self) -> Host:
+        """The app, as screens see it (:mod:`jobtui.tui.host`)."""
+        return host(self)
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
@@ -336,34 +333,34 @@ class JobsScreen(Screen[None]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "jobs" and event.row_key.value is not None:
-            self.tui.open_detail(ObjectId(event.row_key.value))
+            self.post_message(OpenDetail(ObjectId(event.row_key.value)))
 
     def on_jobs_table_near_end(self, _: JobsTable.NearEnd) -> None:
         if not self.paused:
-            self.tui.load_more()
+            self.post_message(LoadMore())
 
     def action_cancel(self) -> None:
         job = self.current_job()
         if job is None:
             self.notify("No job selected.", severity="warning")
             return
-        self.tui.request_cancel(job)
+        self.post_message(CancelJob(job))
 
     def action_requeue(self) -> None:
         job = self.current_job()
         if job is None:
             self.notify("No job selected.", severity="warning")
             return
-        self.tui.request_requeue(job)
+        self.post_message(RequeueJob(job))
 
     def action_enqueue(self) -> None:
-        self.tui.open_enqueue()
+        self.post_message(OpenEnqueue())
 
     def action_requeue_failed(self) -> None:
-        self.tui.request_bulk("requeue")
+        self.post_message(BulkAction("requeue"))
 
     def action_bulk_cancel(self) -> None:
-        self.tui.request_bulk("cancel")
+        self.post_message(BulkAction("cancel"))
 
     def action_mark(self) -> None:
         """Mark or unmark the row under the cursor, then move down (k9s)."""
@@ -419,7 +416,7 @@ class JobsScreen(Screen[None]):
         self.render_state()
 
     def action_audit(self) -> None:
-        self.tui.open_audit()
+        self.post_message(OpenAudit())
 
     def action_toggle_follow(self) -> None:
         """Follow the newest row (the cursor stays on the first row as jobs arrive), or stop."""
@@ -447,7 +444,7 @@ class JobsScreen(Screen[None]):
         self.filter_bar.edit("text", self.tui.wanted_filter.text)
 
     def action_command_line(self) -> None:
-        self.filter_bar.edit("command", "", self.tui.command_words())
+        self.filter_bar.edit("command", "", self.tui.command_line.words())
 
     def action_task_filter(self) -> None:
         model = self.tui.model
@@ -476,7 +473,7 @@ class JobsScreen(Screen[None]):
         bar = self.filter_bar
         value = event.value.strip()
         if event.input.field == "command":
-            problem = self.tui.run_command(value)
+            problem = self.tui.command_line.run(value)
             if problem:
                 bar.problem(problem)
                 return

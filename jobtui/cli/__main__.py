@@ -1,0 +1,5 @@
+"""``python -m jobtui.cli``: the same as the ``jobtui`` command."""
+
+from jobtui.cli import main
+
+main()
