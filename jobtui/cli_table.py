@@ -24,6 +24,7 @@ from typing import Any
 
 from queuecore import Job
 from queuecore.printable import one_line, printable
+from queuecore.status import RUNNING, derived_status
 
 from . import format as fmt
 
@@ -123,26 +124,30 @@ def flat(value: object) -> str:
 STATUS_STYLE = {
     "enqueued": "cyan",
     "dequeued": "yellow",
+    "running": "yellow",
+    "stalled": "bold bright_white on dark_orange3",
     "completed": "green",
     "failed": "red",
     "cancelled": "magenta",
 }
 
 
-def status_markup(job: Job) -> str:
-    """The status as an operator reads it (``running``, ``cancelling``, ``malformed``), coloured."""
+def status_markup(job: Job, now: datetime | None = None) -> str:
+    """The status as an operator reads it (``running``, ``stalled``, ``cancelling``,
+    ``malformed``), coloured."""
     if job.malformed:
         return "[bold white on dark_red]malformed[/]"
-    return f"[{STATUS_STYLE.get(str(job.status), 'bold')}]{status_word(job)}[/]"
+    return f"[{STATUS_STYLE.get(derived_status(job, now), 'bold')}]{status_word(job, now)}[/]"
 
 
-def status_word(job: Job) -> str:
-    """The status in words: a dequeued job is ``running`` (``cancelling`` once asked to stop)."""
+def status_word(job: Job, now: datetime | None = None) -> str:
+    """The status in words (:func:`queuecore.status.derived_status`): a dequeued job is
+    ``running`` (``cancelling`` once asked to stop) or ``stalled`` once its timeout passed."""
     if job.malformed:
         return "malformed"
-    status = str(job.status)
-    if status == "dequeued":
-        return "cancelling" if job.cancel_reason is not None else "running"
+    status = derived_status(job, now)
+    if status == RUNNING and job.cancel_reason is not None:
+        return "cancelling"
     return status
 
 
@@ -172,7 +177,7 @@ def print_jobs(jobs: list[Job], width: int | None) -> None:
                 str(job.id),
                 flat(job.name),
                 flat(job.label),
-                status_markup(job),
+                status_markup(job, now),
                 str(job.attempts),
                 ago(job.created, now),
                 fmt.duration(wait) if wait >= 1 else "",

@@ -22,12 +22,13 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from ..._time import as_utc, utcnow
 from ...audit import AuditEntry
 from ...job import ACTIVE, MAX_EVENTS, Change, Event, Job, Status
-from ...query import RUNNING, STALLED, Query
+from ...query import Query
 from ...sort import NEWEST, Sort
+from ...status import RUNNING, STALLED
 from ..base import MODE_CHANGE_STREAM, Counts, Store, find_query, lock_key, parse_id, row_count
 from . import decode, feed, indexes
 from .errors import DUPLICATE_KEY, is_lock_conflict, lock_conflicts, reachable, reaching
-from .filter import query_filter
+from .filter import derived_filter, query_filter
 from .limits import count_options, mongo_options, mongo_read
 
 
@@ -303,8 +304,8 @@ class MongoStore(Store):
     @reaching
     async def counts(self, cap: int | None = None) -> Counts:
         now = utcnow()
-        running = {"status": Status.DEQUEUED.value, "available_at": {"$gt": now}}
-        stalled = {"status": Status.DEQUEUED.value, "available_at": {"$lte": now}}
+        # running/stalled: queuecore.status.derived_status, translated (as status:running/stalled)
+        running, stalled = derived_filter(RUNNING, now), derived_filter(STALLED, now)
         # the collection's metadata count: no scan, decides between exact and capped counts
         if cap is not None and await self.coll.estimated_document_count() > cap:
             limit = max(1, int(cap))

@@ -1,5 +1,8 @@
 """``store.counts()`` on SQLite: jobs per status, and per running/stalled, in one snapshot.
 
+``running`` and ``stalled`` are :func:`queuecore.status.derived_status` translated (the
+conditions of ``status:running``/``status:stalled`` in :mod:`.filter`).
+
 Exact counts are one ``GROUP BY`` over the (status, available_at) index. In a table of more
 than ``cap`` rows each count stops at ``cap`` instead (``Counts.capped`` names those that
 reached it), and the status values other programs wrote are found by index range scans.
@@ -12,8 +15,9 @@ import sqlite3
 from typing import Any
 
 from ...job import Status
-from ...query import RUNNING, STALLED
+from ...status import RUNNING, STALLED
 from ..base import Counts
+from .filter import RUNNING_SQL, STALLED_SQL
 
 
 def read(conn: sqlite3.Connection, table: str, now: int, cap: int | None) -> Counts:
@@ -32,7 +36,7 @@ def read(conn: sqlite3.Connection, table: str, now: int, cap: int | None) -> Cou
 
 def _exact(conn: sqlite3.Connection, table: str, now: int) -> Counts:
     rows = conn.execute(f"SELECT status, COUNT(*) FROM {table} GROUP BY status").fetchall()
-    stalled_sql = f"SELECT COUNT(*) FROM {table} WHERE status = 'dequeued' AND available_at <= ?"
+    stalled_sql = f"SELECT COUNT(*) FROM {table} WHERE {STALLED_SQL}"
     stalled = conn.execute(stalled_sql, (now,)).fetchone()[0]
     out = Counts({s.value: 0 for s in Status})
     for status, n in rows:
@@ -50,8 +54,8 @@ def _capped(conn: sqlite3.Connection, table: str, now: int, limit: int) -> Count
     out = Counts()
     for s in Status:
         out[s.value] = upto("status = ?", s.value)
-    out[RUNNING] = upto("status = 'dequeued' AND available_at > ?", now)
-    out[STALLED] = upto("status = 'dequeued' AND available_at <= ?", now)
+    out[RUNNING] = upto(RUNNING_SQL, now)
+    out[STALLED] = upto(STALLED_SQL, now)
     for status in _unknown_statuses(conn, table):
         out[status] = upto("status = ?", status)
     out.capped = {key for key, n in out.items() if n >= limit}
