@@ -20,6 +20,7 @@ import queuecore
 from queuecore import Job, Query, QueryError, Status, parse
 from queuecore._time import utcnow
 from queuecore.query import Term, format_duration, parse_duration
+from queuecore.store.changes import ANY, Changes
 from queuecore.store.sqlite.filter import compile_term, icontains
 
 # -- parsing -------------------------------------------------------------------
@@ -355,10 +356,9 @@ async def build_corpus(store: queuecore.Store) -> list[Job]:
             available=row["available_at"],
         )
         await store.insert(job, lock=False)
-        rest = {k: row[k] for k in ("status", "available_at", "attempts", "reason") if k in row}
-        if "finished_at" in row:
-            rest["finished_at"] = row["finished_at"]
-        updated = await store.update(job.id, statuses=None, set=rest)
+        fields = {"status": "status", "available_at": "available", "attempts": "attempts", "reason": "reason"}
+        rest = {attr: row[key] for key, attr in {**fields, "finished_at": "finished"}.items() if key in row}
+        updated = await store.update(job.id, ANY, Changes(**rest))
         assert updated is not None
         jobs.append(updated)
     return jobs
@@ -597,7 +597,7 @@ async def test_text_holding_nul_characters_is_searched_whole(store: queuecore.St
     for name, label, reason in [("a\0mail", "x\0Bob", "boom\0Timeout"), ("plain", "", "other")]:
         job = Job(id=ObjectId(), name=name, label=label, status=Status.ENQUEUED, created=now, available=now)
         await store.insert(job, lock=False)
-        assert await store.update(job.id, statuses=None, set={"reason": reason}) is not None
+        assert await store.update(job.id, ANY, Changes(reason=reason)) is not None
     texts = [
         "mail",
         "MAIL",

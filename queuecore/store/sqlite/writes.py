@@ -9,12 +9,14 @@ index, set only while a labeled job is active (NULLs never collide), so a clash 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from ...job import Status
-from ..base import LockConflict
+from ..._time import to_ms
+from ..changes import Changes, Guard
+from ..common import LockConflict
 from .codec import INSERT_COLUMNS, INSERT_MARKS, SELECT, encode
+from .filter import STALLED_SQL
 
 #: Append one event to the JSON history, keeping the newest MAX_EVENTS (``Codec.append_args``).
 APPEND = (
@@ -56,41 +58,34 @@ def reread_sql(table: str) -> str:
 
 
 def guarded(
-    table: str,
-    id: str,
-    *,
-    statuses: Collection[Status] | None,
-    set: dict[str, Any],
-    event_args: tuple[Any, ...] | None,
-    attempts: int | None,
-    stalled_before: int | None,
-    lock: bool | None,
+    table: str, id: str, guard: Guard, changes: Changes, *, event_args: tuple[Any, ...] | None
 ) -> tuple[str, list[Any]]:
     """The statement and arguments of a guarded update (see :meth:`Store.update`);
-    ``event_args``: ``APPEND``'s parameters when an event is appended; ``stalled_before`` in ms."""
-    assignments = [f"{key} = ?" for key in set]
-    args: list[Any] = [encode(key, value) for key, value in set.items()]
+    ``event_args``: ``APPEND``'s parameters when an event is appended."""
+    stored = list(changes.stored())
+    assignments = [f"{key} = ?" for key, _ in stored]
+    args: list[Any] = [encode(key, value) for key, value in stored]
     if event_args is not None:
         assignments.append(f"events = {APPEND}")
         args.extend(event_args)
-    if lock is True:
+    if changes.lock is True:
         assignments.append("lock = CASE WHEN label != '' THEN queuecore_lock_key(name, label) END")
-    elif lock is False:
+    elif changes.lock is False:
         assignments.append("lock = NULL")
     where = ["id = ?"]
     args.append(id)
     guards = []
-    if statuses is not None:
-        guards.append(f"status IN ({', '.join('?' for _ in statuses)})")
-        args.extend(Status(s).value for s in statuses)
-    if stalled_before is not None:
-        guards.append("(status = 'dequeued' AND available_at <= ?)")
-        args.append(stalled_before)
+    if guard.statuses is not None:
+        guards.append(f"status IN ({', '.join('?' for _ in guard.statuses)})")
+        args.extend(s.value for s in guard.statuses)
+    if guard.stalled_at is not None:  # status:stalled at that time (queuecore.status)
+        guards.append(STALLED_SQL)
+        args.append(to_ms(guard.stalled_at))
     if guards:
         where.append(f"({' OR '.join(guards)})")
-    if attempts is not None:
+    if guard.attempts is not None:
         where.append("attempts = ?")
-        args.append(attempts)
+        args.append(guard.attempts)
     return f"UPDATE {table} SET {', '.join(assignments)} WHERE {' AND '.join(where)}", args
 
 
