@@ -38,7 +38,7 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Guard:
     """What the stored job must be for an update to apply, checked atomically by the engine.
 
@@ -69,7 +69,7 @@ class Guard:
 ANY = Guard()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Changes:
     """The fields of a job a transition sets (by :class:`~queuecore.job.Job` attribute), the
     event it appends to the bounded history, and what it does with the name+label lock
@@ -96,18 +96,21 @@ class Changes:
 
     def values(self) -> dict[str, Any]:
         """The fields this sets, by attribute name (the event and lock left out)."""
-        return {
-            f.name: value
-            for f in fields(self)
-            if f.name not in ("event", "lock") and (value := getattr(self, f.name)) is not UNSET
-        }
+        return {name: value for name in _FIELDS if (value := getattr(self, name)) is not UNSET}
 
     def stored(self) -> Iterator[tuple[str, Any]]:
         """The fields this sets as ``(stored key, value)``: the keys an engine writes; a
         status as its value string."""
-        for name, value in self.values().items():
-            field = Job.model_fields[name]
-            yield field.alias or name, value.value if isinstance(value, Status) else value
+        for name, key in _STORED.items():
+            value = getattr(self, name)
+            if value is not UNSET:
+                yield key, value.value if isinstance(value, Status) else value
+
+
+#: The job fields a :class:`Changes` may set, in order.
+_FIELDS = tuple(f.name for f in fields(Changes) if f.name not in ("event", "lock"))
+#: Each one's stored key: the job model's alias (``ended_at``…), else its name.
+_STORED = {name: Job.model_fields[name].alias or name for name in _FIELDS}
 
 
 __all__ = ["ANY", "UNSET", "Changes", "Guard"]

@@ -1,7 +1,7 @@
 """What every engine shares, written once beside the protocol (:mod:`.base`).
 
-The ``Counts`` of ``store.counts()`` and how an engine assembles it (exact, or capped), the
-value of the name+label lock and the stored form of an audit entry. The engines translate
+The ``Counts`` of ``store.counts()`` and how an engine assembles it (exact, or capped), what
+a claim sets, the value of the name+label lock and the stored form of an audit entry. The engines translate
 these to their own storage; nothing here touches one.
 """
 
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..job import Status
+from ..job import ACTIVE, Event, Status
 from ..status import RUNNING, STALLED
+from .changes import Changes
 
 if TYPE_CHECKING:
     from ..audit import AuditEntry
@@ -76,6 +78,28 @@ def count_limit(cap: int) -> int:
 UNKNOWN_STATUSES = 20
 
 
+#: The stored statuses a claim takes a job from (when its ``available`` time has come).
+CLAIMABLE = ACTIVE
+
+
+def claim_changes(now: datetime, timeout: timedelta, worker: str) -> Changes:
+    """What a claim sets, besides ``attempts + 1`` (each engine increments it in place): the
+    job is dequeued, started ``now`` and held until its ``timeout`` passes, by ``worker``; the
+    previous attempt's progress, note and heartbeat are cleared; a ``dequeued`` event is
+    appended. The engines match a job whose status is one of :data:`CLAIMABLE` and whose
+    ``available`` time is at or before ``now``."""
+    return Changes(
+        status=Status.DEQUEUED,
+        started=now,
+        available=now + timeout,
+        worker=worker,
+        progress=None,
+        note="",
+        heartbeat=None,
+        event=Event(at=now, status=Status.DEQUEUED, reason=""),
+    )
+
+
 class LockConflict(Exception):
     """Another active job holds the name+label lock."""
 
@@ -103,6 +127,7 @@ def audit_record(entry: AuditEntry) -> dict[str, Any]:
 
 
 __all__ = [
+    "CLAIMABLE",
     "COUNTS_CAP",
     "DERIVED_COUNTS",
     "UNKNOWN_STATUSES",
@@ -110,6 +135,7 @@ __all__ = [
     "LockConflict",
     "audit_record",
     "capped_counts",
+    "claim_changes",
     "count_limit",
     "exact_counts",
     "lock_key",

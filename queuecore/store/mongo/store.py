@@ -28,10 +28,12 @@ from ...status import RUNNING, STALLED
 from ..base import MODE_CHANGE_STREAM, Store, find_query, parse_id, row_count
 from ..changes import Changes, Guard
 from ..common import (
+    CLAIMABLE,
     UNKNOWN_STATUSES,
     Counts,
     audit_record,
     capped_counts,
+    claim_changes,
     count_limit,
     exact_counts,
     lock_key,
@@ -159,25 +161,14 @@ class MongoStore(Store):
 
     @reaching
     async def claim(self, id: ObjectId, now: datetime, timeout: timedelta, worker: str) -> Job | None:
-        event = Event(at=now, status=Status.DEQUEUED, reason="")
+        changes = claim_changes(now, timeout, worker)
+        assert changes.event is not None
         doc = await self._raw.find_one_and_update(
+            {"_id": id, "status": {"$in": [s.value for s in CLAIMABLE]}, "available_at": {"$lte": now}},
             {
-                "_id": id,
-                "status": {"$in": [s.value for s in ACTIVE]},
-                "available_at": {"$lte": now},
-            },
-            {
-                "$set": {
-                    "status": Status.DEQUEUED.value,
-                    "started_at": now,
-                    "available_at": now + timeout,
-                    "worker": worker,
-                    "progress": None,
-                    "note": "",
-                    "heartbeat_at": None,
-                },
+                "$set": {k: _plain(v) for k, v in changes.stored()},
                 "$inc": {"attempts": 1},
-                "$push": {"events": {"$each": [_event_doc(event)], "$slice": -MAX_EVENTS}},
+                "$push": {"events": {"$each": [_event_doc(changes.event)], "$slice": -MAX_EVENTS}},
             },
             return_document=ReturnDocument.AFTER,
         )

@@ -17,13 +17,13 @@ from bson import ObjectId
 from ..._time import from_ms, to_ms, utcnow
 from ...audit import AuditEntry
 from ...errors import ConnectError, StoreGone
-from ...job import FINISHED, Change, Event, Job, Status
+from ...job import FINISHED, Change, Job, Status
 from ...query import Query
 from ...sort import NEWEST, Sort
 from .._limits import sqlite_read
 from ..base import MODE_CHANGE_FEED, Store, find_query, parse_id, row_count
 from ..changes import Changes, Guard
-from ..common import Counts, audit_record, lock_key
+from ..common import Counts, audit_record, claim_changes, lock_key
 from . import batch, feed, schema, writes
 from . import file as dbfile
 from . import filter as sqlite_filter
@@ -191,9 +191,10 @@ class SQLiteStore(Store):
         return row is not None
 
     async def claim(self, id: ObjectId, now: datetime, timeout: timedelta, worker: str) -> Job | None:
-        event = Event(at=now, status=Status.DEQUEUED, reason="")
-        sql, ms = self._claim_sql, to_ms(now)
-        args = (ms, to_ms(now + timeout), worker, *self._codec.append_args(event), str(id), ms)
+        changes = claim_changes(now, timeout, worker)
+        assert changes.event is not None
+        sql = self._claim_sql
+        args = writes.claim_args(changes, self._codec.append_args(changes.event), str(id), to_ms(now))
         again = (self._reread_sql, (str(id),))
         row = await self._write(lambda c: returned_row(c.execute(sql, args), *again))
         if row is None:

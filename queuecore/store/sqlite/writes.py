@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..._time import to_ms
 from ..changes import Changes, Guard
-from ..common import LockConflict
+from ..common import CLAIMABLE, LockConflict, claim_changes
 from .codec import INSERT_COLUMNS, INSERT_MARKS, SELECT, encode
 from .filter import STALLED_SQL
 
@@ -40,16 +41,25 @@ def periodic_sql(table: str) -> str:
     )
 
 
+#: The stored keys a claim sets, in the order :func:`claim_args` gives their values.
+CLAIM_KEYS = tuple(key for key, _ in claim_changes(datetime.fromtimestamp(0, UTC), timedelta(0), "").stored())
+
+
 def claim_sql(table: str) -> str:
-    """The claim of a due job: parameters started, new available, worker, ``APPEND``'s three,
-    id, now (ms); returns the claimed row."""
+    """The claim of a due job (:func:`~queuecore.store.common.claim_changes`, attempts + 1);
+    parameters :func:`claim_args`; returns the claimed row."""
+    statuses = ", ".join(f"'{s.value}'" for s in CLAIMABLE)
     return (
-        f"UPDATE {table} SET status = 'dequeued', started_at = ?, available_at = ?,"
-        f" attempts = attempts + 1, worker = ?, progress = NULL, note = '',"
-        f" heartbeat_at = NULL, events = {APPEND} WHERE id = ?"
-        " AND status IN ('enqueued', 'failed', 'dequeued') AND available_at <= ?"
+        f"UPDATE {table} SET {', '.join(f'{key} = ?' for key in CLAIM_KEYS)},"
+        f" attempts = attempts + 1, events = {APPEND} WHERE id = ?"
+        f" AND status IN ({statuses}) AND available_at <= ?"
         f" RETURNING {SELECT}"
     )
+
+
+def claim_args(changes: Changes, event_args: tuple[Any, ...], id: str, now: int) -> tuple[Any, ...]:
+    """The parameters of :func:`claim_sql`: the claim's values, ``APPEND``'s, the id, now (ms)."""
+    return (*(encode(key, value) for key, value in changes.stored()), *event_args, id, now)
 
 
 def reread_sql(table: str) -> str:
