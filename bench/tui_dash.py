@@ -14,8 +14,9 @@ frame in which the cursor is on another job.
    second; for ``stale_seconds`` no key is pressed and every frame is kept, to replay later;
 3. key → render under the same stream of changes (``presses`` keys, 50–150 ms apart);
 4. the writer stops; ``C`` (bulk cancel, no filter: every enqueued, failed and running job),
-   typed confirmation of the count, ``enter`` — the dashboard's own bulk path — and while that
-   action cancels the jobs one by one, key → render again (until it is done).
+   typed confirmation of the count, ``enter`` — the dashboard's own bulk path — and, from the
+   first frame after the dialog closed, while that action cancels the jobs, key → render again
+   (until it is done).
 
 ``paint`` (the 1,000,000-job store): first paint only, then RSS.
 """
@@ -179,6 +180,11 @@ async def _bulk(app: Any, pilot: Any, presses: int) -> dict[str, Any]:
 
     await _poll(lambda: bool(acting()), 30)
     began = time.perf_counter()
+    # keys are pressed once the jobs screen is back on screen (a frame drawn after the dialog
+    # went): before that the operator has nothing to press keys at — that first frame repaints
+    # the whole screen, which is closing a dialog, not the bulk action
+    shown = app.frames
+    await _poll(lambda: not isinstance(app.screen, BulkConfirmScreen) and app.frames > shown, 30)
     latencies, missed = await _presses(app, presses, until=lambda: not acting())
     await _poll(lambda: not acting(), 600)
     took = time.perf_counter() - began

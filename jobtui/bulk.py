@@ -33,6 +33,9 @@ DEFAULT_REASON = {"cancel": "cancelled by operator (bulk)", "requeue": "re-enque
 #: Jobs read per page while counting: each page is parsed on the event loop (~15 ms for 1,000).
 PAGE = 1000
 
+#: Jobs a bulk action writes at the same time.
+IN_FLIGHT = 16
+
 #: Told how many jobs were looked at so far (the dialog's "counting… 12,000").
 Progress = Callable[[int], None]
 #: Records an action in the audit log: ``(store, action, ids, detail)``.
@@ -198,7 +201,9 @@ async def run(store: Store, plan: Plan, reason: str, audit: Audit) -> tuple[str,
     done: list[ObjectId] = []
     errors: list[str] = []
     requested = 0
-    for id in plan.ids:
+
+    async def act(id: ObjectId) -> None:
+        nonlocal requested
         try:
             if kind == "cancel":
                 job = await queuecore.cancel_job(store, id, why)
@@ -208,6 +213,11 @@ async def run(store: Store, plan: Plan, reason: str, audit: Audit) -> tuple[str,
             done.append(id)
         except queuecore.QueueError as exc:
             errors.append(str(exc))
+
+    # IN_FLIGHT at a time: their writes share a transaction (SQLite) or a round trip (MongoDB)
+    # instead of one each, and each turn of the event loop stays short for keys and frames
+    for start in range(0, n, IN_FLIGHT):
+        await asyncio.gather(*(act(id) for id in plan.ids[start : start + IN_FLIGHT]))
     if done:
         detail = plan.detail + (f"; reason: {given}" if given else "")
         await audit(store, "cancel" if kind == "cancel" else "requeue", done, detail)

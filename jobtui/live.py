@@ -360,13 +360,16 @@ class LiveModel:
         return Delta(reloaded=True)
 
     async def load_more(self) -> Delta:
-        """Fetch the next page of older matching jobs (no-op when exhausted)."""
+        """Fetch the next page of older matching jobs (no-op when exhausted).
+
+        The page starts after the last job shown (keyset paging, ``find(after=…)``): its cost
+        does not grow with the depth, and jobs that left the filter before their change event
+        was applied cannot shift it past jobs never shown (an offset would)."""
         async with self._lock:
             if self.exhausted:
                 return Delta()
-            jobs = await self.store.find(
-                **self.filter.query(), limit=self.page, skip=len(self._order), sort=self.sort
-            )
+            last = self.jobs[self._order[-1][1]] if self._order else None
+            jobs = await self.store.find(**self.filter.query(), limit=self.page, after=last, sort=self.sort)
             self.limit = max(self.limit, len(self._order)) + self.page
             self.exhausted = len(jobs) < self.page
             delta = Delta()

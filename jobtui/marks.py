@@ -25,7 +25,7 @@ class Marks(set[str]):
             self.add(key)
             self.anchor = key
 
-    def discard(self, key: str) -> None:
+    def discard(self, key: object) -> None:
         super().discard(key)
         if key == self.anchor:
             self.anchor = None

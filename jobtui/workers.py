@@ -99,7 +99,7 @@ def _import_file(path: Path) -> Any:
         sys.path.append(directory)
     name = path.stem
     loaded = sys.modules.get(name)
-    if loaded is not None and getattr(loaded, "__file__", None) and Path(loaded.__file__).resolve() == path:
+    if loaded is not None and loaded.__file__ and Path(loaded.__file__).resolve() == path:
         return loaded
     if loaded is not None or not name.isidentifier() or _origin(name) != str(path):
         name = f"jobtui_workers_{abs(hash(str(path))):x}_{name.replace('.', '_')}"

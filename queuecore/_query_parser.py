@@ -56,7 +56,7 @@ class Parser:
                 f"a filter is at most {MAX_QUERY_CHARS:,} characters (this one has {len(self.text):,})",
                 MAX_QUERY_CHARS,
             )
-        terms = []
+        terms: list[Term] = []
         while True:
             self._skip_space()
             if self.pos >= len(self.text):

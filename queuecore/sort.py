@@ -205,7 +205,11 @@ def _stored(field: SortField, job: Job) -> Any:
     return getattr(job, field.value)  # the field's name is the job's attribute
 
 
-def _value(field: SortField, job: Job) -> tuple[int, Any]:
+#: A field's sort value: ``(0,)`` when missing, else ``(1, value)``.
+_Value = tuple[int] | tuple[int, Any]
+
+
+def _value(field: SortField, job: Job) -> _Value:
     """The sort value of ``job``'s field: ``(0,)`` for a missing value (first in ascending)."""
     value = _stored(field, job)
     if value is None:
@@ -219,7 +223,7 @@ class _Reversed:
 
     __slots__ = ("value",)
 
-    def __init__(self, value: tuple[tuple[int, Any], ObjectId]) -> None:
+    def __init__(self, value: tuple[_Value, ObjectId]) -> None:
         self.value = value
 
     def __lt__(self, other: _Reversed) -> bool:

@@ -146,6 +146,25 @@ async def test_older_job_outside_a_partial_window_waits_for_load_more(store: que
     assert (await model.load_more()).changed == set()
 
 
+async def test_load_more_misses_no_job_when_shown_ones_left_the_filter_meanwhile(
+    store: queuecore.Store,
+) -> None:
+    """The next page starts after the last job shown (keyset), not at an offset: jobs that
+    left the filter before their change event was applied do not shift it past older ones."""
+    jobs = [await enqueue(store, "t") for _ in range(8)]
+    model = LiveModel(store, page=3)
+    await model.set_filter(Filter(statuses=frozenset({"enqueued"})))
+    assert ids(model) == [jobs[7].id, jobs[6].id, jobs[5].id]
+    # another process completes two of the shown jobs; their events are not applied yet
+    for job in (jobs[7], jobs[6]):
+        await run_job(store, job, "completed")
+    await model.load_more()
+    await model.load_more()
+    await model.load_more()
+    assert set(ids(model)) >= {j.id for j in jobs[:6]}  # every job still enqueued, seen once
+    assert len(ids(model)) == len(set(ids(model)))
+
+
 async def test_window_is_trimmed_to_its_limit_on_inserts(store: queuecore.Store) -> None:
     jobs = [await enqueue(store, "t") for _ in range(2)]
     model = LiveModel(store, page=2)

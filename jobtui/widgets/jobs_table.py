@@ -32,10 +32,10 @@ from rich.text import Text
 from textual import constants
 from textual.binding import Binding
 from textual.coordinate import Coordinate
+from textual.dom import NoScreen
 from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
-from textual.widget import NoScreen
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
@@ -402,13 +402,13 @@ class JobsTable(DataTable[Text | str]):
         cells = {(RowKey(key), ColumnKey(c)) for key, columns in dirty.items() for c in columns}
         indexes = {self._row_locations.get(row) for row in rows} - {None}
         cell_cache, row_cache = self._cell_render_cache, self._row_render_cache
-        for cache_key in [k for k in cell_cache.keys() if (k[0], k[1]) in cells]:
-            cell_cache.discard(cache_key)
-        for cache_key in [k for k in row_cache.keys() if k[0] in rows]:
-            row_cache.discard(cache_key)
+        for cell_key in [k for k in cell_cache.keys() if (k[0], k[1]) in cells]:
+            cell_cache.discard(cell_key)
+        for row_key in [k for k in row_cache.keys() if k[0] in rows]:
+            row_cache.discard(row_key)
         renderables = self._row_renderable_cache
-        for cache_key in [k for k in renderables.keys() if k[1] in indexes]:
-            renderables.discard(cache_key)
+        for renderable_key in [k for k in renderables.keys() if k[1] in indexes]:
+            renderables.discard(renderable_key)
         header = self.header_height if self.show_header else 0
         if self.fixed_rows or len(self._y_offsets) != self.row_count:
             # rows taller than a line or fixed rows: no simple row → line mapping
@@ -417,8 +417,8 @@ class JobsTable(DataTable[Text | str]):
             return
         lines = {header + index for index in indexes if index is not None}
         line_cache = self._line_cache
-        for cache_key in [k for k in line_cache.keys() if k[0] in lines]:
-            line_cache.discard(cache_key)
+        for line_key in [k for k in line_cache.keys() if k[0] in lines]:
+            line_cache.discard(line_key)
         located = self._row_locations
         if self._unpainted_since is None:
             self._unpainted_since = time.monotonic()
