@@ -185,11 +185,6 @@ class SQLiteStore(Store):
             self._wrote(sum(out))
         return out
 
-    async def finished_since(self, name: str, label: str, since: datetime) -> bool:
-        sql = f"SELECT 1 FROM {self._t} WHERE name = ? AND label = ? AND finished_at > ? LIMIT 1"
-        row = await self._run(lambda c: c.execute(sql, (name, label, to_ms(since))).fetchone())
-        return row is not None
-
     async def claim(self, id: ObjectId, now: datetime, timeout: timedelta, worker: str) -> Job | None:
         changes = claim_changes(now, timeout, worker)
         assert changes.event is not None
