@@ -39,6 +39,7 @@ PERCENT = re.compile(r"(\d{1,3})%")
 async def _writer(path: Path, rate: float) -> dict[str, Any]:
     import queuecore
     from queuecore import Status
+    from queuecore.store.changes import Changes, Guard
 
     store = await queuecore.connect(f"sqlite:///{path}")
     running = [j for j in await store.find(status="dequeued", limit=RUNNING) if not j.malformed]
@@ -60,9 +61,8 @@ async def _writer(path: Path, rate: float) -> dict[str, Any]:
             job = running[done % len(running)]
             updated = await store.update(
                 job.id,
-                statuses=[Status.DEQUEUED],
-                attempts=job.attempts,
-                set={"progress": (done // len(running) % 100) / 100, "note": f"step {done}"},
+                Guard.status(Status.DEQUEUED, attempts=job.attempts),
+                Changes(progress=(done // len(running) % 100) / 100, note=f"step {done}"),
             )
             written.append(time.monotonic())  # committed: another process can read it now
             if updated is None:

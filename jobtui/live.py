@@ -50,9 +50,9 @@ from typing import Any
 from bson import ObjectId
 
 from queuecore import Change, Job, Status, Store
-from queuecore.job import display_status
 from queuecore.query import Query, Term, parse
 from queuecore.sort import NEWEST, Sort
+from queuecore.status import derived_status, stored_status
 
 #: The statuses as the dashboard shows them, in key order (keys ``1``–``6``): a dequeued job
 #: is ``running``, or ``stalled`` once its timeout passed.
@@ -83,16 +83,13 @@ RATE_MINUTES = 30
 
 
 def status_of(job: Job) -> str:
-    """The job's status as a plain string (a malformed job may carry any value)."""
-    return str(job.status.value if isinstance(job.status, Status) else job.status)
+    """The job's stored status as a plain string (a malformed job may carry any value)."""
+    return stored_status(job)
 
 
 def shown_status(job: Job, now: datetime | None = None) -> str:
-    """The status the dashboard shows: ``running``/``stalled`` for a dequeued job."""
-    if job.malformed:
-        return status_of(job)
-    status = display_status(job, now)
-    return "running" if status == Status.DEQUEUED.value else status
+    """The status the dashboard shows: :func:`queuecore.status.derived_status`."""
+    return derived_status(job, now)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from typing import Any
 from rich.text import Text
 
 from queuecore import Job, Status
+from queuecore.status import RUNNING, derived_status
 from queuecore.tracing import trace_id
 
 from . import format as fmt
-from .live import shown_status
 
 # -- status names and styles ---------------------------------------------------------
 
@@ -55,44 +55,41 @@ SHORT_NAMES: dict[str, str] = {
     "stalled": "stall",
 }
 MALFORMED_STYLE = "bold white on dark_red"
-#: The CLI's colour per stored status (its tables are not bold).
+#: The CLI's colour per shown status (its tables are not bold).
 CLI_STYLES = {
     "enqueued": "cyan",
-    "dequeued": "yellow",
+    "running": "yellow",
+    "stalled": "bold bright_white on dark_orange3",
     "completed": "green",
     "failed": "red",
     "cancelled": "magenta",
 }
 
 
-def status_text(job: Job, now: datetime | None = None) -> Text:
-    """The dashboard's status cell: coloured (a running job past its timeout is ``stalled``);
-    a malformed document is flagged instead."""
-    if job.malformed:
-        return Text("⚠ malformed", style=MALFORMED_STYLE)
-    status = shown_status(job, now)
-    label = STATUS_NAMES.get(status, status)
-    if status == "running" and job.cancel_reason is not None:
-        label = "cancelling"
-    return Text(label, style=STATUS_STYLES.get(status, "bold"))
-
-
-def status_word(job: Job) -> str:
-    """The CLI's status in words: a dequeued job is ``running`` (``cancelling`` once asked to stop)."""
+def status_word(job: Job, now: datetime | None = None) -> str:
+    """The status in words, by the one rule (:func:`queuecore.status.derived_status`), as the
+    dashboard and the CLI both say it: ``running`` (``cancelling`` once asked to stop),
+    ``stalled`` past its timeout, ``malformed`` for a document that is not a job."""
     if job.malformed:
         return "malformed"
-    status = str(job.status)
-    if status == "dequeued":
-        return "cancelling" if job.cancel_reason is not None else "running"
+    status = derived_status(job, now)
+    if status == RUNNING and job.cancel_reason is not None:
+        return "cancelling"
     return status
 
 
-def status_markup(job: Job) -> str:
-    """The CLI's status as an operator reads it (``running``, ``cancelling``, ``malformed``),
-    coloured in Rich markup."""
+def status_text(job: Job, now: datetime | None = None) -> Text:
+    """The dashboard's status cell: :func:`status_word`, coloured; a malformed document flagged."""
     if job.malformed:
-        return "[bold white on dark_red]malformed[/]"
-    return f"[{CLI_STYLES.get(str(job.status), 'bold')}]{status_word(job)}[/]"
+        return Text("⚠ malformed", style=MALFORMED_STYLE)
+    return Text(status_word(job, now), style=STATUS_STYLES.get(derived_status(job, now), "bold"))
+
+
+def status_markup(job: Job, now: datetime | None = None) -> str:
+    """The CLI's status: :func:`status_word` coloured in Rich markup."""
+    if job.malformed:
+        return f"[{MALFORMED_STYLE}]malformed[/]"
+    return f"[{CLI_STYLES.get(derived_status(job, now), 'bold')}]{status_word(job, now)}[/]"
 
 
 # -- JSON ---------------------------------------------------------------------------------

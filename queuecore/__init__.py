@@ -21,11 +21,12 @@ from .errors import (
     StoreGone,
     TransitionError,
 )
-from .job import ACTIVE, FINISHED, RUNNING, STALLED, Blueprint, Change, Event, Job, Status, display_status
+from .job import ACTIVE, FINISHED, Blueprint, Change, Event, Job, Status
 from .ops import cancel, cancel_job, complete, dequeue, enqueue, enqueue_many, ensure_indexes, fail, requeue
 from .query import Query, QueryError, QueryRefused, parse
 from .queue import LifetimeExceeded, MalformedJob, Queue, TaskStats, WorkerCrashed
 from .sort import NEWEST, Sort, SortError, SortField
+from .status import RUNNING, STALLED, derived_status, display_status
 from .store import Store, connect
 from .store.base import Counts
 from .task import Context, Task
@@ -75,6 +76,7 @@ __all__ = [
     "complete",
     "connect",
     "dequeue",
+    "derived_status",
     "display_status",
     "enqueue",
     "enqueue_many",

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from ._shape import TOO_DEEP, shape_problem
-from ._time import Duration, as_utc, utcnow
+from ._time import Duration, as_utc
 
 #: At most this many entries are kept in ``Job.events`` (the oldest are dropped).
 MAX_EVENTS = 20
@@ -63,23 +63,6 @@ class Status(StrEnum):
 ACTIVE = (Status.ENQUEUED, Status.DEQUEUED, Status.FAILED)
 #: Statuses after which a job never runs again (unless re-enqueued by an operator).
 FINISHED = (Status.COMPLETED, Status.CANCELLED)
-
-#: Display status of a dequeued job whose timeout has passed: its worker stopped
-#: heartbeating (died, hung, lost the database), and any worker may claim it again.
-#: Not a stored status: the job stays ``dequeued`` until it is claimed, cancelled or finished.
-STALLED = "stalled"
-#: Filter value (``status:running``, ``counts()["running"]``): dequeued and within its timeout.
-RUNNING = "running"
-
-
-def display_status(job: Job, now: datetime | None = None) -> str:
-    """``"stalled"`` for a dequeued job whose ``available`` (its timeout) has passed at
-    ``now`` (default: the current time), else the job's status value."""
-    status = job.status.value if isinstance(job.status, Status) else str(job.status)
-    if status == Status.DEQUEUED.value and job.available is not None:
-        if as_utc(job.available) <= (as_utc(now) if now is not None else utcnow()):
-            return STALLED
-    return status
 
 
 def _object_id(value: Any) -> ObjectId:

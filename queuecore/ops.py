@@ -19,7 +19,9 @@ from ._shape import as_message, text_problem
 from ._time import Duration, delta, seconds, utcnow
 from .errors import MissingJobError, TransitionError
 from .job import ACTIVE, FINISHED, Blueprint, Event, Job, Status, check_data, check_shape
-from .store.base import LockConflict, Store, parse_id
+from .store.base import Store, parse_id
+from .store.changes import Changes, Guard
+from .store.common import LockConflict
 
 
 def _oid(id: ObjectId | str) -> ObjectId:
@@ -171,15 +173,15 @@ async def _complete(
         id,
         "Complete",
         attempt,
-        {
-            "status": Status.COMPLETED.value,
-            "result": dict(result or {}),
-            "ended_at": now,
-            "finished_at": now,
-            "cancel_reason": None,
-        },
-        Event(at=now, status=Status.COMPLETED),
-        lock=False,
+        Changes(
+            status=Status.COMPLETED,
+            result=dict(result or {}),
+            ended=now,
+            finished=now,
+            cancel_reason=None,
+            event=Event(at=now, status=Status.COMPLETED),
+            lock=False,
+        ),
         known=known,
     )
 
@@ -200,13 +202,13 @@ async def fail(
         id,
         "Fail",
         attempt,
-        {
-            "status": Status.FAILED.value,
-            "reason": reason,
-            "ended_at": now,
-            "available_at": now + delta(delay),
-        },
-        Event(at=now, status=Status.FAILED, reason=reason),
+        Changes(
+            status=Status.FAILED,
+            reason=reason,
+            ended=now,
+            available=now + delta(delay),
+            event=Event(at=now, status=Status.FAILED, reason=reason),
+        ),
         delay=seconds(delay),
     )
 
@@ -227,8 +229,6 @@ async def cancel(
         "Cancel",
         attempt,
         _cancelled(now, reason),
-        Event(at=now, status=Status.CANCELLED, reason=reason),
-        lock=False,
     )
 
 
@@ -240,22 +240,18 @@ async def _finish(
     id: ObjectId | str,
     op: str,
     attempt: int | None,
-    values: dict[str, Any],
-    event: Event,
+    changes: Changes,
     *,
-    lock: bool | None = None,
     delay: float | None = None,
     known: Job | None = None,
 ) -> Job:
     """End an attempt of a dequeued job (complete, fail or cancel), traced and counted.
     With ``known`` (the job as its worker claimed it) the job is not read back, and
     ``known`` itself is returned."""
-    reason = event.reason or None
+    reason = changes.event.reason or None if changes.event is not None else None
     with tracing.span(f"queuecore/{op}", id=str(id), reason=reason, delay=delay) as span:
         write = store.update if known is None else store.update_only
-        written = await write(
-            _oid(id), statuses=[Status.DEQUEUED], attempts=attempt, set=values, event=event, lock=lock
-        )
+        written = await write(_oid(id), Guard.status(Status.DEQUEUED, attempts=attempt), changes)
         if not written:
             raise MissingJobError()
         job = known if known is not None else written
@@ -265,14 +261,17 @@ async def _finish(
     return job
 
 
-def _cancelled(now: Any, reason: str) -> dict[str, Any]:
-    return {
-        "status": Status.CANCELLED.value,
-        "reason": reason,
-        "ended_at": now,
-        "finished_at": now,
-        "cancel_reason": None,
-    }
+def _cancelled(now: datetime, reason: str) -> Changes:
+    """The changes of a cancellation: ended and finished now, the lock released."""
+    return Changes(
+        status=Status.CANCELLED,
+        reason=reason,
+        ended=now,
+        finished=now,
+        cancel_reason=None,
+        event=Event(at=now, status=Status.CANCELLED, reason=reason),
+        lock=False,
+    )
 
 
 async def cancel_job(store: Store, id: ObjectId | str, reason: str = "cancelled by operator") -> Job:
@@ -295,22 +294,14 @@ async def cancel_job(store: Store, id: ObjectId | str, reason: str = "cancelled 
 async def _cancel_job(store: Store, oid: ObjectId, reason: str) -> Job:
     reason = as_message(reason)
     now = utcnow()
+    # at once when waiting, or stalled (no worker holds it: queuecore.status)
     job = await store.update(
-        oid,
-        statuses=[Status.ENQUEUED, Status.FAILED],
-        stalled_before=now,
-        set=_cancelled(now, reason),
-        event=Event(at=now, status=Status.CANCELLED, reason=reason),
-        lock=False,
+        oid, Guard.status(Status.ENQUEUED, Status.FAILED, stalled_at=now), _cancelled(now, reason)
     )
     if job is not None:
         return job
-    job = await store.update(
-        oid,
-        statuses=[Status.DEQUEUED],
-        set={"cancel_reason": reason},
-        event=Event(at=now, status="cancel-requested", reason=reason),
-    )
+    requested = Changes(cancel_reason=reason, event=Event(at=now, status="cancel-requested", reason=reason))
+    job = await store.update(oid, Guard.status(Status.DEQUEUED), requested)
     if job is not None:
         return job
     current = await store.get(oid)
@@ -336,21 +327,18 @@ async def _requeue(store: Store, oid: ObjectId, delay: Duration, reason: str) ->
     reason = as_message(reason)
     now = utcnow()
     try:
-        job = await store.update(
-            oid,
-            statuses=[Status.FAILED, *FINISHED],
-            set={
-                "status": Status.ENQUEUED.value,
-                "available_at": now + delta(delay),
-                "finished_at": None,
-                "attempts": 0,
-                "cancel_reason": None,
-                "progress": None,
-                "note": "",
-            },
+        requeued = Changes(
+            status=Status.ENQUEUED,
+            available=now + delta(delay),
+            finished=None,
+            attempts=0,
+            cancel_reason=None,
+            progress=None,
+            note="",
             event=Event(at=now, status=Status.ENQUEUED, reason=reason),
             lock=True,
         )
+        job = await store.update(oid, Guard.status(Status.FAILED, *FINISHED), requeued)
     except LockConflict:
         current = await store.get(oid)
         name = current.name if current else "?"

@@ -40,7 +40,8 @@ from typing import Any
 
 from . import _regex
 from ._time import as_utc, utcnow
-from .job import RUNNING, STALLED, Job, Status
+from .job import Job, Status
+from .status import RUNNING, STALLED, derived_status, stored_status
 
 #: Values a ``status:`` term accepts: the stored statuses, ``running`` and ``stalled``.
 STATUS_VALUES = (*(s.value for s in Status), RUNNING, STALLED)
@@ -342,11 +343,10 @@ def _typed_equal(value: Any, wanted: Any) -> bool:
 
 
 def _status_is(job: Job, value: str, now: datetime) -> bool:
-    stored = str(job.status.value if isinstance(job.status, Status) else job.status)
-    if value == RUNNING:
-        return stored == "dequeued" and job.available is not None and as_utc(job.available) > now
-    if value == STALLED:
-        return stored == "dequeued" and job.available is not None and as_utc(job.available) <= now
+    """``status:value``: the stored status, or for running/stalled :func:`derived_status`."""
+    stored = stored_status(job)
+    if value in (RUNNING, STALLED):
+        return stored == Status.DEQUEUED.value and derived_status(job, now) == value
     return stored == value
 
 

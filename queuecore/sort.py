@@ -57,16 +57,8 @@ class SortField(StrEnum):
         return self in (SortField.CREATED, SortField.STARTED, SortField.ENDED)
 
 
-_STORED = {
-    SortField.CREATED: "created_at",
-    SortField.NAME: "name",
-    SortField.LABEL: "label",
-    SortField.STATUS: "status",
-    SortField.ATTEMPTS: "attempts",
-    SortField.AVAILABLE: "available_at",
-    SortField.STARTED: "started_at",
-    SortField.ENDED: "ended_at",
-}
+#: The stored key of each field: the job model's (its alias, ``created_at``…, else its name).
+_STORED = {f: Job.model_fields[f.value].alias or f.value for f in SortField}
 
 #: Other names a sort field is known by (the dashboard's column headers). ``age`` is the
 #: creation time seen the other way round: ``age`` ascending is the youngest first.

@@ -13,6 +13,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ._shape import as_message
 from ._time import Duration, delta, seconds, utcnow
 from .job import Blueprint, Event, Job, Status
+from .store.changes import UNSET, Changes, Guard
 
 if TYPE_CHECKING:
     from .queue import Queue
@@ -156,14 +157,13 @@ class Context:
 
     async def update(self, progress: float | None = None, note: str | None = None) -> None:
         """Record progress (0–1) and/or a short note on the running job."""
-        values: dict[str, Any] = {}
-        if progress is not None:
-            values["progress"] = min(1.0, max(0.0, float(progress)))
-        if note is not None:
-            values["note"] = as_message(str(note)[:200])
-        if values:
+        changes = Changes(
+            progress=UNSET if progress is None else min(1.0, max(0.0, float(progress))),
+            note=UNSET if note is None else as_message(str(note)[:200]),
+        )
+        if changes.values():
             await self.store.update(
-                self.job.id, statuses=[Status.DEQUEUED], attempts=self.job.attempts, set=values
+                self.job.id, Guard.status(Status.DEQUEUED, attempts=self.job.attempts), changes
             )
 
     async def extend(self, duration: Duration | None = None) -> bool:
@@ -179,9 +179,8 @@ class Context:
         until = max(now + extension, self._claimed_until or self.job.available)
         job = await self.store.update(
             self.job.id,
-            statuses=[Status.DEQUEUED],
-            attempts=self.job.attempts,
-            set={"available_at": until, "heartbeat_at": now},
+            Guard.status(Status.DEQUEUED, attempts=self.job.attempts),
+            Changes(available=until, heartbeat=now),
         )
         if job is not None:
             self._claimed_until = until

@@ -20,6 +20,7 @@ from util import insert_raw
 import queuecore
 from jobtui.cli import app
 from queuecore import Blueprint, Status, Store
+from queuecore.store.changes import Changes, Guard
 
 REPO = Path(__file__).resolve().parent.parent
 COMMANDS = ("enqueue", "ls", "show", "cancel", "requeue", "stats", "audit", "work", "demo")
@@ -198,7 +199,7 @@ def test_ls_shows_progress_only_while_a_job_runs(sqlite_cli: Cli) -> None:
             job = await queuecore.enqueue(store, Blueprint(name))
             assert job is not None and await queuecore.dequeue(store, job.id, 60) is not None
             # as a worker's ctx.update(progress=0.5) writes it
-            await store.update(job.id, statuses=[Status.DEQUEUED], set={"progress": 0.5})
+            await store.update(job.id, Guard.status(Status.DEQUEUED), Changes(progress=0.5))
             ids.append(job.id)
         await queuecore.complete(store, ids[0], {})
         return ids[0], ids[1]

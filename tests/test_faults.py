@@ -16,6 +16,7 @@ from util import wait_all, wait_job
 
 import queuecore
 from queuecore import Blueprint, Status
+from queuecore.store.changes import ANY, Changes
 
 WORKER = Path(__file__).with_name("fault_worker.py")
 
@@ -95,7 +96,7 @@ async def test_sigkill_mid_job_is_retried_after_timeout_and_completed_once(
         stalled = await store.get(job.id)
         assert stalled is not None and stalled.status is Status.DEQUEUED
         await workers.start()
-        await store.update(job.id, statuses=None, set={"data": {"work": 0.01}})
+        await store.update(job.id, ANY, Changes(data={"work": 0.01}))
         [done] = await wait_all(store, [job.id], lambda j: j.status in queuecore.FINISHED, timeout=30)
     finally:
         await workers.stop_all()

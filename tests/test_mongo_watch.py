@@ -226,7 +226,7 @@ async def test_reads_and_claims_on_an_unreachable_server_raise_connect_error(mon
         lambda: mongo.count(),
         lambda: mongo.counts(),
         lambda: mongo.claim(job.id, job.created, timedelta(seconds=5), "w"),
-        lambda: mongo.finished_since("x", "", job.created),
+        lambda: mongo._finished_since("x", "", job.created),
         lambda: mongo.delete([job.id]),
         lambda: mongo.active(["x"]),
         lambda: mongo.oldest_waiting(),

@@ -47,6 +47,7 @@ import queuecore
 from jobtui.live import Delta, LiveModel
 from queuecore import Blueprint, Change, ConnectError, Context, Job, Queue, Status, Task
 from queuecore.store.base import MODE_CHANGE_FEED, MODE_CHANGE_STREAM, MODE_RECONNECTING
+from queuecore.store.changes import Changes, Guard
 
 #: How long the database is unavailable.
 OUTAGE_S = 5.0
@@ -508,12 +509,12 @@ async def test_outcome_written_after_the_database_is_back_not_run_twice(store: q
     real_update = store.update_only  # what a worker finishing its attempt writes with
     refused = 0
 
-    async def flaky_update(id: ObjectId, **kw: Any) -> bool:
+    async def flaky_update(id: ObjectId, guard: Guard, changes: Changes) -> bool:
         nonlocal refused
-        if kw.get("set", {}).get("status") == Status.COMPLETED.value and refused < 2:
+        if changes.status == Status.COMPLETED and refused < 2:
             refused += 1
             raise ConnectError("cannot reach the database: test outage")
-        return await real_update(id, **kw)
+        return await real_update(id, guard, changes)
 
     store.update_only = flaky_update  # type: ignore[method-assign]
     worked = Worked(store)

@@ -558,14 +558,14 @@ async def test_scaling_down_and_straight_back_up_keeps_every_worker(store: queue
     running = 0
     two_at_once = asyncio.Event()
 
-    async def slow_completion(id, **kw):  # type: ignore[no-untyped-def]
+    async def slow_completion(id, guard, changes):  # type: ignore[no-untyped-def]
         nonlocal gated
-        if kw.get("set", {}).get("status") == Status.COMPLETED.value and not release.is_set():
+        if changes.status == Status.COMPLETED and not release.is_set():
             gated += 1
             if gated == 2:
                 both_gated.set()
             await release.wait()  # the completion writes are in flight (a slow round trip)
-        return await real_update(id, **kw)
+        return await real_update(id, guard, changes)
 
     store.update_only = slow_completion  # type: ignore[method-assign]
 

@@ -25,6 +25,7 @@ from util import insert_raw, wait_all
 import queuecore
 from queuecore import Blueprint, Change, Context, Job, Queue, Status, Task
 from queuecore.job import MAX_EVENTS, Event
+from queuecore.store.changes import Changes, Guard
 from queuecore.store.sqlite import SQLiteStore
 from queuecore.store.sqlite.codec import COLUMNS, SELECT, Codec, row_to_doc
 
@@ -65,8 +66,8 @@ async def test_jobs_in_every_state_read_back_exactly_as_validated(sqlite: SQLite
     await queuecore.cancel_job(store, running.id, "operator said so")  # a cancel request
     await store.update(
         running.id,
-        statuses=[Status.DEQUEUED],
-        set={"progress": 0.5, "note": "half", "heartbeat_at": datetime.now(UTC)},
+        Guard.status(Status.DEQUEUED),
+        Changes(progress=0.5, note="half", heartbeat=datetime.now(UTC)),
     )
     for _ in range(MAX_EVENTS):  # more history than is kept
         await queuecore.dequeue(store, busy.id, 30)

@@ -20,6 +20,7 @@ from jobtui.tui.app import JobTUI
 from jobtui.tui.screens.jobs import APPLY_INTERVAL
 from jobtui.tui.widgets.jobs_table import COLUMNS, render_row
 from queuecore import Job, Status
+from queuecore.store.changes import Changes, Guard
 
 JOBS = 60
 EVENTS = 600
@@ -62,9 +63,8 @@ async def test_a_burst_of_updates_is_applied_in_batches_and_shown(target: StoreT
             job = jobs[n % JOBS]
             done = await store.update(
                 job.id,
-                statuses=[Status.DEQUEUED],
-                attempts=job.attempts,
-                set={"progress": (n % 97) / 100, "note": f"step {n}"},
+                Guard.status(Status.DEQUEUED, attempts=job.attempts),
+                Changes(progress=(n % 97) / 100, note=f"step {n}"),
             )
             assert done is not None
         final = {str(j.id): j for j in await store.find(limit=JOBS)}

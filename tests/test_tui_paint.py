@@ -24,6 +24,7 @@ import queuecore
 from jobtui.tui.app import JobTUI
 from jobtui.tui.widgets.jobs_table import PAINT_BUDGET
 from queuecore import Status
+from queuecore.store.changes import Changes, Guard
 
 JOBS = 30
 MOVE = re.compile(r"\x1b\[(\d+);(\d+)H")
@@ -56,7 +57,7 @@ async def test_a_frame_draws_at_most_paint_budget_changed_rows(target: StoreTarg
         app._display = display  # type: ignore[method-assign]
         for job in jobs:  # every row changes at once (a progress report each, as ctx.update writes)
             done = await store.update(
-                job.id, statuses=[Status.DEQUEUED], attempts=job.attempts, set={"progress": 0.42}
+                job.id, Guard.status(Status.DEQUEUED, attempts=job.attempts), Changes(progress=0.42)
             )
             assert done is not None
 

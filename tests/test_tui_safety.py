@@ -35,6 +35,7 @@ from jobtui.tui.screens import READ_ONLY_HIDDEN, AuditScreen, HelpScreen
 from jobtui.tui.widgets import FilterBar, SummaryBar
 from queuecore import Status
 from queuecore.audit import history, record
+from queuecore.store.changes import Changes, Guard
 
 
 def make_app(target: StoreTarget, **kw: object) -> JobTUI:
@@ -285,7 +286,7 @@ async def test_stalled_jobs_have_their_own_status_colour_count_and_key(target: S
     assert await queuecore.dequeue(store, stalled.id, 0.001, worker="dead-worker") is not None
     assert await queuecore.dequeue(store, running.id, 600, worker="live-worker") is not None
     await store.update(
-        running.id, statuses=[Status.DEQUEUED], set={"heartbeat_at": datetime.now(UTC) - timedelta(seconds=3)}
+        running.id, Guard.status(Status.DEQUEUED), Changes(heartbeat=datetime.now(UTC) - timedelta(seconds=3))
     )
     app = make_app(target)
     async with app.run_test(size=(160, 36)) as pilot:

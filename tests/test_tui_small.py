@@ -22,6 +22,7 @@ from jobtui.tui.app import JobTUI
 from jobtui.tui.screens import HelpScreen, JobDetailScreen
 from jobtui.tui.widgets import FilterBar, WorkersPanel
 from queuecore import Status
+from queuecore.store.changes import Changes, Guard
 
 
 def make_app(target: StoreTarget, **kw: object) -> JobTUI:
@@ -231,7 +232,7 @@ async def test_a_finished_job_shows_no_progress_bar_but_its_detail_keeps_the_las
     async with app.run_test(size=(160, 36)) as pilot:
         await started(pilot, rows=1)
         assert await queuecore.dequeue(store, job.id, 60, worker="w") is not None
-        await store.update(job.id, statuses=[Status.DEQUEUED], set={"progress": 0.5})  # ctx.update
+        await store.update(job.id, Guard.status(Status.DEQUEUED), Changes(progress=0.5))  # ctx.update
         await wait_for(pilot, lambda: cell(app, job, "progress").endswith("50%"))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen))

@@ -23,6 +23,7 @@ import queuecore
 from jobtui.tui.app import JobTUI
 from jobtui.tui.widgets import SummaryBar
 from queuecore import Job, Status
+from queuecore.store.changes import Changes, Guard
 
 #: How soon a change made by another process must be on screen with no key pressed. The freeze
 #: this guards against lasted until the next key press (forever, in a test); the bound leaves room
@@ -103,7 +104,7 @@ async def running(store: queuecore.Store, name: str = "busy") -> Job:
 
 async def report(store: queuecore.Store, job: Job, progress: float) -> None:
     done = await store.update(
-        job.id, statuses=[Status.DEQUEUED], attempts=job.attempts, set={"progress": progress}
+        job.id, Guard.status(Status.DEQUEUED, attempts=job.attempts), Changes(progress=progress)
     )
     assert done is not None
 

@@ -43,6 +43,7 @@ from jobtui.tui.widgets import FilterBar, WorkersPanel
 from jobtui.tui.widgets.jobs_table import render_row
 from queuecore import Blueprint, Job, Status, Store
 from queuecore.audit import record
+from queuecore.store.changes import Changes, Guard
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -96,9 +97,8 @@ async def seed(store: Store) -> dict[str, dict[str, Job]]:
             assert await queuecore.dequeue(store, job.id, 3600, worker=f"host{hostile}:1:w") is not None
             await store.update(
                 job.id,
-                statuses=[Status.DEQUEUED],
-                attempts=1,
-                set={"note": f"note{hostile}", "progress": 0.5},
+                Guard.status(Status.DEQUEUED, attempts=1),
+                Changes(note=f"note{hostile}", progress=0.5),
             )
             if what == "failed":
                 await queuecore.fail(store, job.id, f"smtp said {hostile} no", 3600)

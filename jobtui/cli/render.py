@@ -188,7 +188,7 @@ def print_jobs(jobs: list[Job], width: int | None) -> None:
                 str(job.id),
                 fmt.flat(job.name),
                 fmt.flat(job.label),
-                status_markup(job),
+                status_markup(job, now),
                 str(job.attempts),
                 fmt.ago(job.created, now),
                 fmt.duration(wait) if wait >= 1 else "",

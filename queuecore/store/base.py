@@ -10,16 +10,17 @@ never both win the same transition.
 from __future__ import annotations
 
 import abc
-import json
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from bson import ObjectId
 
-from ..job import Change, Event, Job, Status
-from ..query import RUNNING, STALLED, Query, check_status
+from ..job import Change, Job, Status
+from ..query import Query, check_status
 from ..sort import Sort
+from .changes import Changes, Guard
+from .common import COUNTS_CAP, DERIVED_COUNTS, Counts, LockConflict, lock_key
 
 if TYPE_CHECKING:
     from ..audit import AuditEntry
@@ -31,50 +32,9 @@ MODE_POLLING = "polling"
 MODE_RECONNECTING = "reconnecting"
 
 
-#: Keys of ``counts()`` that split ``dequeued`` by time; they are not stored statuses.
-DERIVED_COUNTS = (RUNNING, STALLED)
-#: A sensible ``cap`` for ``counts(cap=…)`` on a dashboard: exact up to 100,000 jobs.
-COUNTS_CAP = 100_000
 #: Seconds a filtered read (``find``/``count`` with filter terms) may take by default before
 #: the database stops it with ``QueryTimeout`` (``connect(query_timeout=…)``, ``store.query_timeout``).
 QUERY_TIMEOUT = 5.0
-
-
-class Counts(dict[str, int]):
-    """Jobs per status, as returned by ``store.counts()``.
-
-    Keys: every stored status (zero included) and any unknown status found in the
-    collection; plus ``running`` (dequeued, timeout not passed) and ``stalled``
-    (dequeued, timeout passed) — these two split ``dequeued``, which stays the count
-    of all dequeued jobs. ``capped`` names the keys whose count reached the cap given to
-    ``counts(cap=…)``: the true number is at least that ("10k+").
-    """
-
-    def __init__(self, values: dict[str, int] | None = None, capped: set[str] | None = None) -> None:
-        super().__init__(values or {})
-        #: Keys whose value is a lower bound (the count stopped at the cap).
-        self.capped: set[str] = set(capped or ())
-
-    @property
-    def total(self) -> int:
-        """All jobs (stored statuses only: ``running``/``stalled`` are part of ``dequeued``)."""
-        return sum(n for key, n in self.items() if key not in DERIVED_COUNTS)
-
-    def __repr__(self) -> str:
-        return f"Counts({dict(self)!r}, capped={sorted(self.capped)!r})"
-
-
-class LockConflict(Exception):
-    """Another active job holds the name+label lock."""
-
-
-def lock_key(name: str, label: str) -> str:
-    """The value of the unique ``lock`` field an active labeled job holds.
-
-    A compact JSON pair, so no name/label combination can collide with another (a separator
-    character could appear inside a name) and every engine compares it as an ordinary string.
-    """
-    return json.dumps([name, label], separators=(",", ":"), ensure_ascii=False)
 
 
 class Store(abc.ABC):
@@ -114,6 +74,12 @@ class Store(abc.ABC):
         """The time limit of a read of ``query``: ``query_timeout`` when it filters, else None."""
         return self.query_timeout if query else None
 
+    @abc.abstractmethod
+    async def open(self, create: bool = True) -> None:
+        """Reach the database and prepare the store (tables, the lock index); ``create=False``
+        (readers): the collection must exist already, and nothing is created. Called by
+        :func:`queuecore.connect`."""
+
     # -- writes ---------------------------------------------------------------
 
     @abc.abstractmethod
@@ -144,10 +110,6 @@ class Store(abc.ABC):
         return out
 
     @abc.abstractmethod
-    async def finished_since(self, name: str, label: str, since: datetime) -> bool:
-        """Whether a job with this name and label finished after ``since``."""
-
-    @abc.abstractmethod
     async def claim(self, id: ObjectId, now: datetime, timeout: timedelta, worker: str) -> Job | None:
         """Atomically dequeue one job (the original's find-and-modify).
 
@@ -158,56 +120,22 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def update(
-        self,
-        id: ObjectId,
-        *,
-        statuses: Collection[Status] | None,
-        set: dict[str, Any],
-        event: Event | None = None,
-        attempts: int | None = None,
-        stalled_before: datetime | None = None,
-        lock: bool | None = None,
-    ) -> Job | None:
-        """Apply ``set`` (stored keys) to the job if it matches the guard, atomically.
+    async def update(self, id: ObjectId, guard: Guard, changes: Changes) -> Job | None:
+        """Apply ``changes`` to the job if it passes ``guard``, atomically.
 
-        Guard: status in ``statuses`` (any when None), or — with ``stalled_before`` —
-        dequeued with ``available`` <= ``stalled_before``; and ``attempts`` equal
-        when given. ``event`` is appended to the bounded history. ``lock=True``
-        takes the name+label lock (raises :class:`LockConflict`), ``False``
-        releases it. Returns the updated job, or None when the guard failed.
+        :class:`~queuecore.store.changes.Guard`: its status (or stalled at a time) and its
+        attempt; :class:`~queuecore.store.changes.Changes`: the fields set, the event appended
+        to the bounded history, the name+label lock taken (raises :class:`LockConflict`) or
+        released. Returns the updated job, or None when the guard failed (or there is no job).
         """
 
-    async def update_only(
-        self,
-        id: ObjectId,
-        *,
-        statuses: Collection[Status] | None,
-        set: dict[str, Any],
-        event: Event | None = None,
-        attempts: int | None = None,
-        stalled_before: datetime | None = None,
-        lock: bool | None = None,
-    ) -> bool:
+    async def update_only(self, id: ObjectId, guard: Guard, changes: Changes) -> bool:
         """:meth:`update`, without reading the job back: whether the guard matched.
 
         For writers that already know the job (a worker finishing its attempt): engines
         override it to skip returning and parsing the document, a good part of the cost of
         a write. This default calls :meth:`update`."""
-        job = await self.update(
-            id,
-            statuses=statuses,
-            set=set,
-            event=event,
-            attempts=attempts,
-            stalled_before=stalled_before,
-            lock=lock,
-        )
-        return job is not None
-
-    @abc.abstractmethod
-    async def delete(self, ids: Sequence[ObjectId]) -> int:
-        """Delete jobs by id; returns how many were removed."""
+        return await self.update(id, guard, changes) is not None
 
     # -- reads ----------------------------------------------------------------
 
@@ -355,3 +283,24 @@ def parse_id(id: ObjectId | str) -> ObjectId | None:
     if isinstance(id, str) and ObjectId.is_valid(id.strip()):
         return ObjectId(id.strip())
     return None
+
+
+__all__ = [
+    "COUNTS_CAP",
+    "DERIVED_COUNTS",
+    "MODE_CHANGE_FEED",
+    "MODE_CHANGE_STREAM",
+    "MODE_POLLING",
+    "MODE_RECONNECTING",
+    "QUERY_TIMEOUT",
+    "Changes",
+    "Counts",
+    "Guard",
+    "LockConflict",
+    "Store",
+    "find_query",
+    "lock_key",
+    "normalise_statuses",
+    "parse_id",
+    "row_count",
+]

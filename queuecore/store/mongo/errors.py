@@ -16,7 +16,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 
 from ...errors import ConnectError
 from ...uri import mask
-from ..base import LockConflict
+from ..common import LockConflict
 
 if TYPE_CHECKING:
     from .store import MongoStore

@@ -22,12 +22,25 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from ..._time import as_utc, utcnow
 from ...audit import AuditEntry
 from ...job import ACTIVE, MAX_EVENTS, Change, Event, Job, Status
-from ...query import RUNNING, STALLED, Query
+from ...query import Query
 from ...sort import NEWEST, Sort
-from ..base import MODE_CHANGE_STREAM, Counts, Store, find_query, lock_key, parse_id, row_count
+from ...status import RUNNING, STALLED
+from ..base import MODE_CHANGE_STREAM, Store, find_query, parse_id, row_count
+from ..changes import Changes, Guard
+from ..common import (
+    CLAIMABLE,
+    UNKNOWN_STATUSES,
+    Counts,
+    audit_record,
+    capped_counts,
+    claim_changes,
+    count_limit,
+    exact_counts,
+    lock_key,
+)
 from . import decode, feed, indexes
 from .errors import DUPLICATE_KEY, is_lock_conflict, lock_conflicts, reachable, reaching
-from .filter import query_filter
+from .filter import derived_filter, query_filter
 from .limits import count_options, mongo_options, mongo_read
 
 
@@ -72,7 +85,7 @@ class MongoStore(Store):
     @reaching
     async def insert(self, job: Job, *, lock: bool, unless_finished_after: datetime | None = None) -> bool:
         since = unless_finished_after
-        if since is not None and await self.finished_since(job.name, job.label, since):
+        if since is not None and await self._finished_since(job.name, job.label, since):
             return False
         doc = _new_doc(job, lock)
         try:
@@ -84,7 +97,7 @@ class MongoStore(Store):
         # One insert cannot also check the period, so check again after it: when a job of
         # this name and label finished between the check and the insert, take ours back
         # (unless a worker claimed it already, or it is ours that finished).
-        if since is not None and await self.finished_since(job.name, job.label, since):
+        if since is not None and await self._finished_since(job.name, job.label, since):
             taken = await self.coll.delete_one({"_id": job.id, "status": Status.ENQUEUED.value})
             return taken.deleted_count == 0
         return True
@@ -140,7 +153,7 @@ class MongoStore(Store):
         return out
 
     @reaching
-    async def finished_since(self, name: str, label: str, since: datetime) -> bool:
+    async def _finished_since(self, name: str, label: str, since: datetime) -> bool:
         found = await self.coll.find_one(
             {"name": name, "label": label, "finished_at": {"$gt": since}}, {"_id": 1}
         )
@@ -148,43 +161,22 @@ class MongoStore(Store):
 
     @reaching
     async def claim(self, id: ObjectId, now: datetime, timeout: timedelta, worker: str) -> Job | None:
-        event = Event(at=now, status=Status.DEQUEUED, reason="")
+        changes = claim_changes(now, timeout, worker)
+        assert changes.event is not None
         doc = await self._raw.find_one_and_update(
+            {"_id": id, "status": {"$in": [s.value for s in CLAIMABLE]}, "available_at": {"$lte": now}},
             {
-                "_id": id,
-                "status": {"$in": [s.value for s in ACTIVE]},
-                "available_at": {"$lte": now},
-            },
-            {
-                "$set": {
-                    "status": Status.DEQUEUED.value,
-                    "started_at": now,
-                    "available_at": now + timeout,
-                    "worker": worker,
-                    "progress": None,
-                    "note": "",
-                    "heartbeat_at": None,
-                },
+                "$set": {k: _plain(v) for k, v in changes.stored()},
                 "$inc": {"attempts": 1},
-                "$push": {"events": {"$each": [_event_doc(event)], "$slice": -MAX_EVENTS}},
+                "$push": {"events": {"$each": [_event_doc(changes.event)], "$slice": -MAX_EVENTS}},
             },
             return_document=ReturnDocument.AFTER,
         )
         return self._job(doc) if doc is not None else None
 
     @reaching
-    async def update(
-        self,
-        id: ObjectId,
-        *,
-        statuses: Collection[Status] | None,
-        set: dict[str, Any],
-        event: Event | None = None,
-        attempts: int | None = None,
-        stalled_before: datetime | None = None,
-        lock: bool | None = None,
-    ) -> Job | None:
-        write = await self._guarded(id, statuses, set, event, attempts, stalled_before, lock)
+    async def update(self, id: ObjectId, guard: Guard, changes: Changes) -> Job | None:
+        write = await self._guarded(id, guard, changes)
         if write is None:
             return None
         with lock_conflicts():
@@ -192,18 +184,8 @@ class MongoStore(Store):
         return self._job(doc) if doc is not None else None
 
     @reaching
-    async def update_only(
-        self,
-        id: ObjectId,
-        *,
-        statuses: Collection[Status] | None,
-        set: dict[str, Any],
-        event: Event | None = None,
-        attempts: int | None = None,
-        stalled_before: datetime | None = None,
-        lock: bool | None = None,
-    ) -> bool:
-        write = await self._guarded(id, statuses, set, event, attempts, stalled_before, lock)
+    async def update_only(self, id: ObjectId, guard: Guard, changes: Changes) -> bool:
+        write = await self._guarded(id, guard, changes)
         if write is None:
             return False
         with lock_conflicts():
@@ -211,33 +193,26 @@ class MongoStore(Store):
         return result.matched_count == 1
 
     async def _guarded(
-        self,
-        id: ObjectId,
-        statuses: Collection[Status] | None,
-        set: dict[str, Any],
-        event: Event | None,
-        attempts: int | None,
-        stalled_before: datetime | None,
-        lock: bool | None,
+        self, id: ObjectId, guard: Guard, changes: Changes
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The filter and change of a guarded update (see :meth:`Store.update`); None when
         there is no such job (found while reading its name and label for ``lock=True``)."""
         query: dict[str, Any] = {"_id": id}
         guards: list[dict[str, Any]] = []
-        if statuses is not None:
-            guards.append({"status": {"$in": [Status(s).value for s in statuses]}})
-        if stalled_before is not None:
-            guards.append({"status": Status.DEQUEUED.value, "available_at": {"$lte": stalled_before}})
+        if guard.statuses is not None:
+            guards.append({"status": {"$in": [s.value for s in guard.statuses]}})
+        if guard.stalled_at is not None:  # status:stalled at that time (queuecore.status)
+            guards.append(derived_filter(STALLED, guard.stalled_at))
         if len(guards) == 1:
             query.update(guards[0])
         elif guards:
             query["$or"] = guards
-        if attempts is not None:
-            query["attempts"] = attempts
-        change: dict[str, Any] = {"$set": {k: _plain(v) for k, v in set.items()}}
-        if event is not None:
-            change["$push"] = {"events": {"$each": [_event_doc(event)], "$slice": -MAX_EVENTS}}
-        if lock is True:
+        if guard.attempts is not None:
+            query["attempts"] = guard.attempts
+        change: dict[str, Any] = {"$set": {k: _plain(v) for k, v in changes.stored()}}
+        if changes.event is not None:
+            change["$push"] = {"events": {"$each": [_event_doc(changes.event)], "$slice": -MAX_EVENTS}}
+        if changes.lock is True:
             # name and label never change, so reading them first is safe; the
             # status guard above still makes the update itself atomic.
             found = await self._raw.find_one({"_id": id}, {"name": 1, "label": 1})
@@ -247,7 +222,7 @@ class MongoStore(Store):
             name, label = current.get("name"), current.get("label")
             if label and isinstance(name, str) and isinstance(label, str):  # else malformed: no lock
                 change["$set"]["lock"] = lock_key(name, label)
-        elif lock is False:
+        elif changes.lock is False:
             change["$unset"] = {"lock": ""}
         return query, change
 
@@ -303,33 +278,29 @@ class MongoStore(Store):
     @reaching
     async def counts(self, cap: int | None = None) -> Counts:
         now = utcnow()
-        running = {"status": Status.DEQUEUED.value, "available_at": {"$gt": now}}
-        stalled = {"status": Status.DEQUEUED.value, "available_at": {"$lte": now}}
+        # running/stalled: queuecore.status.derived_status, translated (as status:running/stalled)
+        running, stalled = derived_filter(RUNNING, now), derived_filter(STALLED, now)
         # the collection's metadata count: no scan, decides between exact and capped counts
         if cap is not None and await self.coll.estimated_document_count() > cap:
-            limit = max(1, int(cap))
+            limit = count_limit(cap)
             known = [s.value for s in Status]
             unknown = await self.coll.distinct("status", {"status": {"$nin": known}})
             filters = {s: {"status": s} for s in known}
             filters.update({RUNNING: running, STALLED: stalled})
-            filters.update({str(u): {"status": u} for u in unknown[:20]})
+            filters.update({str(u): {"status": u} for u in unknown[:UNKNOWN_STATUSES]})
             numbers = await asyncio.gather(
                 *(self.coll.count_documents(f, limit=limit) for f in filters.values())
             )
-            out = Counts(dict(zip(filters, numbers, strict=True)))
-            out.capped = {key for key, n in out.items() if n >= limit}
-            return out
-        out = Counts({s.value: 0 for s in Status})
+            return capped_counts(dict(zip(filters, numbers, strict=True)), limit)
+        per_status = []
         pipeline = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
         async for raw in await self._raw.aggregate(pipeline):
             # a status value that cannot be decoded is shown with U+FFFD for its bad bytes
             row = decode.document(raw, self._options) or decode.best_effort(raw, self._options)
             status, n = row.get("_id"), row.get("n")
             key = status if isinstance(status, str) else decode.shown(status)
-            out[key] = out.get(key, 0) + (n if isinstance(n, int) else 0)
-        out[STALLED] = min(out[Status.DEQUEUED.value], await self.coll.count_documents(stalled))
-        out[RUNNING] = out[Status.DEQUEUED.value] - out[STALLED]
-        return out
+            per_status.append((key, n if isinstance(n, int) else 0))
+        return exact_counts(per_status, await self.coll.count_documents(stalled))
 
     @reaching
     async def active(self, names: Collection[str]) -> list[Job]:
@@ -379,14 +350,7 @@ class MongoStore(Store):
 
     @reaching
     async def insert_audit(self, entry: AuditEntry) -> None:
-        doc = {
-            "at": entry.at,
-            "who": entry.who,
-            "source": entry.source,
-            "action": entry.action,
-            "ids": list(entry.ids),
-            "detail": entry.detail,
-        }
+        doc = audit_record(entry)
         await self.audit_coll.insert_one(doc)
 
     @reaching

@@ -22,7 +22,7 @@ from bson import ObjectId
 
 from ..._time import from_ms, to_ms
 from ...job import MAX_DEPTH, MAX_EVENTS, Event, Job, Status, too_deep
-from ..base import lock_key
+from ..common import lock_key
 from .decode import NotUTF8
 
 #: The job table's columns, in the order every query selects them (``Codec.fast_job`` reads

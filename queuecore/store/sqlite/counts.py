@@ -1,5 +1,8 @@
 """``store.counts()`` on SQLite: jobs per status, and per running/stalled, in one snapshot.
 
+``running`` and ``stalled`` are :func:`queuecore.status.derived_status` translated (the
+conditions of ``status:running``/``status:stalled`` in :mod:`.filter`).
+
 Exact counts are one ``GROUP BY`` over the (status, available_at) index. In a table of more
 than ``cap`` rows each count stops at ``cap`` instead (``Counts.capped`` names those that
 reached it), and the status values other programs wrote are found by index range scans.
@@ -12,8 +15,9 @@ import sqlite3
 from typing import Any
 
 from ...job import Status
-from ...query import RUNNING, STALLED
-from ..base import Counts
+from ...status import RUNNING, STALLED
+from ..common import UNKNOWN_STATUSES, Counts, capped_counts, count_limit, exact_counts
+from .filter import RUNNING_SQL, STALLED_SQL
 
 
 def read(conn: sqlite3.Connection, table: str, now: int, cap: int | None) -> Counts:
@@ -24,7 +28,7 @@ def read(conn: sqlite3.Connection, table: str, now: int, cap: int | None) -> Cou
             # rowids only grow: MAX(rowid) bounds the number of rows, in O(log n)
             size = conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {table}").fetchone()[0]
             if size > cap:
-                return _capped(conn, table, now, max(1, int(cap)))
+                return _capped(conn, table, now, count_limit(cap))
         return _exact(conn, table, now)
     finally:
         conn.execute("COMMIT")
@@ -32,14 +36,8 @@ def read(conn: sqlite3.Connection, table: str, now: int, cap: int | None) -> Cou
 
 def _exact(conn: sqlite3.Connection, table: str, now: int) -> Counts:
     rows = conn.execute(f"SELECT status, COUNT(*) FROM {table} GROUP BY status").fetchall()
-    stalled_sql = f"SELECT COUNT(*) FROM {table} WHERE status = 'dequeued' AND available_at <= ?"
-    stalled = conn.execute(stalled_sql, (now,)).fetchone()[0]
-    out = Counts({s.value: 0 for s in Status})
-    for status, n in rows:
-        out[str(status)] = n
-    out[STALLED] = stalled
-    out[RUNNING] = max(0, out[Status.DEQUEUED.value] - stalled)
-    return out
+    stalled = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {STALLED_SQL}", (now,)).fetchone()[0]
+    return exact_counts(((str(status), n) for status, n in rows), stalled)
 
 
 def _capped(conn: sqlite3.Connection, table: str, now: int, limit: int) -> Counts:
@@ -47,15 +45,12 @@ def _capped(conn: sqlite3.Connection, table: str, now: int, limit: int) -> Count
         sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT ?)"
         return conn.execute(sql, (*args, limit)).fetchone()[0]
 
-    out = Counts()
-    for s in Status:
-        out[s.value] = upto("status = ?", s.value)
-    out[RUNNING] = upto("status = 'dequeued' AND available_at > ?", now)
-    out[STALLED] = upto("status = 'dequeued' AND available_at <= ?", now)
+    out = {s.value: upto("status = ?", s.value) for s in Status}
+    out[RUNNING] = upto(RUNNING_SQL, now)
+    out[STALLED] = upto(STALLED_SQL, now)
     for status in _unknown_statuses(conn, table):
         out[status] = upto("status = ?", status)
-    out.capped = {key for key, n in out.items() if n >= limit}
-    return out
+    return capped_counts(out, limit)
 
 
 def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -69,6 +64,7 @@ def _unknown_statuses(conn: sqlite3.Connection, table: str) -> list[str]:
     ]
     found: list[str] = []
     for where, args in ranges:
-        rows = conn.execute(f"SELECT DISTINCT status FROM {table} WHERE {where} LIMIT 20", args).fetchall()
+        sql = f"SELECT DISTINCT status FROM {table} WHERE {where} LIMIT {UNKNOWN_STATUSES}"
+        rows = conn.execute(sql, args).fetchall()
         found.extend(str(r[0]) for r in rows)
-    return found[:20]
+    return found[:UNKNOWN_STATUSES]

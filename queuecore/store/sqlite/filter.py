@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 
 from ... import _regex
 from ..._time import to_ms
-from ...query import _REVERSED, RUNNING, STALLED, Query, Term, _is_hex, age_cutoff
+from ...query import _REVERSED, Query, Term, _is_hex, age_cutoff
+from ...status import RUNNING, STALLED
 
 T = TypeVar("T")
 
@@ -96,6 +97,21 @@ def _positive(term: Term, now: datetime, lenient: bool) -> tuple[str, list[Any]]
     raise AssertionError(f"unknown field {f}")
 
 
+#: ``status:stalled`` (one ``?``: now, in ms): :func:`queuecore.status.derived_status`, translated.
+#: A time that is not a number (a malformed row, salvaged without one) never stalls.
+STALLED_SQL = "(status = 'dequeued' AND available_at <= ? AND typeof(available_at) IN ('integer', 'real'))"
+#: ``status:running`` (one ``?``: now, in ms): dequeued and not stalled.
+RUNNING_SQL = (
+    "(status = 'dequeued'"
+    " AND NOT COALESCE(available_at <= ? AND typeof(available_at) IN ('integer', 'real'), 0))"
+)
+
+
+def derived_sql(value: str) -> str:
+    """The condition of ``status:running`` or ``status:stalled`` (one ``?``: now, in ms)."""
+    return RUNNING_SQL if value == RUNNING else STALLED_SQL
+
+
 def _status_sql(values: tuple[Any, ...], now: datetime) -> tuple[str, list[Any]]:
     """``status:…``: stored statuses by the index, ``running``/``stalled`` by the clock."""
     parts, args = [], []
@@ -105,11 +121,7 @@ def _status_sql(values: tuple[Any, ...], now: datetime) -> tuple[str, list[Any]]
         args.extend(plain)
     for v in values:
         if v in (RUNNING, STALLED):
-            # a time that is not a number (a malformed row) reads as none, as in matches()
-            parts.append(
-                f"(status = 'dequeued' AND available_at {'>' if v == RUNNING else '<='} ?"
-                f" AND typeof(available_at) IN ('integer', 'real'))"
-            )
+            parts.append(derived_sql(v))
             args.append(to_ms(now))
     return "(" + " OR ".join(parts) + ")", args
 

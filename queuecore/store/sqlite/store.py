@@ -17,11 +17,13 @@ from bson import ObjectId
 from ..._time import from_ms, to_ms, utcnow
 from ...audit import AuditEntry
 from ...errors import ConnectError, StoreGone
-from ...job import FINISHED, Change, Event, Job, Status
+from ...job import FINISHED, Change, Job, Status
 from ...query import Query
 from ...sort import NEWEST, Sort
 from .._limits import sqlite_read
-from ..base import MODE_CHANGE_FEED, Counts, Store, find_query, lock_key, parse_id, row_count
+from ..base import MODE_CHANGE_FEED, Store, find_query, parse_id, row_count
+from ..changes import Changes, Guard
+from ..common import Counts, audit_record, claim_changes, lock_key
 from . import batch, feed, schema, writes
 from . import file as dbfile
 from . import filter as sqlite_filter
@@ -122,8 +124,10 @@ class SQLiteStore(Store):
             trimmed = self._executor.run(self._file.call, trim, self._conn, True)
             trimmed.add_done_callback(lambda f: f.cancelled() or f.exception())
 
-    async def open(self) -> None:
-        """Create the file (with ``create``), tables, triggers and indexes (idempotent)."""
+    async def open(self, create: bool = True) -> None:
+        """Create the file (unless ``create`` is False here or when the store was made),
+        tables, triggers and indexes (idempotent)."""
+        self.create = self.create and create
         try:
             self._conn = await self._executor.run(self._open, True)
             await self._run(lambda c: schema.create(c, self._t))
@@ -181,15 +185,11 @@ class SQLiteStore(Store):
             self._wrote(sum(out))
         return out
 
-    async def finished_since(self, name: str, label: str, since: datetime) -> bool:
-        sql = f"SELECT 1 FROM {self._t} WHERE name = ? AND label = ? AND finished_at > ? LIMIT 1"
-        row = await self._run(lambda c: c.execute(sql, (name, label, to_ms(since))).fetchone())
-        return row is not None
-
     async def claim(self, id: ObjectId, now: datetime, timeout: timedelta, worker: str) -> Job | None:
-        event = Event(at=now, status=Status.DEQUEUED, reason="")
-        sql, ms = self._claim_sql, to_ms(now)
-        args = (ms, to_ms(now + timeout), worker, *self._codec.append_args(event), str(id), ms)
+        changes = claim_changes(now, timeout, worker)
+        assert changes.event is not None
+        sql = self._claim_sql
+        args = writes.claim_args(changes, self._codec.append_args(changes.event), str(id), to_ms(now))
         again = (self._reread_sql, (str(id),))
         row = await self._write(lambda c: returned_row(c.execute(sql, args), *again))
         if row is None:
@@ -197,18 +197,8 @@ class SQLiteStore(Store):
         self._wrote()
         return self._codec.written_job(row)
 
-    async def update(
-        self,
-        id: ObjectId,
-        *,
-        statuses: Collection[Status] | None,
-        set: dict[str, Any],
-        event: Event | None = None,
-        attempts: int | None = None,
-        stalled_before: datetime | None = None,
-        lock: bool | None = None,
-    ) -> Job | None:
-        sql, args = self._guarded(id, statuses, set, event, attempts, stalled_before, lock)
+    async def update(self, id: ObjectId, guard: Guard, changes: Changes) -> Job | None:
+        sql, args = self._guarded(id, guard, changes)
         sql += f" RETURNING {SELECT}"
         again = (self._reread_sql, (str(id),))
         row = await self._write(lambda conn: returned_row(writes.lock_checked(conn, sql, args), *again))
@@ -217,44 +207,23 @@ class SQLiteStore(Store):
         self._wrote()
         return self._codec.written_job(row)
 
-    async def update_only(
-        self,
-        id: ObjectId,
-        *,
-        statuses: Collection[Status] | None,
-        set: dict[str, Any],
-        event: Event | None = None,
-        attempts: int | None = None,
-        stalled_before: datetime | None = None,
-        lock: bool | None = None,
-    ) -> bool:
-        sql, args = self._guarded(id, statuses, set, event, attempts, stalled_before, lock)
+    async def update_only(self, id: ObjectId, guard: Guard, changes: Changes) -> bool:
+        sql, args = self._guarded(id, guard, changes)
         count = await self._write(lambda conn: writes.lock_checked(conn, sql, args).rowcount)
         if count != 1:
             return False
         self._wrote()
         return True
 
-    def _guarded(
-        self,
-        id: ObjectId,
-        statuses: Collection[Status] | None,
-        set: dict[str, Any],
-        event: Event | None,
-        attempts: int | None,
-        stalled_before: datetime | None,
-        lock: bool | None,
-    ) -> tuple[str, list[Any]]:
+    def _guarded(self, id: ObjectId, guard: Guard, changes: Changes) -> tuple[str, list[Any]]:
         """The statement and arguments of a guarded update (see :meth:`Store.update`)."""
+        event = changes.event
         return writes.guarded(
             self._t,
             str(id),
-            statuses=statuses,
-            set=set,
+            guard,
+            changes,
             event_args=None if event is None else self._codec.append_args(event),
-            attempts=attempts,
-            stalled_before=None if stalled_before is None else to_ms(stalled_before),
-            lock=lock,
         )
 
     async def delete(self, ids: Sequence[ObjectId]) -> int:
@@ -373,8 +342,10 @@ class SQLiteStore(Store):
     # -- audit log ------------------------------------------------------------
 
     async def insert_audit(self, entry: AuditEntry) -> None:
-        sql = f"INSERT INTO {self._t}_audit (at, who, source, action, ids, detail) VALUES (?, ?, ?, ?, ?, ?)"
-        args = (to_ms(entry.at), entry.who, entry.source, entry.action, json.dumps(entry.ids), entry.detail)
+        record = audit_record(entry)
+        record["at"], record["ids"] = to_ms(record["at"]), json.dumps(record["ids"])
+        sql = f"INSERT INTO {self._t}_audit ({', '.join(record)}) VALUES ({', '.join('?' * len(record))})"
+        args = tuple(record.values())
         await self._run(lambda c: c.execute(sql, args), write=True)
 
     async def find_audit(self, limit: int = 100) -> list[AuditEntry]:

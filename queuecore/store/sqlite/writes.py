@@ -9,12 +9,15 @@ index, set only while a labeled job is active (NULLs never collide), so a clash 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ...job import Status
-from ..base import LockConflict
+from ..._time import to_ms
+from ..changes import Changes, Guard
+from ..common import CLAIMABLE, LockConflict, claim_changes
 from .codec import INSERT_COLUMNS, INSERT_MARKS, SELECT, encode
+from .filter import STALLED_SQL
 
 #: Append one event to the JSON history, keeping the newest MAX_EVENTS (``Codec.append_args``).
 APPEND = (
@@ -38,16 +41,25 @@ def periodic_sql(table: str) -> str:
     )
 
 
+#: The stored keys a claim sets, in the order :func:`claim_args` gives their values.
+CLAIM_KEYS = tuple(key for key, _ in claim_changes(datetime.fromtimestamp(0, UTC), timedelta(0), "").stored())
+
+
 def claim_sql(table: str) -> str:
-    """The claim of a due job: parameters started, new available, worker, ``APPEND``'s three,
-    id, now (ms); returns the claimed row."""
+    """The claim of a due job (:func:`~queuecore.store.common.claim_changes`, attempts + 1);
+    parameters :func:`claim_args`; returns the claimed row."""
+    statuses = ", ".join(f"'{s.value}'" for s in CLAIMABLE)
     return (
-        f"UPDATE {table} SET status = 'dequeued', started_at = ?, available_at = ?,"
-        f" attempts = attempts + 1, worker = ?, progress = NULL, note = '',"
-        f" heartbeat_at = NULL, events = {APPEND} WHERE id = ?"
-        " AND status IN ('enqueued', 'failed', 'dequeued') AND available_at <= ?"
+        f"UPDATE {table} SET {', '.join(f'{key} = ?' for key in CLAIM_KEYS)},"
+        f" attempts = attempts + 1, events = {APPEND} WHERE id = ?"
+        f" AND status IN ({statuses}) AND available_at <= ?"
         f" RETURNING {SELECT}"
     )
+
+
+def claim_args(changes: Changes, event_args: tuple[Any, ...], id: str, now: int) -> tuple[Any, ...]:
+    """The parameters of :func:`claim_sql`: the claim's values, ``APPEND``'s, the id, now (ms)."""
+    return (*(encode(key, value) for key, value in changes.stored()), *event_args, id, now)
 
 
 def reread_sql(table: str) -> str:
@@ -56,41 +68,34 @@ def reread_sql(table: str) -> str:
 
 
 def guarded(
-    table: str,
-    id: str,
-    *,
-    statuses: Collection[Status] | None,
-    set: dict[str, Any],
-    event_args: tuple[Any, ...] | None,
-    attempts: int | None,
-    stalled_before: int | None,
-    lock: bool | None,
+    table: str, id: str, guard: Guard, changes: Changes, *, event_args: tuple[Any, ...] | None
 ) -> tuple[str, list[Any]]:
     """The statement and arguments of a guarded update (see :meth:`Store.update`);
-    ``event_args``: ``APPEND``'s parameters when an event is appended; ``stalled_before`` in ms."""
-    assignments = [f"{key} = ?" for key in set]
-    args: list[Any] = [encode(key, value) for key, value in set.items()]
+    ``event_args``: ``APPEND``'s parameters when an event is appended."""
+    stored = list(changes.stored())
+    assignments = [f"{key} = ?" for key, _ in stored]
+    args: list[Any] = [encode(key, value) for key, value in stored]
     if event_args is not None:
         assignments.append(f"events = {APPEND}")
         args.extend(event_args)
-    if lock is True:
+    if changes.lock is True:
         assignments.append("lock = CASE WHEN label != '' THEN queuecore_lock_key(name, label) END")
-    elif lock is False:
+    elif changes.lock is False:
         assignments.append("lock = NULL")
     where = ["id = ?"]
     args.append(id)
     guards = []
-    if statuses is not None:
-        guards.append(f"status IN ({', '.join('?' for _ in statuses)})")
-        args.extend(Status(s).value for s in statuses)
-    if stalled_before is not None:
-        guards.append("(status = 'dequeued' AND available_at <= ?)")
-        args.append(stalled_before)
+    if guard.statuses is not None:
+        guards.append(f"status IN ({', '.join('?' for _ in guard.statuses)})")
+        args.extend(s.value for s in guard.statuses)
+    if guard.stalled_at is not None:  # status:stalled at that time (queuecore.status)
+        guards.append(STALLED_SQL)
+        args.append(to_ms(guard.stalled_at))
     if guards:
         where.append(f"({' OR '.join(guards)})")
-    if attempts is not None:
+    if guard.attempts is not None:
         where.append("attempts = ?")
-        args.append(attempts)
+        args.append(guard.attempts)
     return f"UPDATE {table} SET {', '.join(assignments)} WHERE {' AND '.join(where)}", args
 
 
