@@ -33,7 +33,7 @@ def decode(raw: Any, options: CodecOptions[Any]) -> dict[str, Any]:
     """A raw document decoded with ``options`` (raises like ``bson.decode``); a document that
     is already decoded is returned as it is."""
     if isinstance(raw, RawBSONDocument):
-        return bson.decode(raw.raw, codec_options=options)  # type: ignore[return-value]
+        return bson.decode(raw.raw, codec_options=options)
     return dict(raw)
 
 
@@ -68,7 +68,7 @@ def best_effort(raw: Any, options: CodecOptions[Any]) -> dict[str, Any]:
     try:
         return bson.decode(
             raw.raw, codec_options=options.with_options(unicode_decode_error_handler="replace")
-        )  # type: ignore[return-value]
+        )
     except Exception:
         pass
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
@@ -45,15 +45,15 @@ def reachable(display_uri: str) -> Iterator[None]:
 
 
 def reaching(
-    method: Callable[Concatenate[MongoStore, P], Awaitable[T]],
-) -> Callable[Concatenate[MongoStore, P], Awaitable[T]]:
+    method: Callable[Concatenate[MongoStore, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[MongoStore, P], Coroutine[Any, Any, T]]:
     """Run a store method under :func:`reachable`: for every read and write, an
     unreachable server is a ConnectError naming it, never a raw driver error."""
 
     @functools.wraps(method)
-    async def run(self: MongoStore, *args: P.args, **kwargs: P.kwargs) -> T:
-        with reachable(self.display_uri):
-            return await method(self, *args, **kwargs)
+    async def run(store: MongoStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with reachable(store.display_uri):
+            return await method(store, *args, **kwargs)
 
     return run
 
@@ -69,7 +69,7 @@ def lock_conflicts() -> Iterator[None]:
         raise
 
 
-def is_lock_conflict(details: dict[str, Any] | None, message: str) -> bool:
+def is_lock_conflict(details: Mapping[str, Any] | None, message: str) -> bool:
     """Whether a duplicate key error (its details and message) is the label's lock."""
     details = details or {}
     pattern = details.get("keyPattern") or {}

@@ -333,7 +333,7 @@ class MongoStore(Store):
     @reaching
     async def oldest_waiting(self, now: datetime | None = None) -> dict[str, datetime]:
         waiting = [Status.ENQUEUED.value, Status.FAILED.value]
-        pipeline = [
+        pipeline: list[dict[str, Any]] = [
             # type bracketing: $lte with a date matches dates only
             {"$match": {"status": {"$in": waiting}, "available_at": {"$lte": now or utcnow()}}},
             {"$group": {"_id": "$name", "oldest": {"$min": "$available_at"}}},
