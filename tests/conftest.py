@@ -2,7 +2,7 @@
 
 The MongoDB half runs against ``QUEUECORE_TEST_MONGO_URI`` when it is set (a
 real MongoDB, replica set for change streams), otherwise against an nx-27017
-server started here in a subprocess (see ``mongo_server.py`` for its known
+server started here in a subprocess (see ``support/mongo_server.py`` for its known
 defects and the workarounds applied inside that process).
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from support.targets import StoreTarget
 
 import queuecore
 
@@ -27,7 +27,7 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if os.environ.get("QUEUECORE_TEST_MONGO_URI"):
         yield None
         return
-    from mongo_server import start_server
+    from support.mongo_server import start_server
 
     server = start_server(tmp_path_factory.mktemp("nx27017"))
     try:
@@ -44,15 +44,6 @@ def mongo_uri(mongo_server: Any) -> str:
         return env
     assert mongo_server is not None
     return mongo_server.uri
-
-
-@dataclass(frozen=True)
-class StoreTarget:
-    """Where a test's store lives: an engine, a URI and a collection of its own."""
-
-    engine: str
-    uri: str
-    collection: str
 
 
 @pytest.fixture(params=ENGINES)
@@ -96,8 +87,8 @@ async def open_store(target: StoreTarget) -> AsyncIterator:
 
 @pytest.fixture
 def cli(target: StoreTarget) -> Iterator[Any]:
-    """``jobtui`` commands on ``target`` (tests/cli_util.py); MongoDB collections dropped afterwards."""
-    from cli_util import Cli, drop
+    """``jobtui`` commands on ``target`` (tests/support/cli.py); MongoDB collections dropped afterwards."""
+    from support.cli import Cli, drop
 
     yield Cli(target)
     drop(target)

@@ -10,7 +10,7 @@ from datetime import UTC
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, in_store
+from support.cli import Cli, in_store
 from test_cli import make_mix
 
 import queuecore

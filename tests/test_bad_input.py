@@ -27,13 +27,13 @@ from typing import Any, TypeVar
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, assert_one_line_error, in_store
-from conftest import StoreTarget
 from pymongo.errors import AutoReconnect, OperationFailure
+from support.cli import Cli, assert_one_line_error, in_store
+from support.targets import StoreTarget
+from support.tui import cell, started, static_text, table, wait_for
+from support.waits import insert_raw, wait_all
 from textual.widgets import Static
-from tui_util import cell, started, static_text, table, wait_for
 from typer.testing import CliRunner
-from util import insert_raw, wait_all
 
 import queuecore
 from jobtui.app import JobTUI

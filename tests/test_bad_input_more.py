@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_util import assert_one_line_error
-from conftest import StoreTarget
 from pymongo.errors import AutoReconnect
+from support.cli import assert_one_line_error
+from support.targets import StoreTarget
 from typer.testing import CliRunner
 
 import queuecore

@@ -24,12 +24,12 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, in_store
-from conftest import StoreTarget
+from support.cli import Cli, in_store
+from support.targets import StoreTarget
+from support.tui import notes, started, table, wait_for
+from support.waits import wait_all
 from test_filter_limits import type_filter
 from test_untrusted_text import screen_text
-from tui_util import notes, started, table, wait_for
-from util import wait_all
 
 import queuecore
 from jobtui.app import JobTUI

@@ -20,10 +20,10 @@ from typing import TypeVar
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, assert_one_line_error, in_store, store_args
-from conftest import StoreTarget
+from support.cli import Cli, assert_one_line_error, in_store, store_args
+from support.targets import StoreTarget
+from support.waits import insert_raw, wait_job
 from typer.testing import CliRunner
-from util import insert_raw, wait_job
 
 import queuecore
 from jobtui import __version__

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StoreTarget
+from support.targets import StoreTarget
+from support.tui import enqueue, notes, started, static_text, wait_for
 from textual.widgets import Static
-from tui_util import enqueue, notes, started, static_text, wait_for
 from typer.testing import CliRunner
 
 import jobtui.cli

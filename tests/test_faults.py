@@ -12,16 +12,16 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from util import wait_all, wait_job
+from support.waits import wait_all, wait_job
 
 import queuecore
 from queuecore import Blueprint, Status
 
-WORKER = Path(__file__).with_name("fault_worker.py")
+WORKER = Path(__file__).parent / "support" / "fault_worker.py"
 
 
 class Workers:
-    """Worker processes of tests/fault_worker.py, with a record of every kill."""
+    """Worker processes of tests/support/fault_worker.py, with a record of every kill."""
 
     def __init__(self, target, log: Path, timeout: float = 1.0) -> None:
         self.args = [sys.executable, str(WORKER), target.uri, target.collection, str(log), str(timeout)]

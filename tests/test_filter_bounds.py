@@ -17,11 +17,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from cli_util import assert_one_line_error, in_store
-from conftest import StoreTarget
 from pymongo.errors import _OperationCancelled
-from stall_proxy import stall_proxy
-from tui_util import enqueue, notes, started, table, wait_for
+from support.cli import assert_one_line_error, in_store
+from support.stall_proxy import stall_proxy
+from support.targets import StoreTarget
+from support.tui import enqueue, notes, started, table, wait_for
 
 import queuecore
 from jobtui.app import JobTUI

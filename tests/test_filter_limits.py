@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from cli_util import assert_one_line_error, in_store
-from conftest import StoreTarget
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.errors import ExecutionTimeout
-from tui_util import enqueue, notes, started, table, wait_for, wait_store
+from support.cli import assert_one_line_error, in_store
+from support.targets import StoreTarget
+from support.tui import enqueue, notes, started, table, wait_for, wait_store
 
 import queuecore
 from jobtui.app import JobTUI

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
-from util import insert_raw
+from support.waits import insert_raw
 
 import queuecore
 from queuecore import Blueprint, Status

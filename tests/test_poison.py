@@ -19,11 +19,11 @@ import bson
 import pytest
 from bson import ObjectId
 from bson.raw_bson import RawBSONDocument
-from cli_util import Cli, assert_one_line_error, in_store
-from conftest import StoreTarget
 from pydantic import BaseModel
-from tui_util import cell, started, table, wait_for
-from util import wait_all
+from support.cli import Cli, assert_one_line_error, in_store
+from support.targets import StoreTarget
+from support.tui import cell, started, table, wait_for
+from support.waits import wait_all
 
 import queuecore
 from jobtui.app import JobTUI

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from bson import ObjectId
-from util import insert_raw
+from support.waits import insert_raw
 
 import queuecore
 from queuecore import Job, Query, QueryError, Status, parse

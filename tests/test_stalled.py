@@ -12,7 +12,7 @@ import asyncio
 from datetime import timedelta
 
 from bson import ObjectId
-from util import wait_job
+from support.waits import wait_job
 
 import queuecore
 from queuecore import Blueprint, Context, Job, Queue, Status, Task, display_status, parse

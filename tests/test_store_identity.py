@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, assert_one_line_error, in_store
-from conftest import StoreTarget
+from support.cli import Cli, assert_one_line_error, in_store
+from support.targets import StoreTarget
+from support.tui import started, static_text, wait_for
 from textual.widgets import Static
-from tui_util import started, static_text, wait_for
 
 import queuecore
 from jobtui.app import JobTUI

@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 from bson import ObjectId
-from conftest import StoreTarget
-from textual.widgets import Static
-from tui_util import (
+from support.targets import StoreTarget
+from support.tui import (
     bulk_question,
     cell,
     complete,
@@ -21,7 +20,8 @@ from tui_util import (
     wait_for,
     wait_store,
 )
-from util import insert_raw
+from support.waits import insert_raw
+from textual.widgets import Static
 
 import queuecore
 from jobtui import format as fmt

@@ -16,9 +16,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import StoreTarget
+from support.targets import StoreTarget
+from support.tui import bulk_question, cell, enqueue, fail, notes, started, table, wait_for, wait_store
 from textual.widgets import Button, Input, Static, TextArea
-from tui_util import bulk_question, cell, enqueue, fail, notes, started, table, wait_for, wait_store
 
 import queuecore
 from jobtui import bulk

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bson import ObjectId
-from util import insert_raw
+from support.waits import insert_raw
 
 import queuecore
 from jobtui.live import Delta, Filter, LiveModel

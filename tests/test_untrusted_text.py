@@ -27,12 +27,12 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, in_store
-from conftest import StoreTarget
 from rich.console import Console
+from support.cli import Cli, in_store
+from support.targets import StoreTarget
+from support.tui import enqueue, notes, started, table, wait_for
+from support.waits import insert_raw
 from textual.widgets import Input
-from tui_util import enqueue, notes, started, table, wait_for
-from util import insert_raw
 
 import queuecore
 from jobtui import format as fmt

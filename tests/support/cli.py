@@ -8,12 +8,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from conftest import StoreTarget
 from typer.testing import CliRunner, Result
 
 import queuecore
 from jobtui.cli import app
 from queuecore import Store
+from support.targets import StoreTarget
 
 T = TypeVar("T")
 
