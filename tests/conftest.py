@@ -1,4 +1,5 @@
-"""Fixtures: every store-level test runs on both engines.
+"""Fixtures: every store-level test runs on every engine of the registry
+(``support.engines``: each engine package's ``tests/engines/<package>/support.py``).
 
 The MongoDB half runs against ``QUEUECORE_TEST_MONGO_URI`` when it is set (a
 real MongoDB, replica set for change streams), otherwise against an nx-27017
@@ -9,16 +10,16 @@ defects and the workarounds applied inside that process).
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from support import engines
+from support.engines import ENGINES
 from support.targets import StoreTarget
 
 import queuecore
-
-ENGINES = ["sqlite", "mongodb"]
 
 
 @pytest.fixture(scope="session")
@@ -49,24 +50,17 @@ def mongo_uri(mongo_server: Any) -> str:
 @pytest.fixture(params=ENGINES)
 def target(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> StoreTarget:
     """A fresh, empty place for jobs on each engine (a new file / a new collection)."""
-    if request.param == "sqlite":
-        return StoreTarget("sqlite", f"sqlite:///{tmp_path}/jobs.db", "jobs")
-    uri = request.getfixturevalue("mongo_uri")
-    return StoreTarget("mongodb", uri, f"jobs_{uuid.uuid4().hex[:12]}")
+    return engines.of(request.param).target(request, Path(tmp_path))
 
 
 @pytest.fixture
 async def store(target: StoreTarget) -> AsyncIterator[queuecore.Store]:
-    """An open store on ``target``; MongoDB collections are dropped afterwards."""
+    """An open store on ``target``; what it left on a shared server is dropped afterwards."""
     opened = await queuecore.connect(target.uri, collection=target.collection)
     try:
         yield opened
     finally:
-        if target.engine == "mongodb":
-            from queuecore.store.mongo import MongoStore
-
-            assert isinstance(opened, MongoStore)
-            await opened.coll.drop()
+        await target.support.drop(opened)
         await opened.close()
 
 

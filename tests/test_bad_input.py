@@ -21,17 +21,18 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from bson import ObjectId
 from pymongo.errors import AutoReconnect, OperationFailure
+from support import engines
 from support.cli import Cli, assert_one_line_error, in_store
+from support.engines import insert_raw
 from support.targets import StoreTarget
 from support.tui import cell, started, static_text, table, wait_for
-from support.waits import insert_raw, wait_all
+from support.waits import wait_all
 from textual.widgets import Static
 from typer.testing import CliRunner
 
@@ -276,48 +277,13 @@ def test_another_programs_sqlite_table_is_refused_and_left_untouched(tmp_path: P
 
 
 def malformed_docs(engine: str) -> list[dict[str, Any]]:
-    """Documents that are not valid jobs, as other programs (or bugs) might leave them.
+    """Documents that are not valid jobs, as other programs (or bugs) might leave them (the
+    engine's ``support.malformed_docs``).
 
     All carry the name of the test's task where a name is given, so a worker would take them if
     it did not check. SQLite rows must fill the NOT NULL columns; anything else goes.
     """
-    now = datetime.now(UTC)
-    base = {"name": "work", "status": "enqueued", "created_at": now, "available_at": now}
-    if engine == "sqlite":
-        return [
-            {**base, "_id": "not-an-object-id"},
-            {**base, "_id": ObjectId(), "created_at": "yesterday", "available_at": "now"},
-            {**base, "_id": ObjectId(), "created_at": 10**18},  # far beyond year 9999
-            {**base, "_id": ObjectId(), "status": '["enqueued"]'},
-            {**base, "_id": ObjectId(), "name": "", "status": ""},
-            {
-                **base,
-                "_id": ObjectId(),
-                "data": "[1, 2]",
-                "events": "{not json",
-                "attempts": "many",
-                "progress": "half",
-                "result": "nope",
-            },
-        ]
-    return [
-        {"_id": ObjectId(), "hello": "world"},  # not a job at all
-        {**base, "_id": "not-an-object-id"},
-        {**base, "_id": 42},
-        {**base, "_id": ObjectId(), "status": ["enqueued"]},  # a list: unhashable
-        {**base, "_id": ObjectId(), "status": {"s": "enqueued"}},
-        {**base, "_id": ObjectId(), "name": ["work"]},
-        {**base, "_id": ObjectId(), "created_at": "yesterday", "available_at": None},
-        {
-            **base,
-            "_id": ObjectId(),
-            "data": "a string",
-            "events": "nope",
-            "attempts": "many",
-            "progress": "half",
-            "result": [1, 2],
-        },
-    ]
+    return engines.of(engine).malformed_docs()
 
 
 def shown_id(doc: dict[str, Any]) -> ObjectId:
@@ -327,11 +293,7 @@ def shown_id(doc: dict[str, Any]) -> ObjectId:
 
 async def raw_docs(store: Store) -> list[Any]:
     """The collection exactly as stored, to prove nothing was changed or lost."""
-    if store.engine == "mongodb":
-        return await store.coll.find().sort("_id", 1).to_list(None)  # type: ignore[attr-defined]
-    sql = f"SELECT * FROM {store.collection} ORDER BY id"
-    rows = await store._run(lambda c: c.execute(sql).fetchall())  # type: ignore[attr-defined]
-    return [tuple(r) for r in rows]
+    return await engines.of(store).raw_docs(store)
 
 
 async def test_workers_skip_malformed_documents_and_keep_working(store: Store) -> None:
@@ -363,9 +325,7 @@ async def test_workers_skip_malformed_documents_and_keep_working(store: Store) -
     good = {str(first.id), str(second.id)}
 
     def others(rows: list[Any]) -> list[Any]:
-        if store.engine == "mongodb":
-            return [r for r in rows if str(r["_id"]) not in good]
-        return [r for r in rows if r[0] not in good]
+        return [r for r in rows if engines.of(store).raw_id(r) not in good]
 
     assert others(after) == others(before)  # untouched: nothing changed, nothing lost
     assert len(others(after)) == len(docs)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from bson import ObjectId
 from support.cli import Cli, assert_one_line_error, in_store
+from support.engines import insert_raw
 from support.targets import StoreTarget
-from support.waits import insert_raw
 from typer.testing import CliRunner
 
 import queuecore

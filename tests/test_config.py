@@ -202,7 +202,7 @@ def test_save_filter_edits_one_line_and_keeps_the_rest(tmp_path: Path) -> None:
 
 
 def profile_for(target: StoreTarget) -> str:
-    store = f'sqlite = "{target.uri}"' if target.engine == "sqlite" else f'mongo = "{target.uri}"'
+    store = f'{target.support.profile_key} = "{target.uri}"'
     return f'[profiles.here]\n{store}\ncollection = "{target.collection}"\n'
 
 

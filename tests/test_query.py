@@ -4,9 +4,7 @@ and the store contract — ``store.find(query=q)`` returns exactly the jobs for 
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +12,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from bson import ObjectId
-from support.waits import insert_raw
+from support import engines
+from support.engines import ENGINES, insert_raw
 
 import queuecore
 from queuecore import Job, Query, QueryError, Status, parse
@@ -364,22 +363,19 @@ async def build_corpus(store: queuecore.Store) -> list[Job]:
     return jobs
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "mongodb"])
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=ENGINES)
 async def corpus(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[queuecore.Store, list[Job]]]:
     """One store per engine holding the corpus, shared by every contract test of the module."""
-    if request.param == "sqlite":
-        uri, collection = f"sqlite:///{tmp_path_factory.mktemp('query')}/jobs.db", "jobs"
-    else:
-        uri, collection = request.getfixturevalue("mongo_uri"), f"query_{uuid.uuid4().hex[:12]}"
-    store = await queuecore.connect(uri, collection=collection)
+    support = engines.of(request.param)
+    target = support.target(request, tmp_path_factory.mktemp("query"), prefix="query")
+    store = await queuecore.connect(target.uri, collection=target.collection)
     try:
         await store.ensure_indexes()
         yield store, await build_corpus(store)
     finally:
-        if store.engine == "mongodb":
-            await store.coll.drop()  # type: ignore[attr-defined]
+        await support.drop(store)
         await store.close()
 
 
@@ -482,7 +478,7 @@ async def test_find_returns_exactly_the_matching_jobs(
     corpus: tuple[queuecore.Store, list[Job]], text: str, request: pytest.FixtureRequest
 ) -> None:
     store, _ = corpus
-    if store.engine == "mongodb" and text in NX_DIFFERENT and not os.environ.get("QUEUECORE_TEST_MONGO_URI"):
+    if text in NX_DIFFERENT and "ifnull-through-array" in engines.of(store).quirks:
         request.applymarker(pytest.mark.xfail(strict=True, reason="nx-27017: $ifNull through an array"))
     q = parse(text)
     got = [j.id for j in await store.find(query=q, limit=1000)]
@@ -634,13 +630,12 @@ async def test_terms_on_malformed_times_and_attempts_match_as_the_salvaged_job(
         },
     )
     odd = {"_id": ObjectId(), "name": "w", "status": "failed", "created_at": now, "available_at": now}
-    if store.engine == "sqlite":  # NOT NULL DEFAULT 0 there: a count that is not an integer instead
+    if "attempts" in engines.of(store).defaults:  # a default there: a count that is no integer instead
         odd["attempts"] = 2.5
     await insert_raw(store, odd)
     texts = ["age:<1h", "age:>1h", "status:running", "status:stalled", "status:dequeued"]
     texts += ["attempts:0", "attempts:<1", "attempts:>0", "attempts:>=2", "attempts:<=3"]
-    nx = store.engine == "mongodb" and not os.environ.get("QUEUECORE_TEST_MONGO_URI")
-    if not nx:  # nx-27017's find answers $nor over a date compared with a string wrongly
+    if "nor-over-mixed-dates" not in engines.of(store).quirks:  # nx-27017's find answers wrongly
         texts += ["!age:<1h", "!status:running", "!attempts:0"]
     await _assert_find_is_matches(store, texts)
     assert len(await store.find(query=parse("attempts:0"))) == 3

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bson import ObjectId
-from support.waits import insert_raw
+from support import engines
+from support.engines import insert_raw
 
 import queuecore
 from queuecore import Blueprint, Status
@@ -246,7 +247,7 @@ async def test_malformed_documents_are_salvaged_not_raised(store: queuecore.Stor
             "status": "exploded",
             "created_at": now,
             "available_at": now,
-            "data": "{not json" if store.engine == "sqlite" else "a string",
+            "data": engines.of(store).bad_data,
         },
     )
     jobs = await store.find()

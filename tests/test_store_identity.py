@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from support.cli import Cli, assert_one_line_error, in_store
+from support.cli import Cli, assert_one_line_error
 from support.targets import StoreTarget
 from support.tui import started, static_text, wait_for
 from textual.widgets import Static
@@ -345,18 +345,7 @@ def test_read_only_commands_refuse_a_missing_store_and_create_nothing(
 ) -> None:
     result = Cli(target)(*command)
     assert_one_line_error(result, "no store at")
-    if target.engine == "sqlite":
-        assert not any(Path(target.uri.removeprefix("sqlite:///")).parent.iterdir())
-    else:
-
-        async def collections(store: Any) -> list[str]:
-            try:
-                return await store.client[store.database].list_collection_names()
-            finally:
-                await store.coll.drop()
-
-        probe = StoreTarget(target.engine, target.uri, f"{target.collection}_probe")
-        assert target.collection not in in_store(probe, collections)
+    assert not target.support.made_anything(target)
 
 
 def test_read_only_commands_refuse_a_missing_directory_and_a_file_without_the_table(tmp_path: Path) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engines import EngineSupport
 
 
 @dataclass(frozen=True)
@@ -12,3 +16,10 @@ class StoreTarget:
     engine: str
     uri: str
     collection: str
+
+    @property
+    def support(self) -> EngineSupport:
+        """The test support of the target's engine (tests/engines/<package>/support.py)."""
+        from . import engines
+
+        return engines.of(self.engine)
