@@ -1,4 +1,5 @@
-"""Reads, operator actions, the change feed, indexes and bad input — on both engines."""
+"""Reads, operator actions, the change feed, indexes and malformed documents: the store
+contract every engine passes."""
 
 from __future__ import annotations
 
@@ -9,26 +10,10 @@ import pytest
 from bson import ObjectId
 from support import engines
 from support.engines import insert_raw
+from support.jobs import make
 
 import queuecore
 from queuecore import Blueprint, Status
-
-
-async def make(store: queuecore.Store, status: Status, name: str = "work", **kw) -> queuecore.Job:
-    """A job brought into ``status`` through the public operations."""
-    job = await queuecore.enqueue(store, Blueprint(name, **kw))
-    assert job is not None
-    if status is Status.ENQUEUED:
-        return job
-    await queuecore.dequeue(store, job.id, 30)
-    if status is Status.DEQUEUED:
-        return (await store.get(job.id)) or job
-    if status is Status.COMPLETED:
-        return await queuecore.complete(store, job.id, {"ok": True})
-    if status is Status.FAILED:
-        return await queuecore.fail(store, job.id, "boom", delay=60)
-    return await queuecore.cancel(store, job.id, "stop")
-
 
 # -- reads --------------------------------------------------------------------
 
@@ -261,21 +246,6 @@ async def test_malformed_documents_are_salvaged_not_raised(store: queuecore.Stor
     assert counts["exploded"] == 1 and counts["enqueued"] == 1
 
 
-async def test_mongodb_dates_outside_pythons_range_are_salvaged(store: queuecore.Store) -> None:
-    """A date another program stored beyond year 9999 made the driver fail to decode the whole
-    batch (``InvalidBSON``): every find, get and watch over it raised. The store's own codec
-    options decode it (nx-27017 cannot store such a date, hence decoded here)."""
-    if store.engine != "mongodb":
-        pytest.skip("MongoDB's BSON dates (SQLite's out-of-range times: test_bad_input)")
-    import bson
-    from bson import DatetimeMS
-
-    doc = {"_id": ObjectId(), "name": "w", "status": "enqueued", "created_at": DatetimeMS(2**62)}
-    decoded = bson.decode(bson.encode(doc), codec_options=store.coll.codec_options)  # type: ignore[attr-defined]
-    job = queuecore.Job.from_doc(decoded)
-    assert job.malformed is not None and "created_at" in job.malformed and job.created is None
-
-
 # -- connect and indexes ------------------------------------------------------
 
 
@@ -284,125 +254,3 @@ async def test_ensure_indexes_with_retention(store: queuecore.Store) -> None:
     assert store.retention is None
     await queuecore.ensure_indexes(store, remove_after=timedelta(hours=1))
     assert store.retention == timedelta(hours=1)
-    if store.engine == "mongodb":
-        info = await store.coll.index_information()  # type: ignore[attr-defined]
-        keys = {tuple(k for k, _ in spec["key"]): spec for spec in info.values()}
-        assert ("name",) in keys and ("status",) in keys
-        assert keys[("finished_at",)]["expireAfterSeconds"] == 3600
-
-
-async def test_sqlite_purges_finished_jobs_after_retention(tmp_path) -> None:
-    store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
-    try:
-        done = await make(store, Status.COMPLETED)
-        gone = await make(store, Status.CANCELLED)
-        kept = await make(store, Status.FAILED)
-        waiting = await make(store, Status.ENQUEUED)
-        await asyncio.sleep(0.3)  # let them age past the retention
-        await queuecore.ensure_indexes(store, remove_after=0.2)
-        left = {j.id for j in await store.find()}
-        assert left == {kept.id, waiting.id}
-        assert done.id not in left and gone.id not in left
-        # a new store on the same file knows the retention (dashboards show it)
-        again = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
-        assert again.retention == timedelta(seconds=0.2)
-        await again.close()
-    finally:
-        await store.close()
-
-
-async def test_sqlite_trims_the_change_feed_without_retention(tmp_path, monkeypatch) -> None:
-    """Every write adds a feed row; only the retention purge trimmed them, so a store without
-    retention grew its feed table forever. A watcher left that far behind starts over."""
-    import queuecore.store.sqlite.feed as feed
-
-    monkeypatch.setattr(feed, "FEED_KEEP", 20)
-    store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
-    feed = store.watch()
-    try:
-        assert (await anext(feed)).kind == "reset"  # then left behind while 100 jobs are written
-        for _ in range(100):
-            await queuecore.enqueue(store, Blueprint("work"))
-        rows = await store._run(lambda c: c.execute("SELECT COUNT(*) FROM jobs_changes").fetchone()[0])
-        assert rows <= 20 + 2  # at most FEED_KEEP // 10 writes since the last trim
-        assert (await anext(feed)).kind == "reset"  # its history was trimmed: reload
-        job = await queuecore.enqueue(store, Blueprint("work"))
-        change = await anext(feed)
-        assert (change.kind, change.id) == ("insert", job.id)  # and it goes on from there
-    finally:
-        await feed.aclose()
-        await store.close()
-
-
-async def test_sqlite_trims_the_change_feed_of_bulk_inserts_by_rows(tmp_path, monkeypatch) -> None:
-    """A producer that only uses enqueue_many trims the feed as often as one enqueuing one by
-    one: trimming is paced by rows written, not by calls."""
-    import queuecore.store.sqlite.feed as feed
-
-    monkeypatch.setattr(feed, "FEED_KEEP", 200)
-    store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
-    try:
-        for _ in range(3):
-            await queuecore.enqueue_many(store, [Blueprint("work")] * 100)
-        rows = await store._run(lambda c: c.execute("SELECT COUNT(*) FROM jobs_changes").fetchone()[0])
-        assert rows == 200  # 300 written, the oldest 100 trimmed
-    finally:
-        await store.close()
-
-
-async def test_sqlite_trims_a_long_feed_backlog_a_chunk_at_a_time(tmp_path, monkeypatch) -> None:
-    """A file from before trimming may hold millions of feed rows: one trim deletes a bounded
-    chunk of the oldest (the write lock is never held for one huge delete)."""
-    import queuecore.store.sqlite.feed as feed
-
-    monkeypatch.setattr(feed, "FEED_KEEP", 10)
-    monkeypatch.setattr(feed, "TRIM_CHUNK", 25)
-    store = await queuecore.connect(f"sqlite:///{tmp_path}/jobs.db")
-
-    async def feed() -> list[int]:
-        sql = "SELECT seq FROM jobs_changes ORDER BY seq"
-        return await store._run(lambda c: [r[0] for r in c.execute(sql)])
-
-    try:
-        await queuecore.enqueue_many(store, [Blueprint("work")] * 100)  # one call: one trim
-        assert await feed() == list(range(27, 101))  # seq 1..26 went
-        await store.purge()  # each trim takes the next chunk
-        assert await feed() == list(range(53, 101))
-    finally:
-        await store.close()
-
-
-async def test_connect_uri_forms(tmp_path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for uri, path in [
-        ("sqlite:///rel/a.db", tmp_path / "rel" / "a.db"),
-        (f"sqlite:///{tmp_path}/abs.db", tmp_path / "abs.db"),
-        ("plain.db", tmp_path / "plain.db"),
-    ]:
-        store = await queuecore.connect(uri)
-        await queuecore.enqueue(store, Blueprint("x"))
-        await store.close()
-        assert path.exists(), uri
-
-
-@pytest.mark.parametrize(
-    ("uri", "message"),
-    [
-        ("ftp://user:hunter2@host/db", "unsupported URI scheme 'ftp'"),
-        ("mongodb://user:hunter2@", "invalid MongoDB URI"),
-        ("mongodb://user:hunter2@127.0.0.1:1/db?serverSelectionTimeoutMS=300", "cannot reach MongoDB"),
-        ("sqlite://relative.db", "invalid SQLite URI"),
-        ("", "no store URI"),
-    ],
-)
-async def test_connect_errors_are_clear_and_hide_the_password(uri: str, message: str) -> None:
-    with pytest.raises(queuecore.ConnectError) as info:
-        await queuecore.connect(uri)
-    assert message in str(info.value)
-    assert "hunter2" not in str(info.value)
-
-
-async def test_connect_to_an_unopenable_sqlite_file(tmp_path) -> None:
-    (tmp_path / "dir.db").mkdir()
-    with pytest.raises(queuecore.ConnectError, match="cannot open SQLite database"):
-        await queuecore.connect(str(tmp_path / "dir.db"))
