@@ -4,9 +4,9 @@ where the engine matters. Documents in the jobs collection that are not valid jo
 
 Already covered elsewhere, not repeated: non-JSON and non-object ``--data``, a 5 MB inline
 ``--data``, unknown and invalid ids, unreachable and invalid URIs with a password in the user
-info (test_cli.py); a 10 MB payload through the API (test_ops.py); unknown task names left
+info (test_cli.py); a 10 MB payload through the API (contract/test_transitions.py); unknown task names left
 enqueued and data failing the task's model cancelled (test_queue.py); one malformed document
-per engine in reads, the live model and the jobs screen (test_store.py, test_tui_live.py,
+per engine in reads, the live model and the jobs screen (contract/test_store.py, test_tui_live.py,
 test_tui_app.py).
 
 ``jobtui enqueue`` loads no tasks unless told (they live in the worker processes): without

@@ -1,7 +1,7 @@
 """The store's identity (issue 11): a SQLite file deleted, replaced or truncated under running
 processes is noticed (StoreGone), nothing is written into a file that took its place, and the
 new file never shows the old one's pages; read-only commands never create a store; the WAL
-is checkpointed by its size and truncated (on a full disk: test_sqlite_full_disk.py)."""
+is checkpointed by its size and truncated (on a full disk: test_full_disk.py)."""
 
 from __future__ import annotations
 
