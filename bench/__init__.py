@@ -43,7 +43,7 @@ polling design with the original's 100 ms interval (query + the same ``dequeue``
 
 ``mongo`` (bench/mongo.py) — every command PyMongo sends, counted with a command listener,
 per successful job in steady state on the MongoDB engine: nx-27017 started as the test suite
-does (``tests/mongo_server.py``), or ``--uri`` for a real MongoDB.
+does (``tests/support/mongo_server.py``), or ``--uri`` for a real MongoDB.
 
 ``tui`` (bench/tui.py, tui_dash.py, tui_changes.py, tui_seed.py) — ``jobtui.tui.app.JobTUI``
 headless under Textual's ``App.run_test`` in a process of its own, every frame rendered to

@@ -14,7 +14,7 @@ say all N completed. Commands are sorted into:
 - other: handshakes, ``ping``, index commands, ``endSessions``, …
 
 Server: nx-27017 (MongoDB wire protocol on SQLite), started exactly as the test suite does
-(``tests/mongo_server.py``), or a real MongoDB with ``--uri``.
+(``tests/support/mongo_server.py``), or a real MongoDB with ``--uri``.
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ class Commands(monitoring.CommandListener):
 
 
 def start_nx(tmpdir: Path) -> Any:
-    """Start nx-27017 the way the test suite does (``tests/mongo_server.start_server``)."""
-    path = Path(__file__).resolve().parents[1] / "tests" / "mongo_server.py"
+    """Start nx-27017 the way the test suite does (``tests/support/mongo_server.start_server``)."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "support" / "mongo_server.py"
     spec = importlib.util.spec_from_file_location("bench_mongo_server", path)
     if spec is None or spec.loader is None:
         raise RuntimeError(f"cannot load {path}")
@@ -149,7 +149,7 @@ def run(jobs: int = 200, warmup: int = 20, workers: int = 2, uri: str | None = N
         if uri is None:
             server = start_nx(Path(tmp))
             target = server.uri
-            where = f"nx-27017 (tests/mongo_server.py) at {server.uri}"
+            where = f"nx-27017 (tests/support/mongo_server.py) at {server.uri}"
         else:
             target = uri
             where = mask(uri)

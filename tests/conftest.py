@@ -1,24 +1,25 @@
-"""Fixtures: every store-level test runs on both engines.
+"""Fixtures: every store-level test runs on every engine of the registry
+(``support.engines``: each engine package's ``tests/engines/<package>/support.py``).
 
 The MongoDB half runs against ``QUEUECORE_TEST_MONGO_URI`` when it is set (a
 real MongoDB, replica set for change streams), otherwise against an nx-27017
-server started here in a subprocess (see ``mongo_server.py`` for its known
+server started here in a subprocess (see ``support/mongo_server.py`` for its known
 defects and the workarounds applied inside that process).
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+from support import engines
+from support.engines import ENGINES
+from support.targets import StoreTarget
 
 import queuecore
-
-ENGINES = ["sqlite", "mongodb"]
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +28,7 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if os.environ.get("QUEUECORE_TEST_MONGO_URI"):
         yield None
         return
-    from mongo_server import start_server
+    from support.mongo_server import start_server
 
     server = start_server(tmp_path_factory.mktemp("nx27017"))
     try:
@@ -46,36 +47,20 @@ def mongo_uri(mongo_server: Any) -> str:
     return mongo_server.uri
 
 
-@dataclass(frozen=True)
-class StoreTarget:
-    """Where a test's store lives: an engine, a URI and a collection of its own."""
-
-    engine: str
-    uri: str
-    collection: str
-
-
 @pytest.fixture(params=ENGINES)
 def target(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> StoreTarget:
     """A fresh, empty place for jobs on each engine (a new file / a new collection)."""
-    if request.param == "sqlite":
-        return StoreTarget("sqlite", f"sqlite:///{tmp_path}/jobs.db", "jobs")
-    uri = request.getfixturevalue("mongo_uri")
-    return StoreTarget("mongodb", uri, f"jobs_{uuid.uuid4().hex[:12]}")
+    return engines.of(request.param).target(request, Path(tmp_path))
 
 
 @pytest.fixture
 async def store(target: StoreTarget) -> AsyncIterator[queuecore.Store]:
-    """An open store on ``target``; MongoDB collections are dropped afterwards."""
+    """An open store on ``target``; what it left on a shared server is dropped afterwards."""
     opened = await queuecore.connect(target.uri, collection=target.collection)
     try:
         yield opened
     finally:
-        if target.engine == "mongodb":
-            from queuecore.store.mongo import MongoStore
-
-            assert isinstance(opened, MongoStore)
-            await opened.coll.drop()
+        await target.support.drop(opened)
         await opened.close()
 
 
@@ -96,8 +81,8 @@ async def open_store(target: StoreTarget) -> AsyncIterator:
 
 @pytest.fixture
 def cli(target: StoreTarget) -> Iterator[Any]:
-    """``jobtui`` commands on ``target`` (tests/cli_util.py); MongoDB collections dropped afterwards."""
-    from cli_util import Cli, drop
+    """``jobtui`` commands on ``target`` (tests/support/cli.py); MongoDB collections dropped afterwards."""
+    from support.cli import Cli, drop
 
     yield Cli(target)
     drop(target)

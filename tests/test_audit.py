@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import sqlite3
 from datetime import UTC
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, in_store
+from support import engines
+from support.cli import Cli, in_store
 from test_cli import make_mix
 
 import queuecore
@@ -48,14 +48,7 @@ async def test_the_log_is_next_to_the_jobs_and_apart_from_them(store: queuecore.
     await watch.aclose()
     assert [j.id for j in await store.find()] == [marker.id, job.id]
     assert (await store.counts()).total == 2
-    if store.engine == "mongodb":
-        coll = store.audit_coll  # type: ignore[attr-defined]
-        assert coll.name == f"{store.collection}_audit"
-        assert await coll.count_documents({}) == 1
-    else:
-        path = store.path  # type: ignore[attr-defined]
-        with sqlite3.connect(path) as conn:
-            assert conn.execute(f"SELECT COUNT(*) FROM {store.collection}_audit").fetchone()[0] == 1
+    assert len(await engines.of(store).raw_audit(store)) == 1  # in <collection>_audit
 
 
 async def test_a_huge_selection_keeps_the_first_ids_and_the_total(store: queuecore.Store) -> None:
@@ -65,9 +58,8 @@ async def test_a_huge_selection_keeps_the_first_ids_and_the_total(store: queueco
     assert entry.detail == "filter: status:failed (2500 jobs; the first 1000 ids are listed)"
     (stored,) = await history(store)
     assert stored == entry
-    if store.engine == "mongodb":
-        raw = await store.audit_coll.find_one({})  # type: ignore[attr-defined]
-        assert len(raw["ids"]) == MAX_IDS
+    (raw,) = await engines.of(store).raw_audit(store)
+    assert len(raw["ids"]) == MAX_IDS
 
 
 async def test_bad_entries_are_refused_and_nothing_is_written(store: queuecore.Store) -> None:

@@ -1,12 +1,12 @@
-"""Bad input (issue 6): one clear message, nothing lost, a non-zero exit; documents in the jobs
-collection that are not valid jobs are skipped by workers and flagged by the dashboard, never a
-crash. On both engines where the engine matters.
+"""Bad input (issue 6): one clear message, nothing lost, a non-zero exit. On both engines
+where the engine matters. Documents in the jobs collection that are not valid jobs:
+``contract/test_malformed_documents.py``.
 
 Already covered elsewhere, not repeated: non-JSON and non-object ``--data``, a 5 MB inline
 ``--data``, unknown and invalid ids, unreachable and invalid URIs with a password in the user
-info (test_cli.py); a 10 MB payload through the API (test_ops.py); unknown task names left
+info (test_cli.py); a 10 MB payload through the API (contract/test_transitions.py); unknown task names left
 enqueued and data failing the task's model cancelled (test_queue.py); one malformed document
-per engine in reads, the live model and the jobs screen (test_store.py, test_tui_live.py,
+per engine in reads, the live model and the jobs screen (contract/test_store.py, test_tui_live.py,
 test_tui_app.py).
 
 ``jobtui enqueue`` loads no tasks unless told (they live in the worker processes): without
@@ -21,26 +21,24 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, assert_one_line_error, in_store
-from conftest import StoreTarget
 from pymongo.errors import AutoReconnect, OperationFailure
+from support.cli import Cli, assert_one_line_error, in_store
+from support.tui import static_text, wait_for
+from support.waits import wait_all
 from textual.widgets import Static
-from tui_util import cell, started, static_text, table, wait_for
 from typer.testing import CliRunner
-from util import insert_raw, wait_all
 
 import queuecore
 from jobtui.cli import app
 from jobtui.tui.app import JobTUI
 from jobtui.tui.screens import ConnectionScreen
 from jobtui.workers import build_queue
-from queuecore import Blueprint, Context, Job, MalformedJob, Queue, Store, Task
+from queuecore import Job, Store
 
 T = TypeVar("T")
 
@@ -270,151 +268,3 @@ def test_another_programs_sqlite_table_is_refused_and_left_untouched(tmp_path: P
         assert tables == ["jobs", "people"]
         conn.execute("INSERT INTO people VALUES ('ada')")  # still works
         conn.execute("INSERT INTO jobs VALUES ('engineer', 1)")
-
-
-# -- malformed documents in the jobs collection ------------------------------------------------
-
-
-def malformed_docs(engine: str) -> list[dict[str, Any]]:
-    """Documents that are not valid jobs, as other programs (or bugs) might leave them.
-
-    All carry the name of the test's task where a name is given, so a worker would take them if
-    it did not check. SQLite rows must fill the NOT NULL columns; anything else goes.
-    """
-    now = datetime.now(UTC)
-    base = {"name": "work", "status": "enqueued", "created_at": now, "available_at": now}
-    if engine == "sqlite":
-        return [
-            {**base, "_id": "not-an-object-id"},
-            {**base, "_id": ObjectId(), "created_at": "yesterday", "available_at": "now"},
-            {**base, "_id": ObjectId(), "created_at": 10**18},  # far beyond year 9999
-            {**base, "_id": ObjectId(), "status": '["enqueued"]'},
-            {**base, "_id": ObjectId(), "name": "", "status": ""},
-            {
-                **base,
-                "_id": ObjectId(),
-                "data": "[1, 2]",
-                "events": "{not json",
-                "attempts": "many",
-                "progress": "half",
-                "result": "nope",
-            },
-        ]
-    return [
-        {"_id": ObjectId(), "hello": "world"},  # not a job at all
-        {**base, "_id": "not-an-object-id"},
-        {**base, "_id": 42},
-        {**base, "_id": ObjectId(), "status": ["enqueued"]},  # a list: unhashable
-        {**base, "_id": ObjectId(), "status": {"s": "enqueued"}},
-        {**base, "_id": ObjectId(), "name": ["work"]},
-        {**base, "_id": ObjectId(), "created_at": "yesterday", "available_at": None},
-        {
-            **base,
-            "_id": ObjectId(),
-            "data": "a string",
-            "events": "nope",
-            "attempts": "many",
-            "progress": "half",
-            "result": [1, 2],
-        },
-    ]
-
-
-def shown_id(doc: dict[str, Any]) -> ObjectId:
-    """The id a malformed document is listed under (a stable placeholder for a foreign _id)."""
-    return Job.from_doc(dict(doc)).id
-
-
-async def raw_docs(store: Store) -> list[Any]:
-    """The collection exactly as stored, to prove nothing was changed or lost."""
-    if store.engine == "mongodb":
-        return await store.coll.find().sort("_id", 1).to_list(None)  # type: ignore[attr-defined]
-    sql = f"SELECT * FROM {store.collection} ORDER BY id"
-    rows = await store._run(lambda c: c.execute(sql).fetchall())  # type: ignore[attr-defined]
-    return [tuple(r) for r in rows]
-
-
-async def test_workers_skip_malformed_documents_and_keep_working(store: Store) -> None:
-    docs = malformed_docs(store.engine)
-    half = len(docs) // 2
-    for doc in docs[:half]:
-        await insert_raw(store, dict(doc))
-    ran: list[ObjectId] = []
-    reports: list[BaseException] = []
-
-    async def handler(ctx: Context) -> None:
-        ran.append(ctx.job.id)
-
-    queue = Queue(store, reporter=reports.append)
-    queue.add(Task("work", handler))
-    async with queue:
-        first = await queuecore.enqueue(store, Blueprint("work", data={"n": 1}))
-        for doc in docs[half:]:  # arriving while the queue runs: through the change feed
-            await insert_raw(store, dict(doc))
-        second = await queuecore.enqueue(store, Blueprint("work", data={"n": 2}))
-        assert first is not None and second is not None
-        before = await raw_docs(store)
-        await wait_all(store, [first.id, second.id], finished)
-        assert queue.ready
-    assert sorted(ran) == sorted([first.id, second.id])  # no handler ran for a malformed document
-    assert any(isinstance(r, MalformedJob) for r in reports)
-    assert not [r for r in reports if not isinstance(r, MalformedJob)], reports
-    after = await raw_docs(store)
-    good = {str(first.id), str(second.id)}
-
-    def others(rows: list[Any]) -> list[Any]:
-        if store.engine == "mongodb":
-            return [r for r in rows if str(r["_id"]) not in good]
-        return [r for r in rows if r[0] not in good]
-
-    assert others(after) == others(before)  # untouched: nothing changed, nothing lost
-    assert len(others(after)) == len(docs)
-
-
-def test_cli_lists_shows_and_counts_malformed_documents(cli: Cli) -> None:
-    docs = malformed_docs(cli.target.engine)
-
-    async def insert(store: Store) -> None:
-        for doc in docs:
-            await insert_raw(store, dict(doc))
-        await queuecore.enqueue(store, Blueprint("fine"))
-
-    in_store(cli.target, insert)
-    listed = cli.json("ls", "--limit", "100")
-    assert len(listed) == len(docs) + 1
-    flagged = {j["id"] for j in listed if j["malformed"]}
-    assert flagged == {str(shown_id(d)) for d in docs}
-    assert "malformed" in cli.ok("ls", "--limit", "100").stdout
-    stats = cli.json("stats")
-    assert stats["total"] == len(docs) + 1
-    for doc in docs:
-        if isinstance(doc["_id"], ObjectId):
-            shown = cli.json("show", str(doc["_id"]))
-            assert shown["malformed"], shown
-            assert "malformed" in cli.ok("show", str(doc["_id"])).stdout
-
-
-async def test_dashboard_flags_malformed_documents_and_keeps_running(
-    target: StoreTarget, store: Store
-) -> None:
-    docs = malformed_docs(target.engine)
-    half = len(docs) // 2
-    for doc in docs[:half]:
-        await insert_raw(store, dict(doc))
-    good = await queuecore.enqueue(store, Blueprint("fine"))
-    assert good is not None
-    app_ = JobTUI(target.uri, collection=target.collection)
-    async with app_.run_test(size=(140, 40)) as pilot:
-        await started(pilot, rows=half + 1)
-        for doc in docs[half:]:  # arriving while the dashboard watches
-            await insert_raw(store, dict(doc))
-        await wait_for(pilot, lambda: table(app_).row_count == len(docs) + 1)
-        for doc in docs:
-            row = type("Row", (), {"id": shown_id(doc)})
-            await wait_for(pilot, lambda row=row: "malformed" in cell(app_, row, "status"))  # type: ignore[misc]
-        assert cell(app_, good, "status") == "enqueued"
-        for key in ("1", "1", "2", "2"):  # filters reload around them
-            await pilot.press(key)
-        await pilot.press("enter")  # the detail of whatever row is under the cursor
-        await pilot.press("escape")
-        assert app_.is_running and app_.model is not None and app_.model.loaded

@@ -20,10 +20,11 @@ from typing import TypeVar
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, assert_one_line_error, in_store, store_args
-from conftest import StoreTarget
+from support.cli import Cli, assert_one_line_error, in_store, store_args
+from support.engines import insert_raw
+from support.targets import StoreTarget
+from support.waits import wait_job
 from typer.testing import CliRunner
-from util import insert_raw, wait_job
 
 import queuecore
 from jobtui import __version__
@@ -468,9 +469,8 @@ def stop_worker(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, 
     return proc.returncode, err
 
 
-async def _drop_if_mongo(target: StoreTarget, store: Store) -> None:
-    if target.engine == "mongodb":
-        await store.coll.drop()  # type: ignore[attr-defined]
+async def _drop(target: StoreTarget, store: Store) -> None:
+    await target.support.drop(store)
 
 
 @pytest.mark.parametrize(
@@ -515,7 +515,7 @@ async def test_work_processes_jobs_and_stops_gracefully_on_a_signal(
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-        await _drop_if_mongo(target, store)
+        await _drop(target, store)
         await store.close()
 
 

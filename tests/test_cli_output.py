@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, assert_one_line_error, in_store
-from conftest import StoreTarget
+from support.cli import Cli, assert_one_line_error, in_store
+from support.engines import insert_raw
+from support.targets import StoreTarget
 from typer.testing import CliRunner
-from util import insert_raw
 
 import queuecore
 from jobtui.cli import app

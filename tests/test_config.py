@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StoreTarget
+from support.targets import StoreTarget
+from support.tui import enqueue, notes, started, static_text, wait_for
 from textual.widgets import Static
-from tui_util import enqueue, notes, started, static_text, wait_for
 from typer.testing import CliRunner
 
 import jobtui.cli
@@ -203,7 +203,7 @@ def test_save_filter_edits_one_line_and_keeps_the_rest(tmp_path: Path) -> None:
 
 
 def profile_for(target: StoreTarget) -> str:
-    store = f'sqlite = "{target.uri}"' if target.engine == "sqlite" else f'mongo = "{target.uri}"'
+    store = f'{target.support.profile_key} = "{target.uri}"'
     return f'[profiles.here]\n{store}\ncollection = "{target.collection}"\n'
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from util import wait_all
+from support.waits import wait_all
 
 import queuecore
 from examples.tasks import tasks

@@ -12,17 +12,17 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from util import wait_all, wait_job
+from support.waits import wait_all, wait_job
 
 import queuecore
 from queuecore import Blueprint, Status
 from queuecore.store.changes import ANY, Changes
 
-WORKER = Path(__file__).with_name("fault_worker.py")
+WORKER = Path(__file__).parent / "support" / "fault_worker.py"
 
 
 class Workers:
-    """Worker processes of tests/fault_worker.py, with a record of every kill."""
+    """Worker processes of tests/support/fault_worker.py, with a record of every kill."""
 
     def __init__(self, target, log: Path, timeout: float = 1.0) -> None:
         self.args = [sys.executable, str(WORKER), target.uri, target.collection, str(log), str(timeout)]
@@ -109,7 +109,7 @@ async def test_sigkill_mid_job_is_retried_after_timeout_and_completed_once(
 async def test_random_kills_across_three_processes_lose_nothing(
     target, store: queuecore.Store, tmp_path: Path
 ) -> None:
-    total = 2000 if target.engine == "sqlite" else 300
+    total = 2000 if target.support.fast else 300
     log = tmp_path / "effects.log"
     workers = Workers(target, log, timeout=1.0)
     rng = random.Random(7)
@@ -170,7 +170,7 @@ asyncio.run(main())
 async def test_two_processes_enqueueing_one_label_never_make_two_active_jobs(
     target, store: queuecore.Store
 ) -> None:
-    rounds = 500 if target.engine == "sqlite" else 150
+    rounds = 500 if target.support.fast else 150
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,

@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 
 import pytest
 from bson import ObjectId
-from util import wait_all
+from support.waits import wait_all
 
 import queuecore
 from jobtui.live import Delta, LiveModel
@@ -236,7 +236,7 @@ def nx(tmp_path: Path) -> Iterator[Any]:
     """An nx-27017 server of this test's own, which the test may stop and restart."""
     if os.environ.get("QUEUECORE_TEST_MONGO_URI"):
         pytest.skip("stops and restarts its own nx-27017 server; QUEUECORE_TEST_MONGO_URI is set")
-    from mongo_server import start_server
+    from support.mongo_server import start_server
 
     server = start_server(tmp_path / "nx")
     try:

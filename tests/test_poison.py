@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,11 +18,12 @@ import bson
 import pytest
 from bson import ObjectId
 from bson.raw_bson import RawBSONDocument
-from cli_util import Cli, assert_one_line_error, in_store
-from conftest import StoreTarget
 from pydantic import BaseModel
-from tui_util import cell, started, table, wait_for
-from util import wait_all
+from support.cli import Cli, assert_one_line_error, in_store
+from support.nesting import nested, nested_lists, nested_text
+from support.targets import StoreTarget
+from support.tui import cell, started, table, wait_for
+from support.waits import wait_all
 
 import queuecore
 from jobtui.tui.app import JobTUI
@@ -35,27 +35,6 @@ from queuecore.web import endpoint
 
 MESSAGE = depth_message()  # "job data is nested deeper than the limit of 64 levels"
 GOOD = 20
-
-
-def nested(levels: int) -> dict[str, Any]:
-    """A dict ``levels`` deep ({} is 1 level)."""
-    value: dict[str, Any] = {}
-    for _ in range(levels - 1):
-        value = {"a": value}
-    return value
-
-
-def nested_lists(levels: int) -> dict[str, Any]:
-    """A dict holding lists: ``levels`` deep in all."""
-    value: list[Any] = []
-    for _ in range(levels - 2):
-        value = [value]
-    return {"a": value}
-
-
-def nested_text(levels: int) -> str:
-    """JSON text of an object ``levels`` deep (without building it in Python)."""
-    return '{"a":' * (levels - 1) + "{}" + "}" * (levels - 1)
 
 
 def test_the_limit_is_64_levels() -> None:
@@ -194,83 +173,7 @@ def _enqueue_good(target: StoreTarget) -> list[ObjectId]:
 def write_poison(target: StoreTarget) -> Poison:
     """~20 good jobs of task ``work``, and poison documents of that task written directly."""
     good = _enqueue_good(target)
-    if target.engine == "sqlite":
-        return Poison(good, _sqlite_poison(target))
-    return Poison(good, _mongo_poison(target))
-
-
-def _sqlite_poison(target: StoreTarget) -> dict[ObjectId, str]:
-    now = int(datetime.now(UTC).timestamp() * 1000)
-    deep = nested_text(1000)
-    rows: list[tuple[dict[str, Any], str]] = [
-        ({"data": deep}, "data: nested deeper than 64 levels"),
-        ({"data": nested_text(65)}, "data: nested deeper than 64 levels"),  # decodable, over the limit
-        ({"result": deep}, "result: nested deeper than 64 levels"),
-        ({"events": "[" * 1000 + "]" * 1000}, "events: nested deeper than 64 levels"),
-        ({"data": "{not json"}, "data"),
-        ({"data": b"\xff\xfe{}"}, "data"),  # a blob that is not UTF-8
-        ({"data": "5"}, "data"),  # JSON, not an object
-        ({"name": "CAST(x'ff776f726b' AS TEXT)"}, "name: not UTF-8 text"),
-        ({"reason": "CAST(x'c328' AS TEXT)"}, "reason: not UTF-8 text"),
-    ]
-    path = target.uri.removeprefix("sqlite:///")
-    conn = sqlite3.connect(path, isolation_level=None)
-    out: dict[ObjectId, str] = {}
-    try:
-        for values, problem in rows:
-            oid = ObjectId()
-            row: dict[str, Any] = {
-                "id": str(oid),
-                "name": "work",
-                "status": "enqueued",
-                "created_at": now,
-                "available_at": now,
-                **values,
-            }
-            sql_values = [v for v in row.values() if not (isinstance(v, str) and v.startswith("CAST("))]
-            marks = ", ".join(
-                v if isinstance(v, str) and v.startswith("CAST(") else "?" for v in row.values()
-            )
-            conn.execute(f"INSERT INTO {target.collection} ({', '.join(row)}) VALUES ({marks})", sql_values)
-            out[oid] = problem
-    finally:
-        conn.close()
-    return out
-
-
-def _mongo_poison(target: StoreTarget) -> dict[ObjectId, str]:
-    from pymongo import MongoClient
-
-    client: MongoClient[dict[str, Any]] = MongoClient(target.uri, tz_aware=True)
-    try:
-        coll = client.get_default_database(default="queuecore")[target.collection]
-        now = datetime.now(UTC)
-        base = {"name": "work", "status": "enqueued", "created_at": now, "available_at": now}
-        out: dict[ObjectId, str] = {}
-
-        def insert(extra: dict[str, Any], problem: str) -> None:
-            oid = ObjectId()
-            coll.insert_one({**base, "_id": oid, **extra})
-            out[oid] = problem
-
-        # as deep as the server stores: nx-27017 round-trips 200 levels, MongoDB takes 100
-        for levels in (200, 99):
-            try:
-                insert({"data": nested(levels)}, "data: nested deeper than 64 levels")
-                break
-            except Exception:  # the server refuses that depth: try the next
-                continue
-        else:
-            raise AssertionError("the server stores no document nested deeper than the limit")
-        insert({"data": nested(65)}, "data: nested deeper than 64 levels")
-        insert({"result": nested(90)}, "result: nested deeper than 64 levels")
-        insert({"data": "not a document"}, "data")
-        insert({"data": [1, 2]}, "data")
-        insert({"events": [nested(90)]}, "events")
-        insert({"name": nested(90)}, "name")
-        return out
-    finally:
-        client.close()
+    return Poison(good, target.support.write_poison(target))
 
 
 async def test_every_read_of_the_store_returns_poison_as_malformed(target: StoreTarget, store) -> None:

@@ -12,7 +12,8 @@ from datetime import timedelta
 
 import pytest
 from pydantic import BaseModel
-from util import insert_raw, wait_all, wait_job
+from support.engines import insert_raw
+from support.waits import wait_all, wait_job
 
 import queuecore
 from queuecore import Blueprint, Context, Queue, Status, Task

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bson import ObjectId
-from cli_util import Cli, in_store
-from util import insert_raw
+from support.cli import Cli, in_store
+from support.engines import insert_raw
 
 import queuecore
 from queuecore import Job, Query, derived_status

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from bson import ObjectId
-from conftest import StoreTarget
-from textual.widgets import Static
-from tui_util import (
+from support.engines import insert_raw
+from support.targets import StoreTarget
+from support.tui import (
     bulk_question,
     cell,
     complete,
@@ -21,7 +19,7 @@ from tui_util import (
     wait_for,
     wait_store,
 )
-from util import insert_raw
+from textual.widgets import Static
 
 import queuecore
 from jobtui import format as fmt
@@ -369,13 +367,7 @@ async def test_malformed_documents_are_flagged_not_fatal(target: StoreTarget, st
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, rows=1)
         oid = ObjectId()
-        now = datetime.now(UTC)
-        if target.engine == "sqlite":
-            doc = {"_id": oid, "name": "broken", "status": "enqueued", "created_at": now, "available_at": now}
-            doc["data"] = "{this is not json"
-        else:
-            doc = {"_id": oid, "name": "broken", "status": "exploded", "attempts": "many"}
-        await insert_raw(store, doc)
+        await insert_raw(store, target.support.malformed_doc(oid, "broken"))
         bad = type("J", (), {"id": oid})
         await wait_for(pilot, lambda: cell(app, bad, "status") == "⚠ malformed")  # type: ignore[arg-type]
         assert "malformed" in cell(app, bad, "reason")  # type: ignore[arg-type]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 
-from conftest import StoreTarget
+from support.targets import StoreTarget
+from support.tui import enqueue, started, table, wait_for
 from textual.geometry import Region
-from tui_util import enqueue, started, table, wait_for
 
 import queuecore
 from jobtui.format import utcnow

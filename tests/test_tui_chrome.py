@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
+from support.tui import enqueue, fail, notes, screen_lines, started, table, wait_for
 from textual.widgets._header import HeaderIcon
-from tui_util import enqueue, fail, notes, screen_lines, started, table, wait_for
 
 import queuecore
 from jobtui.tui.app import JobTUI

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bson import ObjectId
-from util import insert_raw
+from support import engines
+from support.engines import insert_raw
 
 import queuecore
 from jobtui.live import Delta, Filter, LiveModel
@@ -223,22 +224,8 @@ async def test_latency_is_the_oldest_waiting_job_per_task(store: queuecore.Store
 
 
 async def test_malformed_documents_are_kept_flagged(store: queuecore.Store) -> None:
-    now = datetime.now(UTC)
     oid = ObjectId()
-    if store.engine == "sqlite":
-        await insert_raw(
-            store,
-            {
-                "_id": oid,
-                "name": "t",
-                "status": "enqueued",
-                "created_at": now,
-                "available_at": now,
-                "data": "{not json",
-            },
-        )
-    else:
-        await insert_raw(store, {"_id": oid, "name": 42, "status": "weird", "created_at": "x"})
+    await insert_raw(store, engines.of(store).malformed_doc(oid, "t"))
     model = LiveModel(store)
     await model.reload()
     job = model.get(oid)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conftest import StoreTarget
+from support.targets import StoreTarget
+from support.tui import cell, started, table, wait_for
 from textual._compositor import ChopsUpdate
-from tui_util import cell, started, table, wait_for
 
 import queuecore
 from jobtui.tui.app import JobTUI

@@ -11,9 +11,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import StoreTarget
-from textual.widgets import DataTable, Static
-from tui_util import (
+from support.targets import StoreTarget
+from support.tui import (
     bulk_question,
     cell,
     complete,
@@ -26,6 +25,7 @@ from tui_util import (
     wait_for,
     wait_store,
 )
+from textual.widgets import DataTable, Static
 
 import queuecore
 from jobtui.config import UserConfig, load_config

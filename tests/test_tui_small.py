@@ -10,11 +10,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import StoreTarget
 from rich.console import Console
 from rich.text import Text
+from support.targets import StoreTarget
+from support.tui import cell, enqueue, notes, started, static_text, table, wait_for
 from textual.widgets import Sparkline, Static
-from tui_util import cell, enqueue, notes, started, static_text, table, wait_for
 
 import queuecore
 from jobtui import present

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import StoreTarget
 from rich.cells import cell_len
+from support.targets import StoreTarget
+from support.tui import bulk_question, complete, enqueue, started, table, wait_for, wait_store
 from textual._compositor import CompositorUpdate
 from textual.pilot import Pilot
 from textual.screen import Screen
-from tui_util import bulk_question, complete, enqueue, started, table, wait_for, wait_store
 
 import queuecore
 from jobtui.tui.app import JobTUI

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from conftest import StoreTarget
+from support.targets import StoreTarget
+from support.tui import cell, enqueue, started, static_text, table, wait_for, wait_store
 from textual.widgets import Static
-from tui_util import cell, enqueue, started, static_text, table, wait_for, wait_store
 
 from jobtui.tui.app import JobTUI
 from jobtui.tui.screens import AuditScreen, ConnectionScreen, HelpScreen, JobsScreen

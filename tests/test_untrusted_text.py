@@ -27,12 +27,12 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, in_store
-from conftest import StoreTarget
 from rich.console import Console
+from support.cli import Cli, in_store
+from support.engines import insert_raw
+from support.targets import StoreTarget
+from support.tui import enqueue, notes, started, table, wait_for
 from textual.widgets import Input
-from tui_util import enqueue, notes, started, table, wait_for
-from util import insert_raw
 
 import queuecore
 from jobtui import format as fmt
@@ -388,7 +388,7 @@ async def test_dashboard_workers_panel_shows_a_hostile_reason_inert(
 
 def start_work(target: StoreTarget, tasks: Path) -> subprocess.Popen[str]:
     """``jobtui work TASKS`` on the target, as a real process (its log on stderr)."""
-    option = "--sqlite" if target.engine == "sqlite" else "--mongo"
+    option = target.support.cli_option
     command = [sys.executable, "-m", "jobtui.cli", "work", str(tasks)]
     return subprocess.Popen(
         [*command, option, target.uri, "--collection", target.collection],

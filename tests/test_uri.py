@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import queuecore
 from jobtui.config import resolve_uri
 from queuecore.uri import is_mongo, mask, password, sqlite_path
 
@@ -73,3 +74,20 @@ def test_mongo_option_must_be_a_mongodb_uri(monkeypatch: pytest.MonkeyPatch, tmp
         resolve_uri()
     assert "secret" not in str(info.value)
     assert list(tmp_path.iterdir()) == []  # no SQLite file was created by mistake
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("ftp://user:hunter2@host/db", "unsupported URI scheme 'ftp'"),
+        ("mongodb://user:hunter2@", "invalid MongoDB URI"),
+        ("mongodb://user:hunter2@127.0.0.1:1/db?serverSelectionTimeoutMS=300", "cannot reach MongoDB"),
+        ("sqlite://relative.db", "invalid SQLite URI"),
+        ("", "no store URI"),
+    ],
+)
+async def test_connect_errors_are_clear_and_hide_the_password(uri: str, message: str) -> None:
+    with pytest.raises(queuecore.ConnectError) as info:
+        await queuecore.connect(uri)
+    assert message in str(info.value)
+    assert "hunter2" not in str(info.value)

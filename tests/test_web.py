@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from util import wait_job
+from support.waits import wait_job
 
 import queuecore
 from queuecore import Blueprint, Queue, Task

@@ -12,7 +12,8 @@ import asyncio
 from datetime import timedelta
 
 from bson import ObjectId
-from util import wait_job
+from support import engines
+from support.waits import wait_job
 
 import queuecore
 from queuecore import Blueprint, Context, Job, Queue, Status, Task, display_status, parse
@@ -60,9 +61,8 @@ async def test_extend_records_the_heartbeat(store: queuecore.Store) -> None:
     assert beat is not None and beat.heartbeat is not None
     assert beat.available - beat.heartbeat == timedelta(seconds=120)
     assert beat.heartbeat >= claimed.started  # type: ignore[operator]
-    if store.engine == "mongodb":  # stored under the key dashboards and other ports read
-        raw = await store.coll.find_one({"_id": job.id})  # type: ignore[attr-defined]
-        assert raw["heartbeat_at"] == beat.heartbeat
+    # stored under the key dashboards and other ports read
+    assert await engines.of(store).stored_time(store, job.id, "heartbeat_at") == beat.heartbeat
     assert await ctx.extend() and (await store.get(job.id)).heartbeat is not None  # type: ignore[union-attr]
     # once the attempt is over, extend() reports that the job is no longer ours
     await queuecore.complete(store, job.id)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 from bson import ObjectId
-from util import wait_all, wait_job
+from support.waits import wait_all, wait_job
 
 import queuecore
 from queuecore import Blueprint, Context, Queue, Status, Task

@@ -28,6 +28,5 @@ async def test_retention_of_one_collection_is_not_another_s(store: queuecore.Sto
     try:
         assert elsewhere.retention is None
     finally:
-        if elsewhere.engine == "mongodb":
-            await elsewhere.coll.drop()  # type: ignore[attr-defined]
+        await target.support.drop(elsewhere)
         await elsewhere.close()

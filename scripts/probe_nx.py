@@ -2,11 +2,11 @@
 
 Usage::
 
-    python3 tests/probe_nx.py                    # start nx-27017 with our workarounds
-    python3 tests/probe_nx.py --no-workarounds   # raw nx-27017, to see the defects
-    python3 tests/probe_nx.py --disable datetime # all workarounds but one (repeatable)
-    python3 tests/probe_nx.py --uri mongodb://...  # probe another server (no restart checks)
-    python3 tests/probe_nx.py -k change          # only checks whose name contains "change"
+    python3 scripts/probe_nx.py                    # start nx-27017 with our workarounds
+    python3 scripts/probe_nx.py --no-workarounds   # raw nx-27017, to see the defects
+    python3 scripts/probe_nx.py --disable datetime # all workarounds but one (repeatable)
+    python3 scripts/probe_nx.py --uri mongodb://...  # probe another server (no restart checks)
+    python3 scripts/probe_nx.py -k change          # only checks whose name contains "change"
 
 Every check runs in isolation (own collection, own timeout); one failing check never
 stops the others. Status: OK (behaves like MongoDB), BROKEN (differs; detail says how),
@@ -49,8 +49,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mongo_server import WORKAROUNDS, ServerHandle, start_server
+# the emulator harness the test suite uses (tests/support/mongo_server.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.mongo_server import WORKAROUNDS, ServerHandle, start_server
 
 Doc = dict[str, Any]
 CHECK_TIMEOUT_S = 60.0

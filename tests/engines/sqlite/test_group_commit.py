@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 from bson import ObjectId
-from util import insert_raw, wait_all
+from support.engines import insert_raw
+from support.waits import wait_all
 
 import queuecore
 from queuecore import Blueprint, Change, Context, Job, Queue, Status, Task

@@ -13,15 +13,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
-from cli_util import assert_one_line_error, in_store
-from conftest import StoreTarget
-from pymongo.errors import _OperationCancelled
-from stall_proxy import stall_proxy
-from tui_util import enqueue, notes, started, table, wait_for
+from support.cli import assert_one_line_error, in_store
+from support.targets import StoreTarget
+from support.tui import enqueue, notes, started, table, wait_for
 
 import queuecore
 from jobtui.tui.app import JobTUI
@@ -29,16 +26,7 @@ from jobtui.tui.widgets import FilterBar
 from jobtui.tui.widgets.filters import FilterInput
 from queuecore import QueryError, parse
 from queuecore._query_parser import MAX_QUERY_CHARS, MAX_TERM_CHARS, MAX_TERMS
-from queuecore.query import Query, QueryRefused, Term
-
-
-def mongodb_only() -> Any:
-    return pytest.mark.parametrize("target", ["mongodb"], indirect=True)
-
-
-def sqlite_only() -> Any:
-    return pytest.mark.parametrize("target", ["sqlite"], indirect=True)
-
+from queuecore.query import QueryRefused
 
 #: The review's filters: ~1,100 terms (SQLite: "Expression tree is too large"), and 120,000
 #: characters of free text (SQLite: "LIKE or GLOB pattern too complex").
@@ -107,32 +95,6 @@ def test_cli_a_filter_over_a_limit_is_one_error_line(cli: Any, target: StoreTarg
 # -- what the engines refuse of a query built by hand: one clear error ----------------------
 
 
-@sqlite_only()
-async def test_sqlite_a_filter_it_cannot_run_is_a_query_error(
-    store: queuecore.Store,
-) -> None:
-    job = await enqueue(store, "mail")
-    deep = Query(tuple(Term("text", ":", (f"w{i}",), negated=True) for i in range(1100)))
-    for read in (store.find(query=deep), store.count(deep), store.find(text=HUGE_TEXT)):
-        with pytest.raises(QueryRefused) as caught:
-            await read
-        assert isinstance(caught.value, QueryError)
-        message = str(caught.value)
-        assert message.startswith("SQLite cannot run this filter (") and "make it smaller" in message
-        assert "OperationalError" not in message and "at character" not in message
-    store.query_timeout = None  # the same without a time limit (no progress handler)
-    with pytest.raises(QueryRefused, match="Expression tree is too large"):
-        await store.find(query=deep)
-    assert [j.id for j in await store.find(query=parse("mail"))] == [job.id]  # the store goes on
-
-
-@sqlite_only()
-def test_cli_a_filter_sqlite_cannot_run_is_one_error_line(cli: Any, target: StoreTarget) -> None:
-    in_store(target, lambda s: enqueue(s, "mail"))
-    line = assert_one_line_error(cli("ls", "--text", HUGE_TEXT), "error: SQLite cannot run this filter")
-    assert "OperationalError" not in line
-
-
 # -- the dashboard: the filter is explained under the input and stays ----------------------
 
 
@@ -194,65 +156,3 @@ async def test_dashboard_a_filter_the_store_refuses_keeps_the_previous_view(
 
 
 # -- MongoDB: a read the server does not stop ----------------------------------------------
-
-
-@mongodb_only()
-@pytest.mark.timeout(60)
-async def test_mongodb_a_filter_the_server_never_answers_is_query_timeout(target: StoreTarget) -> None:
-    """The server keeps working on the filter (its reply never comes): the client gives the
-    read up shortly after the limit with ``QueryTimeout``, and the store goes on."""
-    with stall_proxy(target.uri, mode="command") as proxy:
-        store = await queuecore.connect(proxy.uri, collection=target.collection)
-        try:
-            store.query_timeout = 0.2
-            job = await enqueue(store, "send-mail")
-            for read in (
-                store.find(query=parse("name:~stall-here")),
-                store.count(parse("label:~stall-here")),
-            ):
-                with pytest.raises(queuecore.QueryTimeout, match=r"^filter took longer than 0\.2 s$"):
-                    await asyncio.wait_for(read, 30)  # before: waited for ever
-            assert proxy.held.is_set()  # the server really got no chance to answer
-            assert [j.id for j in await store.find(query=parse("name:send-mail"))] == [job.id]
-        finally:
-            await store.coll.drop()  # type: ignore[attr-defined]
-            await store.close()
-
-
-@mongodb_only()
-@pytest.mark.timeout(60)
-async def test_mongodb_a_read_the_driver_interrupts_past_the_limit_is_query_timeout(
-    target: StoreTarget, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The case of the review: a server too busy to answer anything, heartbeats included. The
-    driver's monitor gives it up and interrupts the read ("operation cancelled", seconds after
-    the limit): that is the filter taking too long, not an unreachable server."""
-    from pymongo.asynchronous.cursor import AsyncCursor
-
-    import queuecore.store.mongo.limits as limits
-
-    async def lost(*args: Any, **kwargs: Any) -> Any:
-        raise _OperationCancelled("operation cancelled")
-
-    monkeypatch.setattr(limits, "CLIENT_GRACE", 120.0)  # let the driver's own interrupt come first
-    with stall_proxy(target.uri, mode="server") as proxy:
-        # a heartbeat every 0.5 s, given up after 0.5 s: the interrupt comes in seconds, not 11
-        uri = f"{proxy.uri}&heartbeatFrequencyMS=500&connectTimeoutMS=500"
-        store = await queuecore.connect(uri, collection=target.collection)
-        try:
-            store.query_timeout = 0.2
-            await enqueue(store, "send-mail")
-            with pytest.raises(queuecore.QueryTimeout, match=r"^filter took longer than 0\.2 s$") as caught:
-                await asyncio.wait_for(store.find(query=parse("name:~stall-here")), 50)
-            assert isinstance(caught.value.__context__, _OperationCancelled)  # the driver's interrupt
-            proxy.release()
-            # a connection lost within the limit is what it is: the server cannot be reached
-            store.query_timeout = 30
-            with monkeypatch.context() as patch:
-                patch.setattr(AsyncCursor, "to_list", lost)
-                with pytest.raises(queuecore.ConnectError, match="cannot reach MongoDB"):
-                    await store.find(query=parse("name:~^send"))
-        finally:
-            proxy.release()
-            await store.coll.drop()  # type: ignore[attr-defined]
-            await store.close()

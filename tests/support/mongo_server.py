@@ -2,7 +2,7 @@
 
 Usage (a session-scoped fixture)::
 
-    from mongo_server import start_server      # tests/ is on sys.path under pytest
+    from support.mongo_server import start_server      # tests/ is on sys.path under pytest
 
     handle = start_server(tmp_path_factory.mktemp("nx"))   # waits for ``ping``
     handle.uri        # "mongodb://127.0.0.1:PORT/"
@@ -12,11 +12,11 @@ Usage (a session-scoped fixture)::
 Tests use ``QUEUECORE_TEST_MONGO_URI`` instead when it is set (a real MongoDB; a
 replica set for change streams); this module does not read it, its callers do.
 
-The server runs as ``python -P tests/mongo_server.py --port N --db FILE`` in its own
+The server runs as ``python -P tests/support/mongo_server.py --port N --db FILE`` in its own
 process (nx-27017 0.8.1 on neosqlite 1.17.2, SQLite 3.40), which applies the
 workarounds below before it serves. It exits when its stdin pipe closes, i.e. when
 the process that started it ends, even by SIGKILL. Server log: ``<tmpdir>/nx-27017.log``.
-``python3 tests/probe_nx.py`` checks every item (``--no-workarounds`` / ``--disable X``
+``python3 scripts/probe_nx.py`` checks every item (``--no-workarounds`` / ``--disable X``
 shows the raw defects).
 
 Defects of nx-27017 0.8.1 and what we do about them (tz_aware=True client):

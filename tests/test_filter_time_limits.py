@@ -12,20 +12,15 @@ says "searching…", is replaced by a newer filter, and keeps the previous view 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bson import ObjectId
-from cli_util import assert_one_line_error, in_store
-from conftest import StoreTarget
-from pymongo import AsyncMongoClient, monitoring
-from pymongo.errors import ExecutionTimeout
-from tui_util import enqueue, notes, started, table, wait_for, wait_store
+from support.cli import assert_one_line_error, in_store
+from support.targets import StoreTarget
+from support.tui import enqueue, notes, started, table, wait_for, wait_store
 
 import queuecore
 from jobtui.tui.app import JobTUI
@@ -36,14 +31,6 @@ from queuecore.query import Term
 
 #: A name over which ``(a+)+$`` backtracks for ever in Python's re (and PCRE): 2**n paths.
 EVIL_NAME = "a" * 40 + "!"
-
-
-def sqlite_only() -> Any:
-    return pytest.mark.parametrize("target", ["sqlite"], indirect=True)
-
-
-def mongodb_only() -> Any:
-    return pytest.mark.parametrize("target", ["mongodb"], indirect=True)
 
 
 async def many(store: queuecore.Store, n: int, prefix: str = "task") -> None:
@@ -111,18 +98,6 @@ def test_the_compiled_pattern_cache_is_bounded() -> None:
     assert info.maxsize == _regex.CACHE_SIZE and info.currsize <= _regex.CACHE_SIZE
 
 
-@sqlite_only()
-@pytest.mark.timeout(60)
-async def test_sqlite_runs_a_backtracking_pattern_in_linear_time(store: queuecore.Store) -> None:
-    # (MongoDB evaluates $regex itself, bounded by maxTimeMS below; nx-27017 would backtrack)
-    evil = await enqueue(store, EVIL_NAME)
-    plain = await enqueue(store, "aaaa")
-    query = parse("name:~(a+)+$")
-    assert [j.id for j in await store.find(query=query)] == [plain.id]
-    assert await store.count(parse("!name:~(a+)+$")) == 1
-    assert (await store.get(evil.id)) is not None
-
-
 # -- the time limit -------------------------------------------------------------------------
 
 
@@ -145,128 +120,6 @@ async def test_the_limit_is_a_connect_keyword_with_a_default(
             await queuecore.connect(target.uri, collection=target.collection, query_timeout=bad)  # type: ignore[arg-type]
 
 
-@sqlite_only()
-async def test_sqlite_filter_over_the_limit_is_stopped_and_the_store_goes_on(store: queuecore.Store) -> None:
-    await many(store, 5000)
-    query = parse("name:~^task-1.*9$")
-    wanted = await store.count(query)
-    store.query_timeout = 0.0001  # a scan of 5,000 rows through the regex takes milliseconds
-    with pytest.raises(queuecore.QueryTimeout) as caught:
-        await store.find(query=query, limit=10_000)
-    assert str(caught.value) == "filter took longer than 0.0001 s"
-    assert isinstance(caught.value, queuecore.QueueError)
-    with pytest.raises(queuecore.QueryTimeout):
-        await store.count(query)
-    # the handler went with the read: unfiltered reads and writes are never limited
-    assert len(await store.find(limit=10_000)) == 5000
-    assert (await store.counts()).total == 5000
-    job = await enqueue(store, "after")
-    assert (await store.get(job.id)) is not None
-    store.query_timeout = 5.0
-    assert await store.count(query) == wanted
-
-
-@sqlite_only()
-async def test_sqlite_a_cancelled_filter_stops_and_frees_the_store(store: queuecore.Store) -> None:
-    await many(store, 400)
-    calls, started_event = [0], threading.Event()
-
-    def slow_regexp(pattern: str, value: str) -> int:  # 400 rows x 10 ms: 4 s if it runs to the end
-        calls[0] += 1
-        started_event.set()
-        time.sleep(0.01)
-        return 0
-
-    await store._run(lambda c: c.create_function("regexp", 2, slow_regexp))  # type: ignore[attr-defined]
-    store.query_timeout = 600.0
-    read = asyncio.create_task(store.find(query=parse("name:~x")))
-    await asyncio.to_thread(started_event.wait, 30)
-    read.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await read
-    # the store's thread is free again: the next read does not queue behind the whole scan
-    assert len(await store.find(limit=1000)) == 400
-    assert calls[0] < 400
-
-
-@pytest.fixture
-async def monitored(target: StoreTarget) -> AsyncIterator[tuple[queuecore.Store, list[Any]]]:
-    """A MongoDB store whose client records every command it sends."""
-    from queuecore.store.mongo import MongoStore
-
-    class Recorder(monitoring.CommandListener):
-        def __init__(self) -> None:
-            self.commands: list[Any] = []
-
-        def started(self, event: monitoring.CommandStartedEvent) -> None:
-            self.commands.append(event.command)
-
-        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-            pass
-
-        def failed(self, event: monitoring.CommandFailedEvent) -> None:
-            pass
-
-    recorder = Recorder()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        target.uri, tz_aware=True, event_listeners=[recorder]
-    )
-    database = client.get_default_database(default="queuecore").name
-    store = MongoStore(client, database, target.collection, target.uri)
-    await store.open()
-    try:
-        yield store, recorder.commands
-    finally:
-        await store.coll.drop()
-        await store.close()
-
-
-@mongodb_only()
-async def test_mongodb_filtered_reads_carry_max_time_ms(monitored: tuple[queuecore.Store, list[Any]]) -> None:
-    store, commands = monitored
-    store.query_timeout = 2.5
-    await enqueue(store, "send-mail")
-    commands.clear()
-    assert len(await store.find(query=parse("name:~^SEND"))) == 1
-    assert await store.count(parse("name:~^send")) == 1
-    assert await store.count(parse("name:~^send"), cap=10) == 1
-    finds = [c for c in commands if "find" in c]
-    counts = [c for c in commands if "aggregate" in c]
-    assert len(finds) == 1 and len(counts) == 2
-    assert finds[0]["maxTimeMS"] == 2500 and all(c["maxTimeMS"] == 2500 for c in counts)
-    assert finds[0]["filter"] == {"name": {"$regex": "^SEND", "$options": "i"}}  # sent as typed
-    # unfiltered reads are not limited (nothing to stop: an index walk or a plain page)
-    commands.clear()
-    await store.find(limit=5)
-    assert [c for c in commands if "find" in c and "maxTimeMS" in c] == []
-
-
-@mongodb_only()
-async def test_mongodb_execution_timeout_is_query_timeout(
-    store: queuecore.Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # nx-27017 accepts maxTimeMS but never enforces it (neosqlite ignores it): the server's
-    # answer over the limit (ExecutionTimeout, code 50) is played by the driver here
-    from pymongo.asynchronous.collection import AsyncCollection
-    from pymongo.asynchronous.cursor import AsyncCursor
-
-    store.query_timeout = 2.5
-    job = await enqueue(store, "send-mail")
-
-    async def over_the_limit(*args: Any, **kwargs: Any) -> Any:
-        raise ExecutionTimeout("operation exceeded time limit", 50, {"ok": 0, "code": 50})
-
-    with monkeypatch.context() as patch:
-        patch.setattr(AsyncCursor, "to_list", over_the_limit)
-        patch.setattr(AsyncCollection, "count_documents", over_the_limit)
-        with pytest.raises(queuecore.QueryTimeout, match=r"^filter took longer than 2\.5 s$"):
-            await store.find(query=parse("name:~^send"))
-        with pytest.raises(queuecore.QueryTimeout, match=r"2\.5 s"):
-            await store.count(parse("name:~^send"))
-    assert (await store.get(job.id)) is not None  # the store goes on
-    assert len(await store.find(query=parse("name:~^send"))) == 1
-
-
 # -- the CLI: one error line ----------------------------------------------------------------
 
 
@@ -279,30 +132,14 @@ def test_cli_a_filter_over_the_limit_is_one_error_line(
     cli: Any, target: StoreTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = {"JOBTUI_QUERY_TIMEOUT": "0.0001"}
-    if target.engine == "sqlite":
-        in_store(target, lambda s: many(s, 5000))
-    else:  # the emulator ignores maxTimeMS: its answer over the limit is played by the driver
-        from pymongo.asynchronous.cursor import AsyncCursor
-
-        in_store(target, lambda s: many(s, 1))  # a store to read (ls never makes one)
-
-        async def over_the_limit(*args: Any, **kwargs: Any) -> Any:
-            raise ExecutionTimeout("operation exceeded time limit", 50, {"ok": 0, "code": 50})
-
-        monkeypatch.setattr(AsyncCursor, "to_list", over_the_limit)
+    # a filter slow enough on 5,000 jobs; or, where the server ignores the limit (the emulator),
+    # its answer over the limit played by the driver, on a store to read (ls never makes one)
+    played = target.support.play_filter_timeout(monkeypatch)
+    in_store(target, lambda s: many(s, 1 if played else 5000))
     result = cli("ls", "-q", "name:~^task-1.*9$", "--limit", "10000", env=env)
     assert_one_line_error(result, "error: filter took longer than 0.0001 s")
     bad = cli("ls", "-q", "name:x", env={"JOBTUI_QUERY_TIMEOUT": "soon"})
     assert_one_line_error(bad, "JOBTUI_QUERY_TIMEOUT", "number of seconds")
-
-
-@sqlite_only()
-@pytest.mark.timeout(60)
-def test_cli_a_backtracking_pattern_returns(cli: Any, target: StoreTarget) -> None:
-    in_store(target, lambda s: enqueue(s, EVIL_NAME))
-    result = cli("ls", "-q", "name:~(a+)+$")
-    assert result.exit_code == 0, result.stderr
-    assert "no jobs match" in result.stderr
 
 
 # -- the dashboard: never waits for a filter ------------------------------------------------
@@ -421,28 +258,3 @@ async def test_a_filter_over_the_limit_keeps_the_previous_view(
         await type_filter(pilot, "name:~^a")
         await wait_for(pilot, lambda: app.model is not None and app.model.filter.text == "name:~^a")
         assert table(app).keys() == [str(a.id)]
-
-
-@sqlite_only()
-async def test_sqlite_a_replaced_filter_stops_its_query(target: StoreTarget, store: queuecore.Store) -> None:
-    # the real path: Textual cancels the replaced load, and the store stops its SQL (else the
-    # newer filter's query would wait on the store's thread until the old scan ended)
-    await many(store, 300)
-    calls = [0]
-
-    def slow_regexp(pattern: str, value: str) -> int:  # 300 rows x 10 ms: 3 s to the end
-        calls[0] += 1
-        time.sleep(0.01)
-        return 0
-
-    app = JobTUI(target.uri, collection=target.collection)
-    async with app.run_test(size=(140, 36)) as pilot:
-        await started(pilot)
-        assert app.store is not None
-        await app.store._run(lambda c: c.create_function("regexp", 2, slow_regexp))  # type: ignore[attr-defined]
-        await type_filter(pilot, "name:~nothing")
-        await wait_for(pilot, lambda: "searching…" in bar_text(app))
-        await type_filter(pilot, "name:task-7")
-        await wait_for(pilot, lambda: app.model is not None and app.model.filter.text == "name:task-7")
-        await wait_for(pilot, lambda: len(table(app).keys()) == 1)
-        assert calls[0] < 300

@@ -8,12 +8,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from conftest import StoreTarget
 from typer.testing import CliRunner, Result
 
 import queuecore
 from jobtui.cli import app
 from queuecore import Store
+from support.targets import StoreTarget
 
 T = TypeVar("T")
 
@@ -33,9 +33,7 @@ def in_store(target: StoreTarget, action: Callable[[Store], Awaitable[T]]) -> T:
 
 def store_args(target: StoreTarget) -> list[str]:
     """The options that point a command at the target."""
-    if target.engine == "sqlite":
-        return ["--sqlite", target.uri, "--collection", target.collection]
-    return ["--mongo", target.uri, "--collection", target.collection]
+    return [target.support.cli_option, target.uri, "--collection", target.collection]
 
 
 class Cli:
@@ -66,15 +64,8 @@ class Cli:
 
 
 def drop(target: StoreTarget) -> None:
-    """Remove a MongoDB target's collections (jobs and audit log); SQLite files go with tmp_path."""
-    if target.engine != "mongodb":
-        return
-
-    async def action(store: Store) -> None:
-        await store.coll.drop()  # type: ignore[attr-defined]
-        await store.audit_coll.drop()  # type: ignore[attr-defined]
-
-    in_store(target, action)
+    """Remove what the target left on a shared server (jobs and audit log); files go with tmp_path."""
+    in_store(target, target.support.drop)
 
 
 def assert_one_line_error(result: Result, *needles: str) -> str:

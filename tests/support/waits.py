@@ -1,15 +1,12 @@
-"""Helpers for tests: wait on store events (never sleep-and-hope), write raw documents."""
+"""Helpers for tests: wait on store events (never sleep-and-hope)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
-from typing import Any
 
 from bson import ObjectId
 
-import queuecore
 from queuecore import Job, Store
 
 
@@ -44,28 +41,3 @@ async def wait_all(
             if not pending:
                 return [j for j in [await store.get(i) for i in ids] if j is not None]
     raise AssertionError("unreachable")
-
-
-async def insert_raw(store: Store, doc: dict[str, Any]) -> None:
-    """Insert a document as another program might have: no validation at all.
-
-    On SQLite, values are written as given into the matching columns (dicts as
-    JSON, anything else as is — so a broken JSON string stays broken). SQLite's
-    NOT NULL columns (name, status, created_at, available_at) must be given.
-    """
-    if store.engine == "mongodb":
-        await store.coll.insert_one(doc)  # type: ignore[attr-defined]
-        return
-    row = dict(doc)
-    row["id"] = str(row.pop("_id", ObjectId()))
-    for key, value in list(row.items()):
-        if isinstance(value, dict | list):
-            row[key] = json.dumps(value)
-        elif hasattr(value, "timestamp"):
-            row[key] = queuecore._time.to_ms(value)
-    cols = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    sql = f"INSERT INTO {store.collection} ({cols}) VALUES ({marks})"
-
-    await store._run(lambda conn: conn.execute(sql, list(row.values())))  # type: ignore[attr-defined]
-    store._wrote()  # type: ignore[attr-defined]

@@ -18,10 +18,10 @@ import os
 from typing import Any
 
 import pytest
-from conftest import StoreTarget
+from support.targets import StoreTarget
+from support.tui import started, wait_for
+from support.waits import wait_all
 from test_poison import exchange
-from tui_util import started, wait_for
-from util import wait_all
 
 import queuecore
 from jobtui.tui.app import JobTUI

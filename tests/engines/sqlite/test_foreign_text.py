@@ -6,7 +6,7 @@
   print half the view and a ``UnicodeEncodeError`` traceback, ``ls --json`` a traceback, and
   the dashboard's detail view lose its border. It is shown as ``\\ud800`` (text), ``--json``
   escapes it (and decodes back to the stored value), a worker runs the job. (``enqueue``
-  refuses such data: test_bad_input_data.py. MongoDB cannot hold one: BSON is UTF-8.)
+  refuses such data: contract/test_unstorable_data.py. MongoDB cannot hold one: BSON is UTF-8.)
 - Bytes that are not UTF-8 in a TEXT column (``CAST(x'ff6e616d65' AS TEXT)``): sqlite3 would
   not decode them for the filter language's Python functions, so every regex filter and
   every free-text filter ``LIKE`` cannot answer failed on the whole store ("user-defined
@@ -24,12 +24,12 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from cli_util import Cli, in_store
-from conftest import StoreTarget
-from test_filter_limits import type_filter
+from support.cli import Cli, in_store
+from support.targets import StoreTarget
+from support.tui import notes, started, table, wait_for
+from support.waits import wait_all
+from test_filter_time_limits import type_filter
 from test_untrusted_text import screen_text
-from tui_util import notes, started, table, wait_for
-from util import wait_all
 
 import queuecore
 from jobtui.tui.app import JobTUI

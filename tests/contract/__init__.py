@@ -1,0 +1,1 @@
+"""Tests every engine of the registry passes unchanged: the store contract."""

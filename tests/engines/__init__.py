@@ -1,0 +1,1 @@
+"""Tests of one engine each (``<engine>/``), and each engine's test support (``<engine>/support.py``)."""

@@ -1,0 +1,1 @@
+"""Tests of the MongoDB engine only, and its test support."""
