@@ -141,7 +141,7 @@ class SQLThread:
                             group.append(follower)
                             weight += follower.weight
                         index += 1
-                # more than one call: writes (only they are grouped) on ``conn``
+                # a group of more than one call is of writes on ``conn``
                 done.extend(_together(conn, group) if conn is not None and len(group) > 1 else [_alone(call)])
             if done:
                 _hand_back(done)
