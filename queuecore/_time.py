@@ -53,6 +53,6 @@ def to_ms(value: datetime) -> int:
     return round(as_utc(value).timestamp() * 1000)
 
 
-def from_ms(value: int) -> datetime:
+def from_ms(value: float) -> datetime:
     """Inverse of :func:`to_ms`."""
     return datetime.fromtimestamp(value / 1000, UTC)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -244,7 +244,7 @@ def _by_state(values: dict[str, Any]) -> Job:
     return job
 
 
-def _choose_trusted() -> Any:
+def _choose_trusted() -> Callable[[dict[str, Any]], Job]:
     """``_by_state`` if it yields exactly what ``_by_copy`` does with this pydantic version
     (same pickled state, equal, same dump), else ``_by_copy``: the direct way relies on how
     pydantic stores a model, checked here once rather than assumed."""
@@ -327,7 +327,8 @@ def encode_model(model: Any) -> dict[str, Any]:
     if isinstance(model, BaseModel):
         return model.model_dump(mode="json")
     if dataclasses.is_dataclass(model) and not isinstance(model, type):
-        return json.loads(json.dumps(dataclasses.asdict(model), default=str))
+        data: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(model), default=str))
+        return data
     if isinstance(model, dict):
         return dict(model)
     raise TypeError(f"a job model must be a pydantic model or a dataclass, not {type(model)!r}")

@@ -115,15 +115,17 @@ class Term:
     def __str__(self) -> str:
         """The canonical text of the term (parses back to an equal term)."""
         neg = "!" if self.negated else ""
+        value: str  # the operand as text, quoted below when it would not read back
         if self.field == "age":
             return f"{neg}age:{self.op}{format_duration(self.values[0])}"
         if self.field == "attempts":
             return f"{neg}attempts:{'' if self.op == '=' else self.op}{self.values[0]}"
         if self.field == "data":
             prefix = f"data.{'.'.join(self.path)}{self.op}"
-            value = self.values[0]
-            if not isinstance(value, str):
-                return neg + prefix + json.dumps(value)
+            wanted = self.values[0]
+            if not isinstance(wanted, str):
+                return neg + prefix + json.dumps(wanted)
+            value = wanted
         elif self.field == "text":
             prefix, value = "", self.values[0]
         else:
@@ -317,15 +319,16 @@ _REVERSED = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "="}
 
 
 def _compare(a: Any, op: str, b: Any) -> bool:
+    """``a op b`` for numbers or datetimes (whose comparisons give a bool)."""
     if op == "<":
-        return a < b
+        return bool(a < b)
     if op == ">":
-        return a > b
+        return bool(a > b)
     if op == "<=":
-        return a <= b
+        return bool(a <= b)
     if op == ">=":
-        return a >= b
-    return a == b
+        return bool(a >= b)
+    return bool(a == b)
 
 
 def _is_number(value: Any) -> bool:

@@ -372,13 +372,15 @@ class Queue:
         try:
             while not self._stopping and index < runner.target:
                 if not runner.resumed.is_set():
-                    settling = await _settled(settling)
+                    await _settled(settling)
+                    settling = None
                     await runner.resumed.wait()
                     continue
                 version = board.version(name)
                 id, wait = board.pick(name)
                 if id is None:
-                    settling = await _settled(settling)
+                    await _settled(settling)
+                    settling = None
                     await board.wait(name, version, wait)
                     continue
                 trace, available = board.describe(id)
@@ -386,14 +388,16 @@ class Queue:
                     try:
                         job = await dequeue(self.store, id, task.timeout, worker=worker_id)
                     except Exception as exc:
-                        settling = await _settled(settling)
+                        await _settled(settling)
+                        settling = None
                         await self._report(exc)
                         if not self._stopping:
                             await asyncio.sleep(max(seconds(task.interval), 0.5))
                         continue
                     if job is not None:
                         self._claimed[job.id, job.attempts] = job
-                    settling = await _settled(settling)
+                    await _settled(settling)
+                    settling = None
                     if job is None:
                         await asyncio.sleep(seconds(task.interval))
                         continue
@@ -415,8 +419,8 @@ class Queue:
         task = runner.task
         stats = runner.stats
         attempt = job.attempts
-        if job.cancel_reason is not None:
-            await self._settle(task, lambda: cancel(self.store, job.id, job.cancel_reason, attempt=attempt))
+        if (requested := job.cancel_reason) is not None:
+            await self._settle(task, lambda: cancel(self.store, job.id, requested, attempt=attempt))
             return None
         try:
             model = task.parse(job.data)
@@ -446,8 +450,13 @@ class Queue:
             beats: list[asyncio.Task[None]] = []
             period = seconds(task.timeout) / 2
             heartbeat = loop.call_later(period, lambda: beats.append(loop.create_task(self._heartbeat(ctx))))
-            finished = loop.create_future()
-            run.task.add_done_callback(lambda _: finished.done() or finished.set_result(None))
+            finished: asyncio.Future[None] = loop.create_future()
+
+            def finish(_: object) -> None:
+                if not finished.done():
+                    finished.set_result(None)
+
+            run.task.add_done_callback(finish)
             try:
                 await finished  # like asyncio.wait: a cancelled worker leaves the handler task alone
             finally:
@@ -605,6 +614,6 @@ class Queue:
 
 
 async def _settled(settling: asyncio.Task[None] | None) -> None:
-    """Wait for a worker's pending completion write (see ``Queue._worker``); always None."""
+    """Wait for a worker's pending completion write (see ``Queue._worker``)."""
     if settling is not None:
         await settling

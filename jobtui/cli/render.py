@@ -68,12 +68,12 @@ def print_job(job: Job) -> None:
         if value:
             fields.add_row(key, value)
     console.print(fields)
-    for title, value in (("data", job.data), ("result", job.result)):
-        if value:
+    for title, doc in (("data", job.data), ("result", job.result)):
+        if doc:
             console.print(f"\n[bold]{title}[/]")
             # as rich.json.JSON shows it, but from json_text: control and bidi characters in
             # keys and strings stay \uXXXX escapes (JSON re-encodes them raw)
-            encoded = json.dumps(value, indent=2, default=json_default, ensure_ascii=False)
+            encoded = json.dumps(doc, indent=2, default=json_default, ensure_ascii=False)
             shown = JSONHighlighter()(json_text(encoded))
             shown.no_wrap, shown.overflow = True, None
             console.print(shown)

@@ -43,7 +43,8 @@ def _exact(conn: sqlite3.Connection, table: str, now: int) -> Counts:
 def _capped(conn: sqlite3.Connection, table: str, now: int, limit: int) -> Counts:
     def upto(where: str, *args: Any) -> int:
         sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT ?)"
-        return conn.execute(sql, (*args, limit)).fetchone()[0]
+        count: int = conn.execute(sql, (*args, limit)).fetchone()[0]
+        return count
 
     out = {s.value: upto("status = ?", s.value) for s in Status}
     out[RUNNING] = upto(RUNNING_SQL, now)

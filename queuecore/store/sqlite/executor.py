@@ -130,17 +130,19 @@ class SQLThread:
                     _hand_back(done)
                     done = []
                 group = [call]
-                if call.conn is not None:  # a write: take the writes that follow it on the same connection
+                conn = call.conn
+                if conn is not None:  # a write: take the writes that follow it on the same connection
                     weight = call.weight
                     while index < len(calls):
                         follower = calls[index]
-                        if follower.conn is not call.conn or weight + follower.weight > GROUP:
+                        if follower.conn is not conn or weight + follower.weight > GROUP:
                             break
                         if not follower.future.cancelled():
                             group.append(follower)
                             weight += follower.weight
                         index += 1
-                done.extend(_together(call.conn, group) if len(group) > 1 else [_alone(call)])
+                # a group of more than one call is of writes on ``conn``
+                done.extend(_together(conn, group) if conn is not None and len(group) > 1 else [_alone(call)])
             if done:
                 _hand_back(done)
             if stop:

@@ -180,7 +180,9 @@ class Tail:
     def position(self) -> int:
         """The newest row's sequence number (0: none)."""
         with self._using:
-            return self._conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self._t}_changes").fetchone()[0]
+            row = self._conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self._t}_changes").fetchone()
+            seq: int = row[0]
+            return seq
 
     def poll(self, after: int) -> Rows:
         """:meth:`_read` on the watcher's thread, after a look at the file (StoreGone)."""
@@ -207,7 +209,8 @@ class Tail:
         """``PRAGMA data_version``: changes when another connection committed."""
         with self._using:
             self._file.check(self._conn, every=dbfile.CHECK_EVERY)
-            return self._conn.execute("PRAGMA data_version").fetchone()[0]
+            version: int = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            return version
 
     def close(self) -> None:
         with self._using:

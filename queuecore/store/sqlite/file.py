@@ -212,16 +212,17 @@ class StoreFile:
         """Raise StoreGone if the file changed; the first to notice empties the WAL through
         ``conn`` (a connection to the file opened, not in use elsewhere). ``every``: look at
         the file at most that often (reads), else every time (writes)."""
-        what: str | None = self._what
+        what = self._what
         if self.gone is None:
             if every:
                 now = time.monotonic()
                 if now < self._next:
                     return
                 self._next = now + every
-            what = self.change()
-            if what is None:
+            changed = self.change()
+            if changed is None:
                 return
+            what = changed
         self._lose(conn, what)
         raise StoreGone(self._message(what))
 
@@ -333,7 +334,8 @@ def checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> bool:
         before = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         conn.execute("PRAGMA busy_timeout = 0")
         try:
-            busy, log, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            row: tuple[int, int, int] = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            busy, log, copied = row
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(before)}")
     except sqlite3.Error:
@@ -389,7 +391,7 @@ def after_error(conn: sqlite3.Connection, exc: BaseException) -> None:
 
 
 def _is_full(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
+    code: int | None = getattr(exc, "sqlite_errorcode", None)  # set on the errors SQLite raised
     if code is not None:
         return code & 0xFF == sqlite3.SQLITE_FULL
     return "disk is full" in str(exc)

@@ -68,7 +68,7 @@ class SQLiteStore(Store):
 
     # -- plumbing -------------------------------------------------------------
 
-    def _open(self, first: bool = False) -> sqlite3.Connection:
+    def _open(self, first: bool = False) -> dbfile.Connection:
         """A connection to the store's file; only the ``first`` of a ``create`` store may create it."""
         create = first and self.create
         conn = self._file.connect(create=create, table=self._t if first and not create else None)
@@ -263,7 +263,9 @@ class SQLiteStore(Store):
         sql = (
             f"SELECT {SELECT} FROM {self._t} WHERE ({{where}}) AND {keyset} ORDER BY {order} LIMIT ? OFFSET ?"
         )
-        read = self._filtering.read(q, utcnow(), sql, [*after_args, row_count(limit), row_count(skip)])
+        read: Callable[[sqlite3.Connection], list[sqlite3.Row]] = self._filtering.read(
+            q, utcnow(), sql, [*after_args, row_count(limit), row_count(skip)]
+        )
         return [self._codec.to_job(r) for r in await sqlite_read(self._run, read, self.read_limit(q))]
 
     async def count(self, query: Query | None = None, *, cap: int | None = None) -> int:
