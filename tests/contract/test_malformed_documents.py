@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
-from jobtui.tui.app import JobTUI
 from support import engines
 from support.cli import Cli, in_store
 from support.engines import insert_raw
@@ -16,6 +15,7 @@ from support.tui import cell, started, table, wait_for
 from support.waits import wait_all
 
 import queuecore
+from jobtui.tui.app import JobTUI
 from queuecore import Blueprint, Context, Job, MalformedJob, Queue, Store, Task
 
 

@@ -9,13 +9,13 @@ import time
 from typing import Any
 
 import pytest
-from jobtui.tui.app import JobTUI
 from support.cli import in_store
 from support.targets import StoreTarget
 from support.tui import enqueue, started, table, wait_for
 from test_filter_time_limits import EVIL_NAME, bar_text, many, type_filter
 
 import queuecore
+from jobtui.tui.app import JobTUI
 from queuecore import parse
 
 
