@@ -177,15 +177,6 @@ def record(metric: str, seconds: float, name: str) -> None:
         getattr(otel, metric).record(max(0.0, seconds), {"queuecore.job.name": name})
 
 
-def current_trace_id() -> str | None:
-    """The hex trace id of the current span, for logs and dashboards."""
-    otel = _otel()
-    if otel is None:
-        return None
-    ctx = otel.trace.get_current_span().get_span_context()
-    return format(ctx.trace_id, "032x") if ctx.is_valid else None
-
-
 def trace_id(traceparent: str | None) -> str | None:
     """The trace id inside a stored ``traceparent`` (no OpenTelemetry needed)."""
     if not traceparent:

@@ -64,8 +64,6 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
 #: Each column's width: text cells are cut to it with "…" (the table itself would cut them
 #: without a sign, "invalid data for task 's").
 WIDTH = {key: width for key, _, width in COLUMNS}
-#: Columns that change with the clock (re-rendered by ``tick``): a running job may stall.
-TIME_COLUMNS = ("status", "age", "available", "run", "beat")
 #: The mark of a marked row.
 MARK = Text("●", style="bold magenta")
 #: Rows from the end at which the table asks for the next page.
@@ -114,7 +112,8 @@ def render_row(job: Job, now: datetime, marked: bool = False) -> dict[str, Text 
 
 
 def render_time_cells(job: Job, now: datetime) -> dict[str, Text | str]:
-    """The cells of ``job``'s row that change with the clock (``TIME_COLUMNS``)."""
+    """The cells of ``job``'s row that change with the clock (status: a running job may stall;
+    age, available, run, beat)."""
     return {
         "status": present.status_text(job, now),
         "age": fmt.age(job, now),
@@ -200,18 +199,6 @@ class JobsTable(DataTable[Text | str]):
         return [str(row.key.value) for row in self.ordered_rows]
 
     # -- updating -------------------------------------------------------------
-
-    def replace_all(self, jobs: list[Job], now: datetime) -> None:
-        """Show exactly ``jobs`` (in this order), keeping the cursor on its job if it stays."""
-        keep = self.current_id
-        keep_row = self.cursor_row
-        self.clear()
-        self._cells.clear()
-        self._shown.clear()
-        self._pending.clear()
-        for job in jobs:
-            self._add(job, now)
-        self._restore(keep, keep_row)
 
     def sync(
         self, changed: dict[str, Job | None], now: datetime, added: bool, *, arrivals: bool = True
