@@ -20,7 +20,7 @@ import queuecore
 from queuecore import Blueprint, Job, Status, Store
 from queuecore.audit import record
 
-from .live import shown_status, status_of
+from .view import shown_status, status_of
 
 #: Shown statuses a job may be cancelled in (a running one gets a cancellation request).
 CANCELLABLE = ("enqueued", "failed", "running", "stalled")

@@ -21,7 +21,7 @@ import queuecore
 from queuecore import Job, Status, Store
 
 from .actions import CANCELLABLE, REQUEUEABLE
-from .live import Filter, shown_status
+from .view import Filter, shown_status
 
 BulkKind = Literal["cancel", "requeue"]
 #: Above this many jobs the operator types the count to confirm ("y" is not enough).

@@ -20,7 +20,7 @@ from rich.text import Text
 from queuecore import Job, Status
 from queuecore.printable import json_text, one_line, printable
 
-from .live import status_of
+from .view import status_of
 
 
 def count_text(count: int, capped: bool = False) -> str:

@@ -44,7 +44,8 @@ from bson import ObjectId
 from support.waits import wait_all
 
 import queuecore
-from jobtui.live import Delta, LiveModel
+from jobtui.live import LiveModel
+from jobtui.view import Delta
 from queuecore import Blueprint, Change, ConnectError, Context, Job, Queue, Status, Task
 from queuecore.store.base import MODE_CHANGE_FEED, MODE_CHANGE_STREAM, MODE_RECONNECTING
 from queuecore.store.changes import Changes, Guard

@@ -23,10 +23,10 @@ from textual.widgets import Static
 
 import queuecore
 from jobtui import format as fmt
-from jobtui.live import STATUS_ORDER
 from jobtui.tui.app import JobTUI
 from jobtui.tui.screens import ConfirmScreen, HelpScreen, JobDetailScreen
 from jobtui.tui.widgets import FilterBar, SummaryBar
+from jobtui.view import STATUS_ORDER
 from queuecore import Status
 
 

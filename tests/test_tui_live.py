@@ -13,7 +13,8 @@ from support import engines
 from support.engines import insert_raw
 
 import queuecore
-from jobtui.live import Delta, Filter, LiveModel
+from jobtui.live import LiveModel
+from jobtui.view import Delta, Filter
 from queuecore import Blueprint, Change, Status
 
 

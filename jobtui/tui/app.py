@@ -47,7 +47,8 @@ from queuecore.uri import mask
 from ..bulk import BulkKind
 from ..config import UserConfig, config_path
 from ..gc_idle import IdleCollector
-from ..live import Delta, Filter, LiveModel
+from ..live import LiveModel
+from ..view import Delta, Filter
 from ..workers import WorkersError, build_queue
 from . import keymap as keys
 from . import palette

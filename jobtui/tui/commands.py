@@ -17,7 +17,7 @@ from queuecore.sort import NAMES as SORT_NAMES
 from queuecore.sort import NEWEST, Sort, SortError
 
 from ..config import ConfigError, save_filter
-from ..live import STATUS_ORDER, Filter
+from ..view import STATUS_ORDER, Filter
 
 if TYPE_CHECKING:
     from .app import JobTUI

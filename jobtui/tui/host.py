@@ -24,7 +24,8 @@ from queuecore import Job, Queue, Store
 from queuecore.sort import Sort
 
 from ..bulk import BulkKind
-from ..live import Filter, LiveModel
+from ..live import LiveModel
+from ..view import Filter
 
 if TYPE_CHECKING:
     from .commands import CommandLine

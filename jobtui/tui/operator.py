@@ -20,7 +20,7 @@ from queuecore.uri import mask
 
 from .. import actions, bulk
 from ..bulk import BulkKind
-from ..live import shown_status, status_of
+from ..view import shown_status, status_of
 from .screens import BulkAnswer, BulkConfirmScreen, ConfirmScreen, EnqueueScreen
 from .widgets import WorkersPanel
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
 
-from ..live import STATUS_ORDER
+from ..view import STATUS_ORDER
 
 if TYPE_CHECKING:
     from .app import JobTUI

@@ -17,7 +17,7 @@ import pytest
 
 import queuecore
 from jobtui import bulk
-from jobtui.live import Filter
+from jobtui.view import Filter
 from queuecore import Blueprint, Job, Store
 from queuecore._time import utcnow
 from queuecore.sort import Sort, SortField

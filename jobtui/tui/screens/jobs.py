@@ -35,7 +35,7 @@ from queuecore.sort import SortField
 
 from ... import format as fmt
 from ...format import utcnow
-from ...live import STATUS_ORDER, Delta, Filter
+from ...view import STATUS_ORDER, Delta, Filter
 from ..host import BulkAction, CancelJob, Host, LoadMore, OpenAudit, OpenDetail, OpenEnqueue, RequeueJob, host
 from ..marks import Marks
 from ..widgets import FilterBar, FilterInput, JobsTable, SummaryBar, WorkersPanel

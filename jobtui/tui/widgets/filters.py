@@ -22,7 +22,7 @@ from queuecore.sort import NEWEST, Sort
 
 from ... import format as fmt
 from ... import present
-from ...live import STATUS_ORDER, Filter
+from ...view import STATUS_ORDER, Filter
 
 #: Placeholders of the inputs, by field.
 PLACEHOLDERS = {

@@ -12,7 +12,8 @@ from queuecore.printable import printable
 
 from ... import format as fmt
 from ... import present
-from ...live import STATUS_ORDER, LiveModel
+from ...live import LiveModel
+from ...view import STATUS_ORDER
 
 MODE_STYLES = {
     "change-stream": "bold green",
