@@ -227,9 +227,16 @@ class StoreFile:
         raise StoreGone(self._message(what))
 
     def idle(self, conn: sqlite3.Connection | None) -> None:
-        """The store's thread had nothing to do for a while: look at the file (never raises)."""
+        """The store's thread had nothing to do for a while: look at the file, and checkpoint a
+        WAL still past its limit — a checkpoint after a write fails while a reader (a change
+        feed's poll) is in the WAL, and with no write after it the WAL kept its size (never
+        raises)."""
         with contextlib.suppress(StoreGone):
             self.check(conn, every=CHECK_EVERY)
+        if conn is not None and self.gone is None and not self.full:
+            mode = self.wal_due()
+            if mode is not None:
+                checkpoint(conn, mode)
 
     def _message(self, what: str) -> str:
         return self.gone or f"the store file {self.path} was {what}; stopped writing"
