@@ -23,6 +23,16 @@ def problem_text(app: JobTUI) -> str:
     return "\n".join(static_text(w) for w in screen.query(Static))
 
 
+async def problem_shown(pilot, app: JobTUI) -> str:
+    """The problem screen's text once it is mounted (the screen is pushed before its widgets
+    are composed: reading it at once can find nothing)."""
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, ConnectionScreen) and bool(app.screen.query("#connection-problem")),
+    )
+    return problem_text(app)
+
+
 def unopenable(tmp_path: Path) -> tuple[JobTUI, Path]:
     """A dashboard on a SQLite store that cannot be opened until the returned file is removed
     (it stands where the database's directory should be)."""
@@ -34,8 +44,7 @@ def unopenable(tmp_path: Path) -> tuple[JobTUI, Path]:
 async def test_unreachable_mongodb_shows_the_problem_masked_with_retry() -> None:
     app = JobTUI(UNREACHABLE)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
-        text = problem_text(app)
+        text = await problem_shown(pilot, app)
         assert "Cannot open the job store" in text
         assert "cannot reach MongoDB" in text
         assert "operator:***@127.0.0.1:1" in text
@@ -51,8 +60,7 @@ async def test_unreachable_mongodb_shows_the_problem_masked_with_retry() -> None
 async def test_retry_connects_once_the_problem_is_fixed(tmp_path: Path) -> None:
     app, blocker = unopenable(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
-        assert "cannot open SQLite database" in problem_text(app)
+        assert "cannot open SQLite database" in await problem_shown(pilot, app)
         blocker.unlink()
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
@@ -66,7 +74,7 @@ async def test_a_retry_that_connects_under_the_help_leaves_no_stale_problem_scre
     # and its r opened a second store (the first one never closed).
     app, blocker = unopenable(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
+        await problem_shown(pilot, app)
         blocker.unlink()
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
@@ -115,7 +123,7 @@ async def test_the_audit_log_opened_before_connecting_says_so(tmp_path: Path) ->
     # for ever; it says there is no store yet, and loads once there is one.
     app, blocker = unopenable(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionScreen))
+        await problem_shown(pilot, app)
         app.open_audit()
         await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen) and app.screen.is_mounted)
         status = app.screen.query_one("#audit-status", Static)
