@@ -8,6 +8,8 @@ plain path, also a Windows one (``C:\\jobs.db``) — is a SQLite file. The built
 ``mongodb+srv``    the same
 ``sqlite``         :class:`queuecore.store.sqlite.SQLiteStore` (``sqlite:///relative.db``,
                    ``sqlite:////absolute.db``; also every plain path)
+``postgresql``     :func:`queuecore.store.postgres.open_store`
+``postgres``       the same
 =================  ==================================================
 
 Each engine is imported only when a URI of its scheme is opened: opening a SQLite store
@@ -53,6 +55,8 @@ BUILTIN: dict[str, str] = {
     "mongodb": "queuecore.store.mongo:connect_mongo",
     "mongodb+srv": "queuecore.store.mongo:connect_mongo",
     "sqlite": "queuecore.store.sqlite:open_store",
+    "postgresql": "queuecore.store.postgres:open_store",
+    "postgres": "queuecore.store.postgres:open_store",
 }
 #: The scheme whose engine opens a plain path.
 PATH_SCHEME = "sqlite"

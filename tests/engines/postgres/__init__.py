@@ -1,0 +1,1 @@
+"""Tests of the PostgreSQL engine only, its test server and its test support."""
