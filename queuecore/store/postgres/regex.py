@@ -306,15 +306,17 @@ class _Parser:
             return "".join(self.literal(ord(ch), flags) for ch in literal)
         if c == "E":
             return ""
-        ranges = self.class_escape(c)
+        ranges = self.class_escape(c, flags["i"])
         if ranges is not None:
-            return _set_sql(_fold(ranges) if flags["i"] else ranges)
+            return _set_sql(ranges)
         return self.literal(self.char_escape(c), flags)
 
-    def class_escape(self, c: str) -> Ranges | None:
-        """``\\d``, ``\\pL``… (after the backslash), or None for a single-character escape."""
+    def class_escape(self, c: str, fold: bool) -> Ranges | None:
+        """``\\d``, ``\\pL``… (after the backslash), or None for a single-character escape;
+        with ``fold``, as RE2 folds case: a negated class is the complement of the folded one."""
         if c.lower() in _PERL:
             ranges = _norm(_PERL[c.lower()])
+            ranges = _fold(ranges) if fold else ranges
             return _negate(ranges) if c.isupper() else ranges
         if c in ("p", "P"):
             if self.peek() == "{":
@@ -326,6 +328,7 @@ class _Parser:
             if name.startswith("^"):
                 name, negated = name[1:], not negated
             ranges = list(_unicode_class(name))
+            ranges = _fold(ranges) if fold else ranges
             return _negate(ranges) if negated else ranges
         return None
 
@@ -370,31 +373,30 @@ class _Parser:
                 name, self.i = self.p[self.i + 2 : end], end + 2
                 posix_negated = name.startswith("^")
                 posix = _norm(_ASCII[name.lstrip("^")])
+                posix = _fold(posix) if flags["i"] else posix
                 ranges.extend(_negate(posix) if posix_negated else posix)
                 continue
-            lo = self.class_char(ranges)
+            lo = self.class_char(ranges, flags["i"])
             if lo is None:
                 continue
+            hi = lo
             if self.peek() == "-" and self.peek(1) not in ("]", ""):
                 self.i += 1
-                hi = self.class_char(ranges)
-                if hi is None:
+                end = self.class_char(ranges, flags["i"])
+                if end is None:
                     raise Untranslatable("bad range")
-                ranges.append((lo, hi))
-            else:
-                ranges.append((lo, lo))
+                hi = end
+            ranges.extend(_fold([(lo, hi)]) if flags["i"] else [(lo, hi)])
         result = _norm(ranges)
-        if flags["i"]:
-            result = _fold(result)
         return _negate(result) if negated else result
 
-    def class_char(self, ranges: list[tuple[int, int]]) -> int | None:
+    def class_char(self, ranges: list[tuple[int, int]], fold: bool) -> int | None:
         """One character of a bracket (a class escape is added to ``ranges``: None)."""
         c = self.take()
         if c != "\\":
             return ord(c)
         e = self.take()
-        found = self.class_escape(e)
+        found = self.class_escape(e, fold)
         if found is not None:
             ranges.extend(found)
             return None
