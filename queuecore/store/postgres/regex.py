@@ -382,10 +382,10 @@ class _Parser:
             hi = lo
             if self.peek() == "-" and self.peek(1) not in ("]", ""):
                 self.i += 1
-                end = self.class_char(ranges, flags["i"])
-                if end is None:
+                last = self.class_char(ranges, flags["i"])
+                if last is None:
                     raise Untranslatable("bad range")
-                hi = end
+                hi = last
             ranges.extend(_fold([(lo, hi)]) if flags["i"] else [(lo, hi)])
         result = _norm(ranges)
         return _negate(result) if negated else result

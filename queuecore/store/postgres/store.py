@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +26,7 @@ from . import counts as pg_counts
 from . import filter as pg_filter
 from . import sort as pg_sort
 from . import text as pgtext
-from .codec import SELECT, Codec, load_json
+from .codec import SELECT, Codec, dump_json, load_json
 from .connect import reachable, reaching
 
 #: The server's refusals of a filter's statement as written (its fault, not the store's).
@@ -325,7 +324,7 @@ class PostgresStore(Store):
         values = [
             record["at"],
             *(pgtext.encode(record[k]) for k in ("who", "source", "action")),
-            json.dumps(record["ids"]),
+            dump_json(record["ids"]),
             pgtext.encode(record["detail"]),
         ]
         sql = (

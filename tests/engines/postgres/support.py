@@ -4,7 +4,8 @@ written and read on connections of their own, as another program would.
 
 Another program writing into the jobs table is bound by its column types: a value a column
 cannot hold (a time that is not a date, a count that is not an integer) is written as NULL,
-the nearest thing such a program can leave there.
+the nearest thing such a program can leave there. Text holding NUL, which PostgreSQL cannot
+hold, is written as the engine encodes it (``queuecore.store.postgres.text``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from support.targets import StoreTarget
 
 import queuecore.store.postgres.batch as pg_batch
 from queuecore import ConnectError, Store
+from queuecore.store.postgres import text as pgtext
 from queuecore.store.postgres.schema import drop_sql
 
 from .server import Server, start_server
@@ -74,10 +76,10 @@ def raw_value(key: str, value: Any) -> Any:
     if key in FLOATS:
         return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
     if key in JSONB:
-        return json.dumps(value)
+        return json.dumps(pgtext.encode_json(value))
     if isinstance(value, dict | list):
         return json.dumps(value)
-    return str(value)
+    return pgtext.encode(str(value))
 
 
 class PostgresSupport(EngineSupport):
