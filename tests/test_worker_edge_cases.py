@@ -38,7 +38,7 @@ async def test_a_cancel_request_arriving_between_claim_and_start_is_honoured(
     for the previous job's completion write: the request must not be lost."""
     # the completion is written while the next job is claimed unless the attempt is traced
     # (another test may have set a tracer provider for the whole session)
-    monkeypatch.setattr(queuecore.queue.tracing, "recording", lambda span: False)
+    monkeypatch.setattr(queuecore.tracing, "recording", lambda span: False)
     ran: list[str] = []
     second: list[queuecore.Job] = []
     enqueued = asyncio.Event()
