@@ -83,6 +83,7 @@ class StoreConnection(App[None]):
         except Exception as exc:  # anything else from a driver: still one clear line, masked
             self.post_message(ConnectFailed(mask(f"{type(exc).__name__}: {exc}")))
             return
+        store.keep_loop_free = True  # the UI thread draws frames and takes keys: no store call there
         self.store = store
         self.model = LiveModel(store, page=self.page, counts_interval=self.refresh_interval)
         self.model.count_cap = self.count_cap
