@@ -2,7 +2,7 @@
 
 ``queuecore.ops``, ``queuecore.task``, the queue and the board write through
 ``store.update(id, Guard, Changes)``; a stored key (``ended_at``, ``heartbeat_at``…) written
-outside the engines' packages (``queuecore/store/sqlite``, ``…/mongo``, …) would make every engine
+outside the engines' packages (``queuecore/store/<engine>``) would make every engine
 keep its own list of what such a key holds. The job model (``job.py``) declares them.
 """
 
@@ -12,16 +12,15 @@ import ast
 from datetime import UTC, datetime
 from pathlib import Path
 
+from support import engines
+
 import queuecore
 from queuecore import Job, Status
-from queuecore.store import registry
 from queuecore.store.changes import UNSET, Changes, Guard
 
 CORE = Path(queuecore.__file__).parent
-#: Every built-in engine's package (the registry names them).
-ENGINES = tuple(
-    {CORE.parent.joinpath(*target.partition(":")[0].split(".")) for target in registry.BUILTIN.values()}
-)
+#: The built-in engines' packages (the registry's), where stored keys belong.
+ENGINES = tuple(CORE / "store" / package for package in engines.packages())
 #: Stored keys that are not the attribute's name (``_id`` aside: sort.py still spells the
 #: engines' sort orders, MongoDB's ``_id`` tie-break among them).
 STORED_ONLY = {f.alias for f in Job.model_fields.values() if f.alias} - {"_id"}
