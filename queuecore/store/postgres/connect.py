@@ -11,6 +11,7 @@ the server restarted.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import math
@@ -67,6 +68,22 @@ async def open_pool(uri: str, timeout: float) -> psycopg_pool.AsyncConnectionPoo
         psycopg.conninfo.conninfo_to_dict(uri)
     except psycopg.ProgrammingError as exc:
         raise ConnectError(f"invalid PostgreSQL URI {shown}: {scrub(exc, uri)}") from None
+    # one connection first: a refusal (no such database, a wrong password) is said at once,
+    # where the pool would retry until the timeout
+    try:
+        async with asyncio.timeout(timeout):
+            probe = await psycopg.AsyncConnection.connect(uri, **connect_kwargs(uri, timeout))
+    except TimeoutError:
+        raise ConnectError(
+            f"cannot reach PostgreSQL at {shown}: no connection within {timeout:g} s"
+        ) from None
+    except psycopg.Error as exc:
+        raise ConnectError(f"cannot reach PostgreSQL at {shown}: {scrub(exc, uri)}") from None
+    except Exception as exc:  # the driver failed inside itself: one message, never a traceback
+        raise ConnectError(
+            f"cannot open PostgreSQL at {shown}: {type(exc).__name__}: {scrub(exc, uri)}"
+        ) from None
+    await probe.close()
     pool: psycopg_pool.AsyncConnectionPool = psycopg_pool.AsyncConnectionPool(
         uri,
         kwargs=connect_kwargs(uri, timeout),
@@ -79,24 +96,10 @@ async def open_pool(uri: str, timeout: float) -> psycopg_pool.AsyncConnectionPoo
     )
     try:
         await pool.open(wait=True, timeout=timeout)
-    except psycopg_pool.PoolTimeout:
-        reason = await _why(uri, timeout)
-        await pool.close()
-        raise ConnectError(f"cannot reach PostgreSQL at {shown}: {reason}") from None
     except Exception as exc:
         await pool.close()
-        raise ConnectError(f"cannot open PostgreSQL at {shown}: {scrub(exc, uri)}") from None
+        raise ConnectError(f"cannot reach PostgreSQL at {shown}: {scrub(exc, uri)}") from None
     return pool
-
-
-async def _why(uri: str, timeout: float) -> str:
-    """Why no connection could be made (the pool only says it timed out)."""
-    try:
-        conn = await psycopg.AsyncConnection.connect(uri, **connect_kwargs(uri, min(timeout, 2)))
-    except Exception as exc:
-        return scrub(exc, uri)
-    await conn.close()
-    return f"no connection within {timeout:g} s"
 
 
 def scrub(exc: BaseException, uri: str = "") -> str:

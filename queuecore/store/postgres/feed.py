@@ -135,11 +135,14 @@ async def _listen(store: PostgresStore) -> psycopg.AsyncConnection[Any]:
 
 
 async def _newest(conn: psycopg.AsyncConnection[Any], table: str) -> Position:
-    """The position after every committed row (the running transactions still to come)."""
+    """The position after every committed row, and after the trimmed ones (the running
+    transactions' rows still to come)."""
     cur = await conn.execute(
-        "SELECT COALESCE(max(seq), 0),"
+        "SELECT GREATEST(COALESCE(max(seq), 0),"
+        " COALESCE((SELECT value::bigint FROM queuecore_meta WHERE key = %s), 0)),"
         " ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(pg_current_snapshot()) x)"
-        f' FROM "{table}_changes"'
+        f' FROM "{table}_changes"',
+        [f"{table}.trimmed"],
     )
     row = await cur.fetchone()
     assert row is not None

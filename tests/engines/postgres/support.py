@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,19 @@ class PostgresSupport(EngineSupport):
 
     def target(self, request: pytest.FixtureRequest, directory: Path, prefix: str = "jobs") -> StoreTarget:
         return StoreTarget(self.name, server_uri(request.config), f"{prefix}_{uuid.uuid4().hex[:12]}")
+
+    def unopenable(
+        self, request: pytest.FixtureRequest, directory: Path
+    ) -> tuple[StoreTarget, str, Callable[[], None]]:
+        uri = server_uri(request.config)
+        database = f"qc_missing_{uuid.uuid4().hex[:8]}"
+        target = StoreTarget(self.name, f"{uri.rpartition('/')[0]}/{database}", "jobs")
+
+        def fix() -> None:
+            with psycopg.connect(uri, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{database}"')
+
+        return target, f'database "{database}" does not exist', fix
 
     def made_anything(self, target: StoreTarget) -> bool:
         with psycopg.connect(target.uri, autocommit=True) as conn:
