@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -46,6 +47,10 @@ class _Timestamptz(TimestamptzLoader):
         except psycopg.DataError:
             return BadTime(bytes(data).decode("utf-8", "replace"))
 
+
+#: The pool logs each failed reconnection as a warning; with no logging configured Python would
+#: print those on stderr (over a dashboard's screen). An application's own handlers still get them.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 ADAPTERS = psycopg.adapt.AdaptersMap(psycopg.adapters)
 ADAPTERS.register_loader("jsonb", TextLoader)

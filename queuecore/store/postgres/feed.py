@@ -90,9 +90,13 @@ async def watch(store: PostgresStore) -> AsyncIterator[Change]:
     position: Position | None = None
     failures = 0
     conn: psycopg.AsyncConnection[Any] | None = None
+    idle = False  # the last read found everything: wait for a notification first
     try:
         while True:
             try:
+                if idle and conn is not None and not conn.closed:
+                    await _wait(conn, store.poll_interval)
+                idle = False
                 if conn is None or conn.closed:
                     conn = await _listen(store)
                     store._mode = MODE_LISTEN_NOTIFY
@@ -101,7 +105,7 @@ async def watch(store: PostgresStore) -> AsyncIterator[Change]:
                     yield Change("reset")
                 rows, lost = await _read(conn, sql, position, trimmed_key)
                 failures = 0
-            except (psycopg.OperationalError, OSError):
+            except (psycopg.Error, OSError):  # a lost connection (or a dropped table): again, later
                 store._mode = MODE_RECONNECTING
                 if conn is not None:
                     with contextlib.suppress(Exception):
@@ -117,9 +121,7 @@ async def watch(store: PostgresStore) -> AsyncIterator[Change]:
             parsed: dict[str, tuple[tuple[Any, ...], Job]] = {}
             for row in rows:
                 yield _change(row, parsed, store)
-            if len(rows) >= BATCH:
-                continue
-            await _wait(conn, store.poll_interval)
+            idle = len(rows) < BATCH
     finally:
         if conn is not None:
             with contextlib.suppress(Exception):
