@@ -1,5 +1,9 @@
 """Rows of the SQLite jobs table ↔ :class:`~queuecore.job.Job`.
 
+The table has a column per stored field (:data:`queuecore.fields.FIELDS`, named by its key,
+``id`` for ``_id``) and the label's lock; which columns hold dates or JSON, and where each one
+is in a row, come from that table, so a field added there is read and written here.
+
 Rows are read back without pydantic validating every field when they are exactly what this
 engine writes (:meth:`Codec.fast_job`); anything else is validated, or salvaged as
 malformed (:func:`row_to_doc`, ``Job.salvage``): reading never raises.
