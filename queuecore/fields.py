@@ -120,10 +120,11 @@ class Stored:
         if self.required:
             return text
         value = self.empty()
-        if isinstance(value, str):
-            return f"{text} DEFAULT '{value}'"
         if isinstance(value, dict | list):
-            return f"{text} DEFAULT '{json.dumps(value)}'"
+            value = json.dumps(value)
+        if isinstance(value, str):
+            quoted = value.replace("'", "''")
+            return f"{text} DEFAULT '{quoted}'"
         return f"{text} DEFAULT {value!r}"
 
 
@@ -154,8 +155,6 @@ FIELDS: tuple[Stored, ...] = (
 
 #: The fields by attribute.
 BY_ATTR: dict[str, Stored] = {f.attr: f for f in FIELDS}
-#: The fields by stored key.
-BY_KEY: dict[str, Stored] = {f.key: f for f in FIELDS}
 
 
 def stored_key(attr: str) -> str:
@@ -168,4 +167,4 @@ def of_kind(*kinds: Kind) -> tuple[Stored, ...]:
     return tuple(f for f in FIELDS if f.kind in kinds)
 
 
-__all__ = ["BY_ATTR", "BY_KEY", "FIELDS", "REQUIRED", "SQL_TYPES", "Kind", "Stored", "of_kind", "stored_key"]
+__all__ = ["BY_ATTR", "FIELDS", "REQUIRED", "SQL_TYPES", "Kind", "Stored", "of_kind", "stored_key"]
