@@ -25,6 +25,7 @@ from typing import Any
 from bson import ObjectId
 
 from ._time import to_ms
+from .fields import stored_key
 from .job import Job, Status
 
 
@@ -57,8 +58,8 @@ class SortField(StrEnum):
         return self in (SortField.CREATED, SortField.STARTED, SortField.ENDED)
 
 
-#: The stored key of each field: the job model's (its alias, ``created_at``…, else its name).
-_STORED = {f: Job.model_fields[f.value].alias or f.value for f in SortField}
+#: The stored key of each field (``created_at``…: :mod:`queuecore.fields`).
+_STORED = {f: stored_key(f.value) for f in SortField}
 
 #: Other names a sort field is known by (the dashboard's column headers). ``age`` is the
 #: creation time seen the other way round: ``age`` ascending is the youngest first.
