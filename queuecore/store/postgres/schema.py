@@ -7,17 +7,22 @@ version; :data:`MIGRATIONS` lists the scripts in order, and opening a store runs
 its version, under an advisory lock (two processes opening a new collection at once would
 otherwise race in ``CREATE TABLE IF NOT EXISTS``). ``queuecore_meta`` keeps settings per
 collection: ``<collection>.remove_after`` (the retention, seconds), ``<collection>.trimmed``
-(the change feed's last trimmed row).
+(the change feed's last trimmed row). A stored field added to :data:`queuecore.fields.FIELDS`
+since a table was made gets its column when a store opens it (with the field's default).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from importlib import resources
 from typing import Any
 
 import psycopg
+
+from ...fields import FIELDS, Stored
+from .codec import PG_TYPES
 
 #: The scripts of each version, in order: a collection at version n has run the first n.
 MIGRATIONS = ("schema.sql",)
@@ -71,7 +76,7 @@ async def migrate(conn: psycopg.AsyncConnection[Any], table: str) -> None:
     """Create the collection's tables, or bring them to :data:`VERSION`. A table of that name
     that is not a jobs table (another program's) is refused before anything is changed."""
     check_name(table)
-    if await version(conn, table) == VERSION:
+    if await version(conn, table) == VERSION and not await missing_columns(conn, table):
         return
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_LOCK])
@@ -88,11 +93,38 @@ async def migrate(conn: psycopg.AsyncConnection[Any], table: str) -> None:
                 raise psycopg.errors.DuplicateTable(f"table {table!r} is not a queuecore jobs table")
         for script in MIGRATIONS[current or 0 :]:
             await conn.execute(_for(_script(script), table))
+        for field in await missing_columns(conn, table):  # a field added since the table was made
+            await conn.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS {column_sql(field)}')
         await conn.execute(
             "INSERT INTO queuecore_schema (collection, version) VALUES (%s, %s)"
             " ON CONFLICT (collection) DO UPDATE SET version = excluded.version",
             [table, VERSION],
         )
+
+
+async def missing_columns(conn: psycopg.AsyncConnection[Any], table: str) -> list[Stored]:
+    """The stored fields (:data:`queuecore.fields.FIELDS`) the table has no column for."""
+    cur = await conn.execute(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = %s",
+        [table],
+    )
+    existing = {row[0] for row in await cur.fetchall()}
+    return [f for f in FIELDS if f.sql_column not in existing]
+
+
+def column_sql(field: Stored) -> str:
+    """A field's column definition (``ALTER TABLE … ADD COLUMN``): its type, and its default."""
+    text = f"{field.sql_column} {PG_TYPES[field.kind]}"
+    if field.nullable or field.required:
+        return text
+    value = field.empty()
+    if isinstance(value, dict | list):
+        return f"{text} NOT NULL DEFAULT '{json.dumps(value)}'"
+    if isinstance(value, str):
+        quoted = value.replace("'", "''")
+        return f"{text} NOT NULL DEFAULT '{quoted}'"
+    return f"{text} DEFAULT {value!r}"
 
 
 async def ensure_indexes(
