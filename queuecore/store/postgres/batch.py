@@ -15,12 +15,24 @@ from typing import Any
 
 import psycopg
 
+from ...fields import FIELDS, Kind
 from ...job import Job
 from . import writes
 
-#: The column types of ``writes.INSERT_COLUMNS``, for ``unnest``.
-_TYPES = ("text", "text", "text", "text", "text", "timestamptz", "timestamptz", "text", "text", "bool")
-_CASTS = ("", "", "", "::jsonb", "", "", "", "::jsonb", "", "")
+#: The array type of each kind's column, for ``unnest`` (JSON passed as text, then cast).
+_ARRAYS = {
+    Kind.ID: "text",
+    Kind.TEXT: "text",
+    Kind.STATUS: "text",
+    Kind.TIME: "timestamptz",
+    Kind.INT: "integer",
+    Kind.FLOAT: "float8",
+    Kind.OBJECT: "text",
+    Kind.EVENTS: "text",
+}
+#: The array types of ``writes.INSERT_COLUMNS`` (the lock last), and each one's cast.
+_TYPES = (*(_ARRAYS[f.kind] for f in FIELDS), "bool")
+_CASTS = (*("::jsonb" if f.kind in (Kind.OBJECT, Kind.EVENTS) else "" for f in FIELDS), "")
 
 
 def unnest_sql(table: str) -> str:

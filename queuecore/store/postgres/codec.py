@@ -294,24 +294,30 @@ class Codec:
         )
 
     def insert_values(self, job: Job, lock: bool) -> list[Any]:
-        """A new job's values for ``writes.INSERT_COLUMNS``."""
-        return [
-            str(job.id),
-            pgtext.encode(job.name),
-            pgtext.encode(job.label),
-            dump_json(job.data),
-            job.status.value,
-            job.created,
-            job.available,
-            "[" + ",".join(event_json(e) for e in job.events) + "]",
-            None if job.trace is None else pgtext.encode(job.trace),
-            lock,
-        ]
+        """A new job's values for ``writes.INSERT_COLUMNS``: every stored field, then the lock."""
+        return [*(_stored(f.kind, getattr(job, f.attr)) for f in FIELDS), lock]
 
     def append_args(self, event: Event) -> tuple[Any, ...]:
         """The parameters of ``writes.APPEND`` for ``event``."""
         entry = event_json(event)
         return (entry, MAX_EVENTS, entry, entry)
+
+
+def _stored(kind: Kind, value: Any) -> Any:
+    """A job's value of a field of ``kind``, as its column is written."""
+    if value is None:
+        return None
+    if kind is Kind.ID:
+        return str(value)
+    if kind is Kind.STATUS:
+        return value.value if isinstance(value, Status) else str(value)
+    if kind is Kind.TEXT:
+        return pgtext.encode(value)
+    if kind is Kind.OBJECT:
+        return dump_json(value)
+    if kind is Kind.EVENTS:
+        return "[" + ",".join(event_json(e) for e in value) + "]"
+    return value
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -20,15 +20,19 @@ from typing import Any
 
 import psycopg
 
+from ...fields import FIELDS, Kind
 from ...job import Job
 from ..changes import Changes, Guard
 from ..common import CLAIMABLE, LockConflict, claim_changes
 from . import text as pgtext
-from .codec import SELECT, encode
+from .codec import COLUMNS, SELECT, encode
 from .filter import STALLED_SQL
 
-INSERT_COLUMNS = "id, name, label, data, status, created_at, available_at, events, trace, locked"
-INSERT_MARKS = "%s, %s, %s, %s::jsonb, %s, %s, %s, %s::jsonb, %s, %s"
+#: A new job's columns: every stored field's (``queuecore.fields``), and the label's lock.
+INSERT_COLUMNS = ", ".join([*COLUMNS, "locked"])
+INSERT_MARKS = ", ".join(
+    [*("%s::jsonb" if f.kind in (Kind.OBJECT, Kind.EVENTS) else "%s" for f in FIELDS), "%s"]
+)
 
 #: Append one event to the history, keeping the newest MAX_EVENTS (``Codec.append_args``:
 #: the entry, the limit, the entry twice); a history that is not an array starts over.
