@@ -13,7 +13,9 @@ import queuecore
 from queuecore import Blueprint, Status
 
 
-async def test_a_job_finishing_during_a_periodic_insert_keeps_the_second_one_out(store: queuecore.Store) -> None:
+async def test_a_job_finishing_during_a_periodic_insert_keeps_the_second_one_out(
+    store: queuecore.Store,
+) -> None:
     first = await queuecore.enqueue(store, Blueprint("tick", label="hourly", period=3600))
     assert first is not None
     await queuecore.dequeue(store, first.id, 30)
