@@ -5,8 +5,8 @@ psycopg 3's asyncio API with its pool (``psycopg_pool.AsyncConnectionPool``): co
 autocommit (each guarded write is its own transaction; batches open one explicitly), the
 session's time zone UTC, ``jsonb`` received as text (the codec decodes it, and bounds how deep),
 a time Python cannot hold received as its text (:class:`~.codec.BadTime`) rather than failing
-the whole read. Each connection is checked when taken from the pool, so a store goes on after
-the server restarted.
+the whole read. A connection idle for a second is checked when taken from the pool, so a store
+goes on after the server restarted.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import contextlib
 import functools
 import logging
 import math
+import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
@@ -58,6 +60,24 @@ ADAPTERS.register_loader("json", TextLoader)
 ADAPTERS.register_loader("timestamptz", _Timestamptz)
 
 
+#: A connection taken from the pool is checked (one round trip) when it was last used longer
+#: ago than this: a busy store pays nothing, an idle one finds a server restart before its
+#: next statement does (a restart within this time fails that statement once: ConnectError).
+CHECK_AFTER = 1.0
+_last_used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
+
+
+async def _used(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's ``reset``: when the connection was given back."""
+    _last_used[conn] = time.monotonic()
+
+
+async def _check(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's ``check``: a connection idle longer than ``CHECK_AFTER`` is tried first."""
+    if time.monotonic() - _last_used.get(conn, 0.0) > CHECK_AFTER:
+        await psycopg_pool.AsyncConnectionPool.check_connection(conn)
+
+
 def connect_kwargs(uri: str, timeout: float) -> dict[str, Any]:
     """The options every connection of a store is made with."""
     kwargs: dict[str, Any] = {"autocommit": True, "context": ADAPTERS, "options": "-c TimeZone=UTC"}
@@ -96,7 +116,8 @@ async def open_pool(uri: str, timeout: float) -> psycopg_pool.AsyncConnectionPoo
         max_size=POOL_SIZE,
         open=False,
         timeout=timeout,
-        check=psycopg_pool.AsyncConnectionPool.check_connection,
+        check=_check,
+        reset=_used,
         name="queuecore",
     )
     try:
