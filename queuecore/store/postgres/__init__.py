@@ -15,7 +15,7 @@
 
 The modules, one job each: ``store.py`` (:class:`PostgresStore`), ``connect.py``,
 ``schema.py``, ``codec.py`` (rows ↔ jobs), ``text.py`` (NUL in text), ``writes.py``,
-``batch.py``, ``counts.py``, ``filter.py``, ``regex.py``, ``sort.py``, ``feed.py``.
+``batch.py``, ``counts.py``, ``filter.py``, ``regex.py``, ``order.py``, ``feed.py``.
 Selected by ``postgresql://`` and ``postgres://`` URIs (:mod:`queuecore.store.registry`).
 """
 

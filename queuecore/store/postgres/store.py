@@ -24,7 +24,7 @@ from ..common import Counts, audit_record, claim_changes
 from . import batch, feed, schema, writes
 from . import counts as pg_counts
 from . import filter as pg_filter
-from . import sort as pg_sort
+from . import order as pg_order
 from . import text as pgtext
 from .codec import SELECT, Codec, dump_json, load_json
 from .connect import reachable, reaching
@@ -246,10 +246,10 @@ class PostgresStore(Store):
         q = find_query(status, name, text, query)
         order = sort or NEWEST
         where, args = pg_filter.compile_query(q, utcnow(), self.dialect)
-        keyset, after_args = ("true", []) if after is None else pg_sort.after_sql(order, after)
+        keyset, after_args = ("true", []) if after is None else pg_order.after(order, after)
         sql = (
             f'SELECT {SELECT} FROM "{self._t}" WHERE ({where}) AND {keyset}'
-            f" ORDER BY {pg_sort.order_sql(order)} LIMIT %s OFFSET %s"
+            f" ORDER BY {pg_order.order_by(order)} LIMIT %s OFFSET %s"
         )
         rows = await self._filtered(
             sql, [*args, *after_args, row_count(limit), row_count(skip)], self.read_limit(q)

@@ -15,10 +15,13 @@ from ...job import Job, Status
 from ...sort import Sort, SortField
 from . import text as pgtext
 
+#: The column of each sort field: the job model's stored key (``created_at``…, else its name).
+COLUMN = {f: Job.model_fields[f.value].alias or f.value for f in SortField}
 
-def order_sql(sort: Sort) -> str:
-    """The ``ORDER BY`` list (column names from :class:`SortField` only, never input)."""
-    col = sort.field.stored
+
+def order_by(sort: Sort) -> str:
+    """The ``ORDER BY`` list (column names from this module only, never input)."""
+    col = COLUMN[sort.field]
     if sort.descending:
         return f"{col} DESC NULLS LAST, id DESC"
     return f"{col} ASC NULLS FIRST, id ASC"
@@ -31,10 +34,10 @@ def _value(field: SortField, job: Job) -> Any:
     return pgtext.encode(value) if isinstance(value, str) else value
 
 
-def after_sql(sort: Sort, job: Job) -> tuple[str, list[Any]]:
+def after(sort: Sort, job: Job) -> tuple[str, list[Any]]:
     """The term (and its arguments) matching the rows after ``job`` in this order: a range
     on the column, so an index on it bounds the scan."""
-    col, value, id = sort.field.stored, _value(sort.field, job), str(job.id)
+    col, value, id = COLUMN[sort.field], _value(sort.field, job), str(job.id)
     lt = "<" if sort.descending else ">"
     if value is None:  # the missing values' run: last descending, first ascending
         if sort.descending:
