@@ -25,7 +25,7 @@ from typing import Any
 
 from ...errors import ConnectError
 from ...uri import mask
-from .connect import open_pool, reachable
+from .connect import connection, open_pool, reachable
 from .feed import MODE_LISTEN_NOTIFY
 from .store import PostgresStore
 
@@ -42,7 +42,7 @@ async def open_store(uri: str, *, collection: str, timeout: float, create: bool,
     pool = await open_pool(uri, timeout)
     try:
         with reachable(shown):
-            async with pool.connection() as conn:
+            async with connection(pool) as conn:
                 cur = await conn.execute("SELECT count(*) FROM pg_collation WHERE collname = 'und-x-icu'")
                 row = await cur.fetchone()
         store = PostgresStore(pool, uri, shown, collection, timeout=timeout, icu=bool(row and row[0]))

@@ -67,11 +67,6 @@ CHECK_AFTER = 1.0
 _last_used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
 
 
-async def _used(conn: psycopg.AsyncConnection[Any]) -> None:
-    """The pool's ``reset``: when the connection was given back."""
-    _last_used[conn] = time.monotonic()
-
-
 async def _check(conn: psycopg.AsyncConnection[Any]) -> None:
     """The pool's ``check``: a connection idle longer than ``CHECK_AFTER`` is tried first."""
     if time.monotonic() - _last_used.get(conn, 0.0) > CHECK_AFTER:
@@ -117,7 +112,6 @@ async def open_pool(uri: str, timeout: float) -> psycopg_pool.AsyncConnectionPoo
         open=False,
         timeout=timeout,
         check=_check,
-        reset=_used,
         name="queuecore",
     )
     try:
@@ -166,9 +160,14 @@ def reaching(
 
 @contextlib.asynccontextmanager
 async def connection(pool: psycopg_pool.AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-    """A connection of the pool for one call."""
+    """A connection of the pool for one call; its last use is noted for :func:`_check` (not
+    with the pool's ``reset``: that hands every returned connection to a worker task, which a
+    waiting caller then waits for)."""
     async with pool.connection() as conn:
-        yield conn
+        try:
+            yield conn
+        finally:
+            _last_used[conn] = time.monotonic()
 
 
 __all__ = [

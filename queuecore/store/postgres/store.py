@@ -27,7 +27,7 @@ from . import filter as pg_filter
 from . import order as pg_order
 from . import text as pgtext
 from .codec import SELECT, Codec, dump_json, load_json
-from .connect import reachable, reaching
+from .connect import connection, reachable, reaching
 
 #: The server's refusals of a filter's statement as written (its fault, not the store's).
 _REFUSED = (
@@ -77,7 +77,7 @@ class PostgresStore(Store):
         from ...errors import ConnectError
 
         with reachable(self.display_uri):
-            async with self.pool.connection() as conn:
+            async with connection(self.pool) as conn:
                 if not create:
                     if await schema.version(conn, self._t) is None:
                         raise ConnectError(f"no store at {self.display_uri} (no table {self._t!r})")
@@ -104,7 +104,7 @@ class PostgresStore(Store):
 
     async def _trim(self) -> None:
         with contextlib.suppress(psycopg.Error, psycopg_pool.PoolTimeout):
-            async with self.pool.connection() as conn:
+            async with connection(self.pool) as conn:
                 await conn.execute(feed.trim_sql(self._t), [feed.FEED_KEEP, f"{self._t}.trimmed"])
 
     # -- writes ---------------------------------------------------------------
@@ -112,7 +112,7 @@ class PostgresStore(Store):
     @reaching
     async def insert(self, job: Job, *, lock: bool, unless_finished_after: datetime | None = None) -> bool:
         values = self.codec.insert_values(job, lock and bool(job.label))
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             if unless_finished_after is None:
                 cur = await conn.execute(self._insert_sql, values)
                 inserted = cur.rowcount == 1
@@ -135,7 +135,7 @@ class PostgresStore(Store):
             return []
         since = since or [None] * len(items)
         rows = [(job, self.codec.insert_values(job, lock and bool(job.label))) for job, lock in items]
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             out = await batch.insert_all(conn, self._t, rows, since)
         if any(out):
             self._wrote(sum(out))
@@ -146,7 +146,7 @@ class PostgresStore(Store):
         changes = claim_changes(now, timeout, worker)
         assert changes.event is not None
         args = writes.claim_args(changes, self.codec.append_args(changes.event), str(id), now)
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             cur = await conn.execute(self._claim_sql, args)
             row = await cur.fetchone()
         if row is None:
@@ -157,7 +157,7 @@ class PostgresStore(Store):
     @reaching
     async def update(self, id: ObjectId, guard: Guard, changes: Changes) -> Job | None:
         sql, args = self._guarded(id, guard, changes)
-        async with self.pool.connection() as conn, conn.cursor() as cur:
+        async with connection(self.pool) as conn, conn.cursor() as cur:
             await writes.lock_checked(cur, self._t, sql + f" RETURNING {SELECT}", args)
             row = await cur.fetchone()
         if row is None:
@@ -168,7 +168,7 @@ class PostgresStore(Store):
     @reaching
     async def update_only(self, id: ObjectId, guard: Guard, changes: Changes) -> bool:
         sql, args = self._guarded(id, guard, changes)
-        async with self.pool.connection() as conn, conn.cursor() as cur:
+        async with connection(self.pool) as conn, conn.cursor() as cur:
             await writes.lock_checked(cur, self._t, sql, args)
             count = cur.rowcount
         if count != 1:
@@ -190,7 +190,7 @@ class PostgresStore(Store):
     async def delete(self, ids: Sequence[ObjectId]) -> int:
         if not ids:
             return 0
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             cur = await conn.execute(f'DELETE FROM "{self._t}" WHERE id = ANY(%s)', [[str(i) for i in ids]])
             count = cur.rowcount
         if count:
@@ -204,7 +204,7 @@ class PostgresStore(Store):
         oid = parse_id(id)
         if oid is None:
             return None
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             cur = await conn.execute(f'SELECT {SELECT} FROM "{self._t}" WHERE id = %s', [str(oid)])
             row = await cur.fetchone()
         return self.codec.to_job(row) if row is not None else None
@@ -213,7 +213,7 @@ class PostgresStore(Store):
         """A filtered read, stopped by the server after ``seconds`` (None: no limit) with
         :class:`QueryTimeout`; a statement the server refuses to run is :class:`QueryRefused`."""
         with reachable(self.display_uri):
-            async with self.pool.connection() as conn:
+            async with connection(self.pool) as conn:
                 try:
                     if seconds is None:
                         cur = await conn.execute(sql, args)
@@ -269,7 +269,7 @@ class PostgresStore(Store):
 
     @reaching
     async def counts(self, cap: int | None = None) -> Counts:
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             return await pg_counts.read(conn, self._t, utcnow(), cap)
 
     @reaching
@@ -277,7 +277,7 @@ class PostgresStore(Store):
         names = list(names)
         if not names:
             return []
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             cur = await conn.execute(*self._active_sql(names))
             rows = await cur.fetchall()
         return [self.codec.to_job(r) for r in rows]
@@ -293,7 +293,7 @@ class PostgresStore(Store):
         if not names:
             return
         with reachable(self.display_uri):
-            async with self.pool.connection() as conn:
+            async with connection(self.pool) as conn:
                 async with conn.transaction():
                     await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     async with conn.cursor(name="queuecore_active") as cur:
@@ -307,7 +307,7 @@ class PostgresStore(Store):
             f'SELECT name, min(available_at) FROM "{self._t}"'
             " WHERE status IN ('enqueued', 'failed') AND available_at <= %s GROUP BY name"
         )
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             cur = await conn.execute(sql, [now or utcnow()])
             rows = await cur.fetchall()
         out: dict[str, datetime] = {}
@@ -331,13 +331,13 @@ class PostgresStore(Store):
             f'INSERT INTO "{self._t}_audit" (at, who, source, action, ids, detail)'
             " VALUES (%s, %s, %s, %s, %s::jsonb, %s)"
         )
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             await conn.execute(sql, values)
 
     @reaching
     async def find_audit(self, limit: int = 100) -> list[AuditEntry]:
         sql = f'SELECT at, who, source, action, ids, detail FROM "{self._t}_audit" ORDER BY seq DESC LIMIT %s'
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             cur = await conn.execute(sql, [row_count(limit)])
             rows = await cur.fetchall()
         return [_audit_entry(r) for r in rows]
@@ -352,7 +352,7 @@ class PostgresStore(Store):
 
     @reaching
     async def ensure_indexes(self, remove_after: timedelta | None = None) -> None:
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             await schema.ensure_indexes(conn, self._t, remove_after)
         if self._purger is not None:
             self._purger.cancel()
@@ -379,7 +379,7 @@ class PostgresStore(Store):
     async def purge(self) -> int:
         """Delete finished jobs older than the retention, and trim the change feed."""
         removed = 0
-        async with self.pool.connection() as conn:
+        async with connection(self.pool) as conn:
             if self.retention:
                 cur = await conn.execute(
                     f'DELETE FROM "{self._t}" WHERE status = ANY(%s) AND finished_at < %s',
