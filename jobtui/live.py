@@ -50,6 +50,7 @@ from bson import ObjectId
 
 from queuecore import Change, Job, Status, Store
 from queuecore.sort import NEWEST, Sort
+from queuecore.store import MODE_POLLING, MODE_RECONNECTING
 
 from .view import STATUS_ORDER, Delta, Filter, status_of
 
@@ -60,13 +61,17 @@ LARGE_COUNTS_INTERVAL = 5.0
 #: A time-dependent filter (running, stalled, a query with ages) is reloaded this often (seconds).
 TIME_RELOAD_INTERVAL = 10.0
 
-#: Human names of ``store.mode`` for the connection indicator.
-MODE_LABELS = {
-    "change-stream": "live (change stream)",
-    "change-feed": "live (change feed)",
-    "polling": "polling",
-    "reconnecting": "reconnecting…",
-}
+
+def mode_label(mode: str) -> str:
+    """The connection indicator's words for ``store.mode``: ``polling``, ``reconnecting…``, and
+    any other mode, the live feed an engine names (``change-stream``, ``change-feed``, another
+    engine's own), as ``live (change stream)`` — so a new engine's feed needs no edit here."""
+    if mode == MODE_POLLING:
+        return "polling"
+    if mode == MODE_RECONNECTING:
+        return "reconnecting…"
+    return f"live ({mode.replace('-', ' ')})"
+
 
 #: Above this many waiting (enqueued + failed) jobs the latency aggregation is skipped.
 LATENCY_SCAN_LIMIT = 20_000
@@ -142,7 +147,7 @@ class LiveModel:
     @property
     def mode_label(self) -> str:
         """The connection indicator's text."""
-        return MODE_LABELS.get(self.mode, self.mode)
+        return mode_label(self.mode)
 
     def ordered(self) -> list[Job]:
         """The window's jobs in the sort order (newest first by default)."""

@@ -265,7 +265,7 @@ def test_unknown_and_invalid_ids(cli: Cli, command: str) -> None:
 def test_unknown_status_and_conflicting_options(cli: Cli) -> None:
     assert_one_line_error(cli("ls", "--status", "failed,exploded"), "unknown status 'exploded'")
     both = cli.raw("ls", "--sqlite", "x.db", "--mongo", "mongodb://localhost/db")
-    assert_one_line_error(both, "either --mongo or --sqlite")
+    assert_one_line_error(both, "give one of --store, --mongo, --sqlite, not --mongo and --sqlite")
 
 
 def test_workers_error_is_one_line(cli: Cli) -> None:

@@ -138,8 +138,11 @@ class JobTUI(App[None]):
         self.sub_title = self._describe_store()
 
     def _describe_store(self) -> str:
-        retention = self.store.retention if self.store is not None else None
-        return store_title(self.uri, self.collection, retention, self.read_only)
+        """The header's subtitle: what the open store says of itself (``store.location``);
+        before it opens, the masked URI and the collection."""
+        if self.store is None:
+            return store_title(f"{self.display_uri} · {self.collection}", None, self.read_only)
+        return store_title(self.store.location, self.store.retention, self.read_only)
 
     # -- screens --------------------------------------------------------------
 

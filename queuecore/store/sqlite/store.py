@@ -66,6 +66,11 @@ class SQLiteStore(Store):
         self._purger: asyncio.Task[None] | None = None
         self._closed = False
 
+    @property
+    def location(self) -> str:
+        """The engine and the file (the table is ``jobs`` but for a few: not worth the room)."""
+        return f"{self.engine} {self.path}"
+
     # -- plumbing -------------------------------------------------------------
 
     def _open(self, first: bool = False) -> dbfile.Connection:
