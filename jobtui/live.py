@@ -116,10 +116,6 @@ class LiveModel:
         self.count_cap: int | None = COUNT_CAP
         #: Statuses whose count hit ``count_cap`` (shown as "10k+").
         self.capped: set[str] = set()
-        #: How many times ``store.counts()`` was called (the throttle's witness).
-        self.counts_calls = 0
-        #: How many times the whole window was read from the store (a reset, a filter change).
-        self.reloads = 0
         #: Seconds between time-dependent reloads (see ``refresh``).
         self.time_reload_interval = TIME_RELOAD_INTERVAL
         self._time_reload_at = float("-inf")
@@ -219,7 +215,6 @@ class LiveModel:
 
     async def _reload(self) -> Delta:
         jobs = await self.store.find(**self.filter.query(), limit=self.limit, sort=self.sort)
-        self.reloads += 1
         self.jobs = {j.id: j for j in jobs}
         self._keys = {j.id: self.sort.key(j) for j in self.jobs.values()}
         self._order = sorted((key, id) for id, key in self._keys.items())
@@ -377,7 +372,6 @@ class LiveModel:
             return False
         self._counts_dirty = False
         self._counts_at = now
-        self.counts_calls += 1
         counts = await self.store.counts(cap=self.count_cap) if self.count_cap else await self.store.counts()
         self.capped = set(getattr(counts, "capped", ()) or ())
         self.counts = dict(counts)

@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 
 import pytest
 from bson import ObjectId
+from engines.mongo.support import spy_reopenings
 from support.waits import wait_all
 
 import queuecore
@@ -261,7 +262,10 @@ async def stores(nx: Any) -> AsyncIterator[Callable[..., Any]]:
         await store.close()
 
 
-async def test_mongodb_down_for_5s_queue_and_dashboard_reconnect_and_lose_nothing(nx, stores) -> None:
+async def test_mongodb_down_for_5s_queue_and_dashboard_reconnect_and_lose_nothing(
+    nx, stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reopened = spy_reopenings(monkeypatch)
     worker_store = await stores()
     viewer = await stores()
     patient = await stores(timeout=DEADLINE_S)  # its writes wait out the outage
@@ -330,12 +334,15 @@ async def test_mongodb_down_for_5s_queue_and_dashboard_reconnect_and_lose_nothin
     assert len(watching.interruptions) <= 2, watching.interruptions
     # bounded reconnects: one watch (queue) and two (model + recorder), each reopened a few times at
     # most (a stream whose driver got the server back within its own retry is not reopened at all)
-    assert 1 <= worker_store.reconnects <= 3, worker_store.reconnects  # type: ignore[attr-defined]
-    assert 1 <= viewer.reconnects <= 6, viewer.reconnects  # type: ignore[attr-defined]
+    assert 1 <= reopened.on(worker_store) <= 3, reopened.on(worker_store)
+    assert 1 <= reopened.on(viewer) <= 6, reopened.on(viewer)
 
 
-async def test_change_stream_resumes_across_a_restart_or_resets(nx, stores) -> None:
+async def test_change_stream_resumes_across_a_restart_or_resets(
+    nx, stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Writes made while the watcher was away are delivered after the restart, or a reset is."""
+    reopened = spy_reopenings(monkeypatch)
     watcher = await stores()
     writer = await stores(timeout=DEADLINE_S)
     feed = watcher.watch()
@@ -360,7 +367,7 @@ async def test_change_stream_resumes_across_a_restart_or_resets(nx, stores) -> N
     # nx-27017 keeps its change log in the data file, so the stream resumed from its token: the
     # driver did it (the stale getMore gets CursorNotFound), or the engine reopened it (a reset first)
     assert delivered == [("insert", second.id)], seen
-    assert watcher.reconnects <= 1  # type: ignore[attr-defined]
+    assert reopened.on(watcher) <= 1
 
 
 class EndingStreams:
@@ -410,6 +417,7 @@ async def test_a_stream_the_server_ends_is_reopened_from_its_token_with_backoff(
         return timedelta(0)
 
     monkeypatch.setattr(feed, "backoff", no_wait)
+    reopened = spy_reopenings(monkeypatch)
     streams = EndingStreams(store.coll)  # type: ignore[attr-defined]
     store.coll = streams  # type: ignore[attr-defined]
     feed = store.watch()
@@ -420,7 +428,7 @@ async def test_a_stream_the_server_ends_is_reopened_from_its_token_with_backoff(
         await store.close()
     assert [c.kind for c in changes] == ["reset"] * 4  # each reopening tells the consumer to reload
     assert streams.resumed_after == [None, *[{"_data": "token-1"}] * 3]  # from the token
-    assert waits == [0, 1, 2] and store.reconnects == 3  # type: ignore[attr-defined]  # growing backoff
+    assert waits == [0, 1, 2] and reopened.on(store) == 3  # growing backoff
 
 
 # -- SQLite: another process holds the file under an exclusive transaction ---------------------

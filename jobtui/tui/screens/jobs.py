@@ -138,8 +138,6 @@ class JobsScreen(Screen[None]):
         self._queued: Delta | None = None
         self._apply_timer: Timer | None = None
         self._applied_at = float("-inf")
-        #: How many times the model's changes were shown (the rate cap's witness).
-        self.table_updates = 0
 
     @property
     def tui(self) -> Host:
@@ -254,7 +252,6 @@ class JobsScreen(Screen[None]):
         if delta is None or model is None:
             return
         self._applied_at = time.monotonic()
-        self.table_updates += 1
         try:
             if self.frozen is not None:
                 self._count_pending()

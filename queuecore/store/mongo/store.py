@@ -72,8 +72,6 @@ class MongoStore(Store):
         self.poll_interval = poll_interval
         self._mode = MODE_CHANGE_STREAM
         self._polling = False
-        #: How many times ``watch()`` had to reopen its stream (for tests and the dashboard).
-        self.reconnects = 0
 
     async def open(self, create: bool = True) -> None:
         """Check the server answers and create the lock index the label guarantee needs.

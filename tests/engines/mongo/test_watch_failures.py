@@ -16,6 +16,8 @@ import queuecore
 from queuecore.store.base import MODE_CHANGE_STREAM, MODE_POLLING, MODE_RECONNECTING
 from queuecore.store.mongo import MongoStore
 
+from .support import spy_reopenings
+
 
 class Scripted:
     """Wraps a collection; ``watch`` follows a script of outcomes, then the real thing."""
@@ -139,7 +141,10 @@ async def test_invalidate_reopens_the_stream(mongo: MongoStore) -> None:
     assert len(scripted.calls) == 2 and scripted.calls[1].get("resume_after") is None
 
 
-async def test_connection_errors_back_off_without_a_storm(mongo: MongoStore) -> None:
+async def test_connection_errors_back_off_without_a_storm(
+    mongo: MongoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reopenings = spy_reopenings(monkeypatch)
     down = [AutoReconnect("connection refused") for _ in range(5)]
     scripted = Scripted(mongo.coll, [*down, "real"])
     mongo.coll = scripted  # type: ignore[assignment]
@@ -158,7 +163,7 @@ async def test_connection_errors_back_off_without_a_storm(mongo: MongoStore) -> 
         watcher.cancel()
         await feed.aclose()
     assert change.kind == "reset"
-    assert len(scripted.calls) == 6 and mongo.reconnects == 5
+    assert len(scripted.calls) == 6 and reopenings.on(mongo) == len(reopenings) == 5
     assert MODE_RECONNECTING in modes and mongo.mode == MODE_CHANGE_STREAM
     gaps = [b - a for a, b in zip(scripted.times, scripted.times[1:], strict=False)]
     # exponential: each wait at least half the nominal 0.1 s · 2^n (jitter is 0.5–1×)
