@@ -11,12 +11,14 @@ screen as ``Text``. The pieces underneath (durations, times, stored text made sa
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from rich.text import Text
 
 from queuecore import Job, Status
+from queuecore.fields import FIELDS, Kind, Stored
 from queuecore.status import RUNNING, derived_status
 from queuecore.tracing import trace_id
 
@@ -101,30 +103,30 @@ def iso(value: datetime | None) -> str | None:
 
 
 def job_json(job: Job) -> dict[str, Any]:
-    """A job as JSON-ready data: ids as hex strings, datetimes ISO 8601, malformed flagged."""
-    return {
-        "id": str(job.id),
-        "short_id": job.short_id,
-        "name": job.name,
-        "label": job.label,
-        "status": str(job.status),
-        "data": job.data,
-        "result": job.result,
-        "reason": job.reason,
-        "attempts": job.attempts,
-        "created": iso(job.created),
-        "available": iso(job.available),
-        "started": iso(job.started),
-        "ended": iso(job.ended),
-        "finished": iso(job.finished),
-        "worker": job.worker,
-        "progress": job.progress,
-        "note": job.note,
-        "cancel_reason": job.cancel_reason,
-        "heartbeat": iso(job.heartbeat),
-        "events": [{"at": iso(e.at), "status": e.status, "reason": e.reason} for e in job.events or []],
-        "malformed": job.malformed,
-    }
+    """A job as JSON-ready data: every stored field (:data:`queuecore.fields.FIELDS`, in its
+    order) by attribute, the short id after the id, ``malformed`` last; ids as hex strings,
+    datetimes ISO 8601."""
+    out: dict[str, Any] = {}
+    for spec in FIELDS:
+        value = getattr(job, spec.attr)
+        out[spec.attr] = None if value is None else _JSON[spec.kind](value)
+        if spec.kind is Kind.ID:
+            out["short_id"] = job.short_id
+    out["malformed"] = job.malformed
+    return out
+
+
+#: A field's value (not None) as JSON-ready data, by its kind.
+_JSON: dict[Kind, Callable[[Any], Any]] = {
+    Kind.ID: str,
+    Kind.TEXT: lambda value: value,
+    Kind.STATUS: str,
+    Kind.TIME: iso,
+    Kind.INT: lambda value: value,
+    Kind.FLOAT: lambda value: value,
+    Kind.OBJECT: lambda value: value,
+    Kind.EVENTS: lambda events: [{"at": iso(e.at), "status": e.status, "reason": e.reason} for e in events],
+}
 
 
 def json_default(value: Any) -> Any:
@@ -150,28 +152,42 @@ def finite(value: Any) -> Any:
 # -- detail rows --------------------------------------------------------------------------
 
 
+#: What ``jobtui show`` calls a field, where not its attribute.
+SHOW_NAMES = {"cancel_reason": "cancel requested"}
+#: The text fields ``jobtui show`` prints with their line breaks and tabs: messages.
+LAYOUT_FIELDS = frozenset({"note", "reason", "cancel_reason"})
+
+
 def show_rows(job: Job, now: datetime) -> list[tuple[str, str]]:
-    """The fields ``jobtui show`` lists, as (name, Rich markup); an empty value is not shown.
-    Times are ISO 8601 (a script may read them); data, result and history follow apart."""
-    shown = fmt.shown
-    return [
-        ("id", str(job.id)),
-        ("name", shown(job.name)),
-        ("label", shown(job.label)),
-        ("status", status_markup(job)),
-        ("attempts", str(job.attempts)),
-        ("created", f"{iso(job.created)}  ({fmt.ago(job.created, now)} ago)" if job.created else ""),
-        ("available", iso(job.available) or ""),
-        ("started", iso(job.started) or ""),
-        ("ended", iso(job.ended) or ""),
-        ("finished", iso(job.finished) or ""),
-        ("worker", shown(job.worker)),
-        ("progress", f"{job.progress * 100:.0f}%" if job.progress is not None else ""),
-        ("note", shown(job.note, layout=True)),
-        ("reason", shown(job.reason, layout=True)),
-        ("cancel requested", shown(job.cancel_reason or "", layout=True)),
-        ("malformed", shown(job.malformed or "", layout=True)),
+    """The fields ``jobtui show`` lists, as (name, Rich markup): every stored field
+    (:data:`queuecore.fields.FIELDS`, in its order) but data, result and history, which follow
+    apart, then ``malformed``; an empty value is not shown. Times are ISO 8601 (a script may
+    read them)."""
+    rows = [
+        (SHOW_NAMES.get(spec.attr, spec.attr), _shown(job, spec, now))
+        for spec in FIELDS
+        if spec.kind not in (Kind.OBJECT, Kind.EVENTS)
     ]
+    rows.append(("malformed", fmt.shown(job.malformed or "", layout=True)))
+    return rows
+
+
+def _shown(job: Job, spec: Stored, now: datetime) -> str:
+    """A field's value as ``jobtui show`` prints it (Rich markup; empty for none)."""
+    value = getattr(job, spec.attr)
+    if spec.kind is Kind.STATUS:
+        return status_markup(job)
+    if value is None:
+        return ""
+    if spec.attr == "created":
+        return f"{iso(value)}  ({fmt.ago(value, now)} ago)"
+    if spec.attr == "progress":
+        return f"{value * 100:.0f}%"
+    if spec.kind is Kind.TIME:
+        return iso(value) or ""
+    if spec.kind is Kind.TEXT:
+        return fmt.shown(value, layout=spec.attr in LAYOUT_FIELDS)
+    return str(value)
 
 
 def detail_rows(job: Job) -> list[tuple[str, Text | str]]:
@@ -206,8 +222,10 @@ def detail_rows(job: Job) -> list[tuple[str, Text | str]]:
 
 __all__ = [
     "CLI_STYLES",
+    "LAYOUT_FIELDS",
     "MALFORMED_STYLE",
     "SHORT_NAMES",
+    "SHOW_NAMES",
     "STATUS_NAMES",
     "STATUS_STYLES",
     "detail_rows",

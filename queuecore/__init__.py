@@ -9,6 +9,7 @@ async with queue:
 
 from __future__ import annotations
 
+from .attempt import LifetimeExceeded
 from .audit import AuditEntry, actor
 from .backoff import backoff
 from .errors import (
@@ -24,12 +25,13 @@ from .errors import (
 from .job import ACTIVE, FINISHED, Blueprint, Change, Event, Job, Status
 from .ops import cancel, cancel_job, complete, dequeue, enqueue, enqueue_many, ensure_indexes, fail, requeue
 from .query import Query, QueryError, QueryRefused, parse
-from .queue import LifetimeExceeded, MalformedJob, Queue, TaskStats, WorkerCrashed
+from .queue import MalformedJob, Queue
 from .sort import NEWEST, Sort, SortError, SortField
 from .status import RUNNING, STALLED, derived_status, display_status
 from .store import Store, connect
 from .store.base import Counts
 from .task import Context, Task
+from .workers import TaskStats, WorkerCrashed
 
 __version__ = "0.1.0"
 

@@ -1,10 +1,8 @@
 """The job model, its statuses, blueprints and change events.
 
-A job is stored with the keys the Go original writes (``_id, name, label, data,
-status, created_at, available_at, started_at, ended_at, finished_at, attempts,
-result, reason``) so an existing fire/axe collection can be read as is; the
-additions (``events``, ``worker``, ``progress``, ``note``, ``cancel_reason``,
-``heartbeat_at``, ``trace``) are optional on read.
+A job's stored fields (their keys, kinds and defaults) are listed once, in
+:mod:`queuecore.fields`: the keys are those the Go original writes, so an existing fire/axe
+collection can be read as is; the model takes each field's alias and default from there.
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from pydantic import (
 
 from ._shape import TOO_DEEP, shape_problem
 from ._time import Duration, as_utc
+from .fields import BY_ATTR, FIELDS, Kind, Stored
 
 #: At most this many entries are kept in ``Job.events`` (the oldest are dropped).
 MAX_EVENTS = 20
@@ -86,6 +85,18 @@ UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
 Text = Annotated[str, BeforeValidator(_none_to_empty_str)]
 
 
+def _stored(attr: str) -> Any:
+    """The model field of the stored field ``attr``: its alias (the stored key, when it is not
+    the attribute) and default, from :data:`queuecore.fields.FIELDS`."""
+    spec = BY_ATTR[attr]
+    options: dict[str, Any] = {} if spec.key == attr else {"alias": spec.key}
+    if spec.factory is not None:
+        options["default_factory"] = spec.factory
+    elif not spec.required:
+        options["default"] = spec.default
+    return Field(**options)
+
+
 class Event(BaseModel):
     """One entry of a job's history: when, which status it moved to, and why."""
 
@@ -103,27 +114,27 @@ class Job(BaseModel):
         populate_by_name=True, arbitrary_types_allowed=True, frozen=True, extra="ignore"
     )
 
-    id: OID = Field(alias="_id")
-    name: str
-    label: Text = ""
-    data: Annotated[dict[str, Any], BeforeValidator(_none_to_empty_dict)] = Field(default_factory=dict)
-    status: Status
-    created: UTCDateTime = Field(alias="created_at")
-    available: UTCDateTime = Field(alias="available_at")
-    started: UTCDateTime | None = Field(default=None, alias="started_at")
-    ended: UTCDateTime | None = Field(default=None, alias="ended_at")
-    finished: UTCDateTime | None = Field(default=None, alias="finished_at")
-    attempts: int = 0
-    result: dict[str, Any] | None = None
-    reason: Text = ""
-    # additions of this port
-    events: list[Event] = Field(default_factory=list)
-    worker: Text = ""
-    progress: float | None = None
-    note: Text = ""
-    cancel_reason: str | None = None
-    heartbeat: UTCDateTime | None = Field(default=None, alias="heartbeat_at")
-    trace: str | None = None
+    # each field's alias (its stored key) and default: queuecore.fields
+    id: OID = _stored("id")
+    name: str = _stored("name")
+    label: Text = _stored("label")
+    data: Annotated[dict[str, Any], BeforeValidator(_none_to_empty_dict)] = _stored("data")
+    status: Status = _stored("status")
+    created: UTCDateTime = _stored("created")
+    available: UTCDateTime = _stored("available")
+    started: UTCDateTime | None = _stored("started")
+    ended: UTCDateTime | None = _stored("ended")
+    finished: UTCDateTime | None = _stored("finished")
+    attempts: int = _stored("attempts")
+    result: dict[str, Any] | None = _stored("result")
+    reason: Text = _stored("reason")
+    events: list[Event] = _stored("events")
+    worker: Text = _stored("worker")
+    progress: float | None = _stored("progress")
+    note: Text = _stored("note")
+    cancel_reason: str | None = _stored("cancel_reason")
+    heartbeat: UTCDateTime | None = _stored("heartbeat")
+    trace: str | None = _stored("trace")
     #: Set (with the problem) when the stored document is not a valid job; such
     #: jobs are shown by dashboards and skipped by workers.
     malformed: str | None = Field(default=None, exclude=True)
@@ -157,40 +168,9 @@ class Job(BaseModel):
 
     @classmethod
     def _salvage(cls, doc: Any, problem: str) -> Job:
-        doc = doc if isinstance(doc, dict) else {"_id": None, "value": doc}
-        raw_id = doc.get("_id")
-        status = doc.get("status")
-        # any stored value, even an unhashable list or dict, is shown as text
-        known = isinstance(status, str) and status in Status._value2member_map_
-        data = doc.get("data")
-        values: dict[str, Any] = {
-            "id": raw_id if isinstance(raw_id, ObjectId) else _salvage_id(raw_id),
-            "name": doc.get("name") if isinstance(doc.get("name"), str) else "?",
-            "label": doc.get("label") if isinstance(doc.get("label"), str) else "",
-            "data": data if isinstance(data, dict) and not too_deep(data) else {},
-            "status": Status(status) if known else _shown(status),
-            "attempts": doc.get("attempts") if type(doc.get("attempts")) is int else 0,
-            "reason": doc.get("reason") if isinstance(doc.get("reason"), str) else "",
-            "result": None,
-            "events": [],
-            "worker": "",
-            "progress": None,
-            "note": "",
-            "cancel_reason": None,
-            "heartbeat": None,
-            "trace": None,
-            "malformed": problem,
-        }
-        for attr, key in (
-            ("created", "created_at"),
-            ("available", "available_at"),
-            ("started", "started_at"),
-            ("ended", "ended_at"),
-            ("finished", "finished_at"),
-        ):
-            value = doc.get(key)
-            values[attr] = as_utc(value) if isinstance(value, datetime) else None
-        return cls.model_construct(**values)
+        doc = doc if isinstance(doc, dict) else {BY_ATTR["id"].key: None, "value": doc}
+        values = {f.attr: _salvaged(f, doc.get(f.key)) if f.salvage else f.empty() for f in FIELDS}
+        return cls.model_construct(**values, malformed=problem)
 
     @classmethod
     def trusted(cls, **values: Any) -> Job:
@@ -263,6 +243,28 @@ def _choose_trusted() -> Callable[[dict[str, Any]], Job]:
 
 
 _trusted = _choose_trusted()
+
+
+def _salvaged(spec: Stored, value: Any) -> Any:
+    """A malformed document's stored ``value`` of the field ``spec``, as its salvaged job shows
+    it: the value when it has the field's type (data not nested too deeply), else the default
+    — for a required field a placeholder: an id made from the value, ``?`` for text, the
+    status as text, no time. Any value, even an unhashable list or dict, is looked at safely."""
+    kind = spec.kind
+    if kind is Kind.ID:
+        return value if isinstance(value, ObjectId) else _salvage_id(value)
+    if kind is Kind.STATUS:
+        known = isinstance(value, str) and value in Status._value2member_map_
+        return Status(value) if known else _shown(value)
+    if kind is Kind.TIME:
+        return as_utc(value) if isinstance(value, datetime) else None
+    if kind is Kind.TEXT and isinstance(value, str):
+        return value
+    if kind is Kind.INT and type(value) is int:
+        return value
+    if kind is Kind.OBJECT and isinstance(value, dict) and not too_deep(value):
+        return value
+    return "?" if spec.required and kind is Kind.TEXT else spec.empty()
 
 
 def _salvage_id(value: Any) -> ObjectId:

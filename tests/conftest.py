@@ -80,6 +80,22 @@ async def open_store(target: StoreTarget) -> AsyncIterator:
 
 
 @pytest.fixture
+def quick_target(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> StoreTarget:
+    """A fresh place for jobs on the quickest engine (``engines.QUICK``), for a test whose
+    subject does not depend on the engine."""
+    return engines.QUICK.target(request, Path(tmp_path))
+
+
+@pytest.fixture
+def quick_cli(quick_target: StoreTarget) -> Iterator[Any]:
+    """``jobtui`` commands on ``quick_target`` (what they left on a server dropped afterwards)."""
+    from support.cli import Cli, drop
+
+    yield Cli(quick_target)
+    drop(quick_target)
+
+
+@pytest.fixture
 def cli(target: StoreTarget) -> Iterator[Any]:
     """``jobtui`` commands on ``target`` (tests/support/cli.py); MongoDB collections dropped afterwards."""
     from support.cli import Cli, drop

@@ -1,6 +1,7 @@
-"""Bad input (issue 6): one clear message, nothing lost, a non-zero exit. On both engines
-where the engine matters. Documents in the jobs collection that are not valid jobs:
-``contract/test_malformed_documents.py``.
+"""Bad input (issue 6): one clear message, nothing lost, a non-zero exit, on every engine.
+A bad MongoDB URI: engines/mongo/test_connect_errors.py; another program's SQLite table:
+engines/sqlite/test_other_programs_tables.py. Documents in the jobs collection that are not
+valid jobs: ``contract/test_malformed_documents.py``.
 
 Already covered elsewhere, not repeated: non-JSON and non-object ``--data``, a 5 MB inline
 ``--data``, unknown and invalid ids, unreachable and invalid URIs with a password in the user
@@ -18,25 +19,16 @@ With ``--tasks`` both are refused before anything is written.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from bson import ObjectId
-from pymongo.errors import AutoReconnect, OperationFailure
 from support.cli import Cli, assert_one_line_error, in_store
-from support.tui import static_text, wait_for
 from support.waits import wait_all
-from textual.widgets import Static
-from typer.testing import CliRunner
 
 import queuecore
-from jobtui.cli import app
-from jobtui.tui.app import JobTUI
-from jobtui.tui.screens import ConnectionScreen
 from jobtui.workers import build_queue
 from queuecore import Job, Store
 
@@ -138,133 +130,3 @@ def test_enqueue_with_tasks_refuses_unknown_names_and_bad_data(cli: Cli) -> None
     assert sum(cli.counts().values()) == 0
     job = cli.ok("enqueue", "send-mail", "--data", '{"to": "ada@example.com"}', "--tasks", "examples.tasks")
     assert cli.json("show", job.stdout.strip())["name"] == "send-mail"
-
-
-# -- URIs: one line, never a password ---------------------------------------------------------
-
-SECRET = "s3cr3t-pw"
-BAD_URIS = [
-    # a secret only in the query string: the host must not be garbled by the masking
-    (
-        f"mongodb://127.0.0.1:1/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:{SECRET}",
-        "cannot reach MongoDB at mongodb://127.0.0.1:1/?",
-    ),
-    (
-        f"mongodb://bob:{SECRET}@127.0.0.1:1/db?tlsCertificateKeyFilePassword={SECRET}",
-        "bob:***@127.0.0.1:1/db",
-    ),
-    # invalid option values: refused at once (pymongo only warns, and would wait 30 s for the first)
-    (f"mongodb://bob:{SECRET}@127.0.0.1:1/db?serverSelectionTimeoutMS=abc", "invalid MongoDB URI"),
-    (f"mongodb://bob:{SECRET}@127.0.0.1:1/db?w=1&wtimeoutMS=soon", "invalid MongoDB URI"),
-    (f"mongodb://bob:{SECRET}@127.0.0.1:1/db?authMechanism=BOGUS", "invalid MongoDB URI"),
-    (f"mongodb://bob:{SECRET}@127.0.0.1:99999/db", "invalid MongoDB URI"),
-    (f"mongodb://bob:{SECRET}@/db", "invalid MongoDB URI"),
-    (f"mongodb://:{SECRET}@127.0.0.1:1/", "invalid MongoDB URI"),
-    (f"mongodb://bob:{SECRET}@127.0.0.1:1/db name", "invalid MongoDB URI"),
-    (f"mongodb://b%zzob:{SECRET}@127.0.0.1:1/db", "invalid MongoDB URI"),
-    # an unescaped "?" in the password: hidden whole, not taken for the query string
-    (f"mongodb://bob:pa?{SECRET}@127.0.0.1:1/db", "invalid MongoDB URI mongodb://bob:***@127.0.0.1:1/db"),
-]
-
-
-@pytest.mark.parametrize(("uri", "needle"), BAD_URIS)
-def test_bad_mongodb_uri_is_one_line_without_the_password(uri: str, needle: str) -> None:
-    env = {"JOBTUI_CONNECT_TIMEOUT": "0.5"}
-    for command in (["stats"], ["enqueue", "x", "--data", '{"a": 1}']):
-        result = CliRunner().invoke(app, [*command, "--mongo", uri], env=env)
-        line = assert_one_line_error(result, needle)
-        assert SECRET not in line and "UserWarning" not in result.stderr
-
-
-@pytest.mark.parametrize(
-    ("error", "needle"),
-    [
-        (OperationFailure("Authentication failed.", code=18), "authentication failed for MongoDB at "),
-        (OperationFailure("not authorized on db", code=13), "refused: the user may not use this database"),
-        (AutoReconnect("connection reset"), "cannot reach MongoDB at "),
-    ],
-)
-async def test_a_server_that_refuses_is_not_called_unreachable(
-    mongo_uri: str, monkeypatch: pytest.MonkeyPatch, error: Exception, needle: str
-) -> None:
-    """Opening the store tells "the server said no" (wrong password, no rights) from "no
-    server": the operator fixes the credentials, not the network. No password is shown."""
-    from pymongo.asynchronous.database import AsyncDatabase
-
-    async def answer(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise error
-
-    monkeypatch.setattr(AsyncDatabase, "command", answer)
-    uri = mongo_uri if "@" in mongo_uri else mongo_uri.replace("mongodb://", f"mongodb://bob:{SECRET}@", 1)
-    with pytest.raises(queuecore.ConnectError) as refused:
-        await queuecore.connect(uri)
-    message = str(refused.value)
-    assert message.startswith(needle) or needle in message, message
-    assert SECRET not in message and "\n" not in message
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        KeyError("payload"),  # pymongo's SCRAM code on a server that answers without a payload
-        KeyError(f"payload {SECRET}"),  # a driver message quoting the password
-        AttributeError("'NoneType' object has no attribute 'get'"),
-        RuntimeError(f"mongodb://bob:{SECRET}@h: handshake broke"),
-    ],
-)
-async def test_a_driver_internal_failure_on_connect_is_one_masked_connect_error(
-    mongo_uri: str, monkeypatch: pytest.MonkeyPatch, error: Exception
-) -> None:
-    """Whatever the driver raises from inside itself while the store opens: a ConnectError
-    naming the store (password masked), for the API; one ``error:`` line for the CLI."""
-    from pymongo.asynchronous.database import AsyncDatabase
-
-    async def answer(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise error
-
-    monkeypatch.setattr(AsyncDatabase, "command", answer)
-    uri = mongo_uri if "@" in mongo_uri else mongo_uri.replace("mongodb://", f"mongodb://bob:{SECRET}@", 1)
-    with pytest.raises(queuecore.ConnectError) as refused:
-        await queuecore.connect(uri)
-    message = str(refused.value)
-    assert message.startswith("cannot open MongoDB at ") and type(error).__name__ in message, message
-    assert SECRET not in message and "\n" not in message
-    result = await asyncio.to_thread(CliRunner().invoke, app, ["stats", "--mongo", uri])
-    assert SECRET not in assert_one_line_error(result, "cannot open MongoDB at ", type(error).__name__)
-
-
-def test_a_failed_authentication_handshake_is_one_line(mongo_uri: str) -> None:
-    """A user name the server cannot authenticate (nx-27017 breaks pymongo's SCRAM handshake
-    with ``KeyError: 'payload'``; a real server refuses): one line, no password, exit 1."""
-    uri = (
-        mongo_uri.replace("mongodb://", f"mongodb://bob:{SECRET}@", 1) if "@" not in mongo_uri else mongo_uri
-    )
-    for command in (["stats"], ["ls"], ["enqueue", "x"]):
-        result = CliRunner().invoke(app, [*command, "--mongo", uri], env={"JOBTUI_CONNECT_TIMEOUT": "2"})
-        assert SECRET not in assert_one_line_error(result, "MongoDB at ")
-
-
-async def test_dashboard_shows_a_bad_uri_masked_not_garbled() -> None:
-    app_ = JobTUI(BAD_URIS[0][0] + "&serverSelectionTimeoutMS=300")
-    async with app_.run_test(size=(120, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app_.screen, ConnectionScreen))
-        text = "\n".join(static_text(w) for w in app_.screen.query(Static))
-        assert "cannot reach MongoDB" in text and "127.0.0.1:1" in text
-        assert SECRET not in text and SECRET not in app_.sub_title
-
-
-@pytest.mark.parametrize("collection", ["people", "jobs"])
-def test_another_programs_sqlite_table_is_refused_and_left_untouched(tmp_path: Path, collection: str) -> None:
-    """``--sqlite app.db`` (a wrong file) or ``--collection people`` (a wrong table): one line, and
-    no change-feed trigger is put on that program's table, which would break its every insert."""
-    path = tmp_path / "app.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE people (name TEXT)")
-        conn.execute("CREATE TABLE jobs (title TEXT, salary INTEGER)")
-    result = CliRunner().invoke(app, ["ls", "--sqlite", str(path), "--collection", collection])
-    assert_one_line_error(result, f"table '{collection}' is not a queuecore jobs table", "no column id")
-    with sqlite3.connect(path) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master ORDER BY name")]
-        assert tables == ["jobs", "people"]
-        conn.execute("INSERT INTO people VALUES ('ada')")  # still works
-        conn.execute("INSERT INTO jobs VALUES ('engineer', 1)")

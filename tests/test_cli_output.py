@@ -1,6 +1,8 @@
 """What ``jobtui`` prints and accepts from an operator at a shell: short ids for ``show``,
 ``cancel`` and ``requeue``; ``ls`` piped (whole cells), within ``$COLUMNS``/``--width`` (every
-column kept) and ``--sort`` (server-side); ``--help`` without ``<bool>`` after a flag."""
+column kept) and ``--sort`` (server-side); ``--help`` without ``<bool>`` after a flag. What
+reads or orders the store runs on every engine (``cli``); formatting alone, on the quickest
+(``quick_cli``)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,8 @@ from pathlib import Path
 
 import pytest
 from bson import ObjectId
-from support.cli import Cli, assert_one_line_error, in_store
+from support.cli import Cli, assert_one_line_error, in_store, store_args
 from support.engines import insert_raw
-from support.targets import StoreTarget
 from typer.testing import CliRunner
 
 import queuecore
@@ -24,12 +25,6 @@ from queuecore.store.changes import Changes, Guard
 
 REPO = Path(__file__).resolve().parent.parent
 COMMANDS = ("enqueue", "ls", "show", "cancel", "requeue", "stats", "audit", "work", "demo")
-
-
-@pytest.fixture
-def sqlite_cli(tmp_path: Path) -> Cli:
-    """``jobtui`` commands on a SQLite store (output formatting does not depend on the engine)."""
-    return Cli(StoreTarget("sqlite", f"sqlite:///{tmp_path}/jobs.db", "jobs"))
 
 
 # -- --help ----------------------------------------------------------------------------
@@ -105,20 +100,20 @@ def test_an_ambiguous_short_id_lists_the_candidates_and_changes_nothing(cli: Cli
 
 
 @pytest.mark.parametrize("command", ["show", "cancel", "requeue"])
-def test_a_short_id_of_no_job_is_one_error_line(sqlite_cli: Cli, command: str) -> None:
-    seed_ids(sqlite_cli)
-    assert_one_line_error(sqlite_cli(command, "0123abcd"), "no job 0123abcd")
-    assert_one_line_error(sqlite_cli(command, "f0fc917g"), "not a job id: 'f0fc917g'")
-    assert_one_line_error(sqlite_cli(command, "f0fc 917e"), "not a job id")
+def test_a_short_id_of_no_job_is_one_error_line(quick_cli: Cli, command: str) -> None:
+    seed_ids(quick_cli)
+    assert_one_line_error(quick_cli(command, "0123abcd"), "no job 0123abcd")
+    assert_one_line_error(quick_cli(command, "f0fc917g"), "not a job id: 'f0fc917g'")
+    assert_one_line_error(quick_cli(command, "f0fc 917e"), "not a job id")
 
 
-def test_many_candidates_are_listed_up_to_ten(sqlite_cli: Cli) -> None:
+def test_many_candidates_are_listed_up_to_ten(quick_cli: Cli) -> None:
     async def seed(store: Store) -> None:
         for n in range(12):
             await insert_job(store, ObjectId(f"{n:08x}0000000077777777"), f"job{n}")
 
-    in_store(sqlite_cli.target, seed)
-    result = sqlite_cli("show", "77777777")
+    in_store(quick_cli.target, seed)
+    result = quick_cli("show", "77777777")
     lines = result.stderr.splitlines()
     assert result.exit_code == 1 and lines[0].startswith("error: 12 jobs have '77777777'")
     assert len(lines) == 12 and lines[-1] == "  … and 2 more"
@@ -143,12 +138,12 @@ def seed_long(cli: Cli) -> ObjectId:
     return in_store(cli.target, seed)
 
 
-def test_ls_piped_prints_every_column_and_whole_cells(sqlite_cli: Cli) -> None:
-    job_id = seed_long(sqlite_cli)
+def test_ls_piped_prints_every_column_and_whole_cells(quick_cli: Cli) -> None:
+    job_id = seed_long(quick_cli)
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run(
-        [sys.executable, "-m", "jobtui.cli", "ls", "--sqlite", sqlite_cli.target.uri],
+        [sys.executable, "-m", "jobtui.cli", "ls", *store_args(quick_cli.target)],
         capture_output=True,
         text=True,
         env=env,
@@ -165,12 +160,12 @@ def test_ls_piped_prints_every_column_and_whole_cells(sqlite_cli: Cli) -> None:
 
 
 @pytest.mark.parametrize("how", ["--width", "COLUMNS"])
-def test_ls_within_a_width_keeps_every_column(sqlite_cli: Cli, how: str) -> None:
-    job_id = seed_long(sqlite_cli)
+def test_ls_within_a_width_keeps_every_column(quick_cli: Cli, how: str) -> None:
+    job_id = seed_long(quick_cli)
     if how == "--width":
-        result = sqlite_cli("ls", "--width", "120", env={"COLUMNS": "60"})  # the option wins
+        result = quick_cli("ls", "--width", "120", env={"COLUMNS": "60"})  # the option wins
     else:
-        result = sqlite_cli("ls", env={"COLUMNS": "120"})
+        result = quick_cli("ls", env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == list(HEADERS)
@@ -179,20 +174,20 @@ def test_ls_within_a_width_keeps_every_column(sqlite_cli: Cli, how: str) -> None
     assert "failed" in row and "…" in row  # cut, not dropped
 
 
-def test_ls_narrower_than_its_columns_runs_past_the_width_rather_than_drop_one(sqlite_cli: Cli) -> None:
-    seed_long(sqlite_cli)
-    result = sqlite_cli("ls", "--width", "40")
+def test_ls_narrower_than_its_columns_runs_past_the_width_rather_than_drop_one(quick_cli: Cli) -> None:
+    seed_long(quick_cli)
+    result = quick_cli("ls", "--width", "40")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0].split() == list(HEADERS)
 
 
-def test_ls_width_zero_is_no_limit(sqlite_cli: Cli) -> None:
-    seed_long(sqlite_cli)
-    out = sqlite_cli("ls", "--width", "0", env={"COLUMNS": "60"}).stdout
+def test_ls_width_zero_is_no_limit(quick_cli: Cli) -> None:
+    seed_long(quick_cli)
+    out = quick_cli("ls", "--width", "0", env={"COLUMNS": "60"}).stdout
     assert LONG_REASON.strip() in out and "…" not in out
 
 
-def test_ls_shows_progress_only_while_a_job_runs(sqlite_cli: Cli) -> None:
+def test_ls_shows_progress_only_while_a_job_runs(quick_cli: Cli) -> None:
     async def seed(store: Store) -> tuple[ObjectId, ObjectId]:
         ids = []
         for name in ("finished", "running"):
@@ -204,8 +199,8 @@ def test_ls_shows_progress_only_while_a_job_runs(sqlite_cli: Cli) -> None:
         await queuecore.complete(store, ids[0], {})
         return ids[0], ids[1]
 
-    finished, running = in_store(sqlite_cli.target, seed)
-    rows = {line.split()[0]: line for line in sqlite_cli.ok("ls").stdout.splitlines()[1:]}
+    finished, running = in_store(quick_cli.target, seed)
+    rows = {line.split()[0]: line for line in quick_cli.ok("ls").stdout.splitlines()[1:]}
     assert "50%" in rows[str(running)]
     assert "50%" not in rows[str(finished)]
 
@@ -239,6 +234,6 @@ def test_ls_sort_orders_in_the_database_before_the_limit(cli: Cli) -> None:
     assert [line.split()[1] for line in table[1:]] == ["a", "k", "m", "z"]
 
 
-def test_ls_sort_refuses_an_unknown_field(sqlite_cli: Cli) -> None:
-    assert_one_line_error(sqlite_cli("ls", "--sort", "colour"), "invalid --sort", "cannot sort by 'colour'")
-    assert_one_line_error(sqlite_cli("ls", "--sort", "name up"), "invalid --sort", "asc or desc")
+def test_ls_sort_refuses_an_unknown_field(quick_cli: Cli) -> None:
+    assert_one_line_error(quick_cli("ls", "--sort", "colour"), "invalid --sort", "cannot sort by 'colour'")
+    assert_one_line_error(quick_cli("ls", "--sort", "name up"), "invalid --sort", "asc or desc")

@@ -1,6 +1,6 @@
 """End to end: the installed ``jobtui`` in a real terminal (tmux), driven by key presses.
 
-The dashboard is started on a seeded SQLite store in a detached 120×36 tmux
+The dashboard is started on a seeded store (of the quickest engine) in a detached 120×36 tmux
 session on a private tmux server; the test reads the screen with
 ``capture-pane`` (bounded polling), presses keys with ``send-keys`` and checks
 what an operator would see. The tmux server is always killed afterwards.
@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.cli import store_args
+from support.targets import StoreTarget
 
 import queuecore
 from queuecore import Blueprint
@@ -85,9 +87,9 @@ def table_rows(text: str) -> str:
     return "\n".join(text.splitlines()[4:])
 
 
-async def seed(uri: str) -> dict[str, str]:
+async def seed(target: StoreTarget) -> dict[str, str]:
     """A job in each status with recognisable task names; returns their short ids by status."""
-    store = await queuecore.connect(uri)
+    store = await queuecore.connect(target.uri, collection=target.collection)
     try:
         ids = {}
         for name in ("e2e-done", "e2e-broken", "e2e-dropped", "e2e-waiting"):
@@ -105,21 +107,18 @@ async def seed(uri: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def store_uri(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/jobs.db"
-
-
-@pytest.fixture
-def terminal(store_uri: str) -> Iterator[Terminal]:
-    asyncio.run(seed(store_uri))
-    term = Terminal([*jobtui_command(), "--sqlite", store_uri])
+def terminal(quick_target: StoreTarget) -> Iterator[Terminal]:
+    """The dashboard in a real terminal on a seeded store (of the quickest engine: what a
+    terminal shows does not depend on it)."""
+    asyncio.run(seed(quick_target))
+    term = Terminal([*jobtui_command(), *store_args(quick_target)])
     try:
         yield term
     finally:
         term.kill()
 
 
-def test_dashboard_in_a_real_terminal(terminal: Terminal, store_uri: str) -> None:
+def test_dashboard_in_a_real_terminal(terminal: Terminal, quick_target: StoreTarget) -> None:
     names = ("e2e-done", "e2e-broken", "e2e-dropped", "e2e-waiting")
     first = terminal.wait_for(lambda s: all(n in table_rows(s) for n in names), "the seeded jobs")
     assert "failed" in first and "completed" in first and "cancelled" in first
@@ -149,7 +148,7 @@ def test_dashboard_in_a_real_terminal(terminal: Terminal, store_uri: str) -> Non
 
     # a job enqueued by another process (the CLI) appears live
     subprocess.run(
-        [*jobtui_command(), "enqueue", "e2e-live", "--sqlite", store_uri],
+        [*jobtui_command(), "enqueue", "e2e-live", *store_args(quick_target)],
         check=True,
         capture_output=True,
         timeout=30,
@@ -172,9 +171,8 @@ def test_dashboard_in_a_real_terminal(terminal: Terminal, store_uri: str) -> Non
     assert "JOBTUI-EXIT=0" in terminal.screen()
 
 
-def test_demo_runs_the_example_workers_and_quits_gracefully(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path}/demo.db"
-    term = Terminal([*jobtui_command(), "demo", "--sqlite", uri])
+def test_demo_runs_the_example_workers_and_quits_gracefully(quick_target: StoreTarget) -> None:
+    term = Terminal([*jobtui_command(), "demo", *store_args(quick_target)])
     try:
         # the workers panel is shown and jobs finish live
         term.wait_for(lambda s: "send-mail" in s and "busy" in s, "the workers panel")
@@ -188,7 +186,7 @@ def test_demo_runs_the_example_workers_and_quits_gracefully(tmp_path: Path) -> N
         term.kill()
 
     async def claimed() -> list[queuecore.Job]:
-        store = await queuecore.connect(uri)
+        store = await queuecore.connect(quick_target.uri, collection=quick_target.collection)
         try:
             return await store.find(status=queuecore.Status.DEQUEUED)
         finally:

@@ -1,17 +1,10 @@
-"""``enqueue_many`` when a batch fails midway (issue 11): on SQLite it is all or nothing per
-call — a fault midway, or the producer killed midway (a real process, SIGKILL), leaves none of
-the batch. On MongoDB (one unordered ``insert_many``, not a transaction) part of it may
-remain; retrying with the same labels inserts no duplicates."""
+"""``enqueue_many`` when a batch fails midway (issue 11): where a batch is one transaction
+(``EngineSupport.atomic_batches``) a fault midway leaves none of it; elsewhere (MongoDB: one
+unordered ``insert_many``) part of it may remain; on every engine, retrying with the same
+labels inserts no duplicates. A producer killed midway: engines/sqlite/test_killed_producer.py."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import select
-import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -22,8 +15,6 @@ from queuecore import Blueprint
 
 REPO = Path(__file__).resolve().parent.parent
 
-# -- enqueue_many: all or nothing per call on SQLite -----------------------------------
-
 BATCH = 600  # more than one of the old 256-row transactions
 
 
@@ -33,7 +24,7 @@ def _batch(tag: str) -> list[Blueprint]:
     return [*plain, *(Blueprint("report", label=f"{tag}-p{n}", period=3600) for n in range(2))]
 
 
-async def test_a_fault_midway_leaves_none_of_the_batch_on_sqlite_and_labels_make_a_retry_safe(
+async def test_a_fault_midway_leaves_none_or_a_part_and_labels_make_a_retry_safe(
     target: StoreTarget, store: queuecore.Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write that fails after half the batch (a full disk; a lost server on MongoDB)."""
@@ -50,68 +41,3 @@ async def test_a_fault_midway_leaves_none_of_the_batch_on_sqlite_and_labels_make
     assert len(labels) == len(set(labels)) == BATCH + 2
     if support.atomic_batches:
         assert all(job is not None for job in retried)
-
-
-CHILD = textwrap.dedent(
-    """
-    import asyncio, sys, threading
-    import queuecore
-    import queuecore.store.sqlite.writes as writes
-    from queuecore import Blueprint
-
-    real, calls = writes.inserted, 0
-
-    def paused(conn, sql, values):  # the batch is under way: say so, and wait to be killed
-        global calls
-        calls += 1
-        if calls == int(sys.argv[2]):
-            print("midway", flush=True)
-            threading.Event().wait()
-        return real(conn, sql, values)
-
-    writes.inserted = paused
-
-    async def main():
-        store = await queuecore.connect(sys.argv[1])
-        plain = [Blueprint("mail", label=f"k-{n}", data={"n": n}) for n in range(600)]
-        periodic = [Blueprint("report", label=f"p-{n}", period=3600) for n in range(2)]
-        await queuecore.enqueue_many(store, plain + periodic)
-
-    asyncio.run(main())
-    """
-)
-
-
-def _killed_midway(uri: str, pause_at: int) -> None:
-    """Run the producer until it is midway through its batch, then SIGKILL it."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, uri, str(pause_at)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        assert ready, "the producer never reached the middle of its batch"
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line.strip() == "midway", (line, proc.stderr.read() if proc.stderr else "")
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-
-
-@pytest.mark.parametrize("pause_at", [BATCH // 2, BATCH + 2])  # among the plain / the periodic ones
-async def test_a_producer_killed_midway_leaves_none_of_the_batch_on_sqlite(
-    tmp_path: Path, pause_at: int
-) -> None:
-    uri = f"sqlite:///{tmp_path}/jobs.db"
-    await asyncio.to_thread(_killed_midway, uri, pause_at)
-    async with await queuecore.connect(uri) as store:
-        assert (await store.counts()).total == 0
-        # the file is sound: the same batch goes in whole
-        again = await queuecore.enqueue_many(store, [Blueprint("mail", label=f"k-{n}") for n in range(BATCH)])
-        assert all(job is not None for job in again) and (await store.counts()).total == BATCH

@@ -3,8 +3,7 @@ on a SQLite file — they are what a new user copies first."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from support.targets import StoreTarget
 from support.waits import wait_all
 
 import queuecore
@@ -29,8 +28,8 @@ def test_a_slow_job_the_model_accepts_fits_in_the_tasks_lifetime() -> None:
     assert 30 <= longest < seconds(slow.lifetime)
 
 
-async def test_every_example_task_ends_as_its_docstring_says(tmp_path: Path) -> None:
-    store = await queuecore.connect(f"sqlite:///{tmp_path / 'jobs.db'}")
+async def test_every_example_task_ends_as_its_docstring_says(quick_target: StoreTarget) -> None:
+    store = await queuecore.connect(quick_target.uri, collection=quick_target.collection)
     queue = Queue(store, reporter=lambda exc: None)
     for task in tasks:
         queue.add(task)

@@ -10,14 +10,11 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import bson
 import pytest
 from bson import ObjectId
-from bson.raw_bson import RawBSONDocument
 from pydantic import BaseModel
 from support.cli import Cli, assert_one_line_error, in_store
 from support.nesting import nested, nested_lists, nested_text
@@ -30,7 +27,6 @@ from jobtui.tui.app import JobTUI
 from jobtui.tui.screens import EnqueueScreen
 from queuecore import Blueprint, Context, Job, MalformedJob, Queue, Status, Store, Task
 from queuecore.job import MAX_DEPTH, depth_message
-from queuecore.store.mongo import decode as mongo_decode
 from queuecore.web import endpoint
 
 MESSAGE = depth_message()  # "job data is nested deeper than the limit of 64 levels"
@@ -281,25 +277,3 @@ async def test_the_dashboard_shows_poison_rows_and_its_workers_process_the_rest(
             key = type("J", (), {"id": oid})
             await wait_for(pilot, lambda k=key: cell(app, k, "status") == "completed")  # type: ignore[arg-type]
         assert app.is_running
-
-
-# -- MongoDB: one document the decoder refuses does not fail the rest -----------------------------
-
-
-def test_a_bson_document_that_cannot_be_decoded_is_a_malformed_job() -> None:
-    """nx-27017 refuses to store text that is not UTF-8 (a real MongoDB stores what a driver
-    sends), so the per-document decode is checked on the raw bytes the server would return."""
-    oid = ObjectId()
-    now = datetime.now(UTC)
-    good = bson.encode(
-        {"_id": oid, "name": "XXXX", "status": "enqueued", "created_at": now, "available_at": now}
-    )
-    raw = RawBSONDocument(good.replace(b"XXXX", b"w\xffrk"))
-    options = bson.CodecOptions(tz_aware=True)
-    with pytest.raises(bson.errors.InvalidBSON):
-        bson.decode(raw.raw, codec_options=options)  # what a whole batch would raise
-    job = mongo_decode.job(raw, options)
-    assert job.malformed is not None and "cannot be decoded" in job.malformed
-    assert job.id == oid and job.name == "w\ufffdrk" and job.status is Status.ENQUEUED
-    fine = mongo_decode.job(RawBSONDocument(good), options)
-    assert fine.malformed is None and fine.name == "XXXX"

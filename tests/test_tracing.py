@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support.targets import StoreTarget
 from support.waits import wait_job
 
 import queuecore
@@ -179,14 +180,14 @@ def test_queuecore_never_imports_opentelemetry_by_itself() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_without_opentelemetry_tracing_is_a_no_op(tmp_path) -> None:
+def test_without_opentelemetry_tracing_is_a_no_op(quick_target: StoreTarget) -> None:
     code = textwrap.dedent(
         f"""
         import sys, asyncio
         sys.modules["opentelemetry"] = None  # as if the extra were not installed
         import queuecore
         async def main():
-            store = await queuecore.connect("sqlite:///{tmp_path}/j.db")
+            store = await queuecore.connect({quick_target.uri!r}, collection={quick_target.collection!r})
             job = await queuecore.enqueue(store, queuecore.Blueprint("x"))
             await queuecore.dequeue(store, job.id, 10)
             await queuecore.complete(store, job.id)
@@ -201,7 +202,7 @@ def test_without_opentelemetry_tracing_is_a_no_op(tmp_path) -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_span_of_a_provider_that_is_not_global_is_left_alone(tmp_path) -> None:
+def test_a_span_of_a_provider_that_is_not_global_is_left_alone(quick_target: StoreTarget) -> None:
     """An application traces with its own provider without making it global: queuecore
     makes no spans then, and must not annotate or fail the application's current span
     when a job in it fails — yet the job still carries that span's trace context."""
@@ -222,7 +223,7 @@ def test_a_span_of_a_provider_that_is_not_global_is_left_alone(tmp_path) -> None
             raise RuntimeError("boom")
 
         async def main():
-            store = await queuecore.connect("sqlite:///{tmp_path}/j.db")
+            store = await queuecore.connect({quick_target.uri!r}, collection={quick_target.collection!r})
             with tracer.start_as_current_span("request") as request:
                 queue = Queue(store, reporter=lambda exc: None)
                 queue.add(Task("x", handler, max_attempts=1))

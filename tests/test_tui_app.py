@@ -624,11 +624,10 @@ async def test_keys_typed_in_one_burst_with_slash_land_in_the_filter(target: Sto
 
 
 async def test_a_feed_that_keeps_failing_after_reopening_backs_off_further(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
+    quick_target: StoreTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The feed reopens, loads its snapshot, and fails again at once: each retry waits
     longer (0.5 s, 1 s, 2 s …) instead of reloading and notifying every half second."""
-    from queuecore.store.sqlite import SQLiteStore
 
     async def failing_watch(self):  # type: ignore[no-untyped-def]
         yield queuecore.Change("reset")
@@ -641,22 +640,23 @@ async def test_a_feed_that_keeps_failing_after_reopening_backs_off_further(
         attempts.append(attempt)
         return real_backoff(low, high, factor, attempt)
 
-    monkeypatch.setattr(SQLiteStore, "watch", failing_watch)
+    async with await queuecore.connect(quick_target.uri, collection=quick_target.collection) as store:
+        engine_store = type(store)  # the engine's store class: its every feed fails
+    monkeypatch.setattr(engine_store, "watch", failing_watch)
     monkeypatch.setattr(queuecore, "backoff", spy)
-    app = JobTUI(f"sqlite:///{tmp_path}/jobs.db")
+    app = make_app(quick_target)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: len(attempts) >= 3)
         assert attempts[:3] == [1, 2, 3]
         assert any("Live updates interrupted: feed fault" in n for n in notes(app))
 
 
-async def test_detail_timeline_shows_whole_times_on_an_80_column_terminal(tmp_path) -> None:
+async def test_detail_timeline_shows_whole_times_on_an_80_column_terminal(quick_target: StoreTarget) -> None:
     """The timeline's five times side by side need ~115 columns; on 80 they were cut to
     "2026-11-29…" (the time of day lost). A narrow terminal lists them one per line."""
-    uri = f"sqlite:///{tmp_path}/jobs.db"
-    async with await queuecore.connect(uri) as store:
+    async with await queuecore.connect(quick_target.uri, collection=quick_target.collection) as store:
         job = await fail(store, await enqueue(store, "resize"), "decoder crashed")
-    app = JobTUI(uri)
+    app = make_app(quick_target)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, rows=1)
         await pilot.press("enter")
@@ -669,14 +669,13 @@ async def test_detail_timeline_shows_whole_times_on_an_80_column_terminal(tmp_pa
         assert "…" not in text
 
 
-async def test_the_counts_show_a_job_that_stalls_without_any_change_event(tmp_path) -> None:
+async def test_the_counts_show_a_job_that_stalls_without_any_change_event(quick_target: StoreTarget) -> None:
     """A worker dies: its job stalls when the claim times out, and nothing writes to the store.
     The summary kept saying "running 1 · stalled 0" for ever (the row said stalled)."""
-    uri = f"sqlite:///{tmp_path}/jobs.db"
-    app = JobTUI(uri, refresh=0.1)
+    app = make_app(quick_target, refresh=0.1)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, rows=0)
-        async with await queuecore.connect(uri) as store:
+        async with await queuecore.connect(quick_target.uri, collection=quick_target.collection) as store:
             job = await enqueue(store, "import")
             assert await queuecore.dequeue(store, job.id, 1.5, worker="dies-now") is not None
         await wait_for(pilot, lambda: "running 1" in summary(app))
@@ -684,16 +683,15 @@ async def test_the_counts_show_a_job_that_stalls_without_any_change_event(tmp_pa
         assert cell(app, job, "status") == "stalled"
 
 
-async def test_brackets_in_job_fields_are_shown_as_typed_never_as_markup(tmp_path) -> None:
+async def test_brackets_in_job_fields_are_shown_as_typed_never_as_markup(quick_target: StoreTarget) -> None:
     """Any producer may name a job "[/oops]": the table, the detail, the audit log and the
     notifications read such text as markup, and a closing tag that matches nothing crashed
     the dashboard (MarkupError); "[keys]" in a message vanished."""
     from jobtui.tui.screens import AuditScreen, EnqueueScreen
 
-    uri = f"sqlite:///{tmp_path}/jobs.db"
-    async with await queuecore.connect(uri) as store:
+    async with await queuecore.connect(quick_target.uri, collection=quick_target.collection) as store:
         job = await fail(store, await enqueue(store, "[/oops]", label="[b]x[/b]"), "[/reason] [red]")
-    app = JobTUI(uri)
+    app = make_app(quick_target)
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, rows=1)
         await pilot.pause(0.1)
@@ -724,13 +722,12 @@ async def test_brackets_in_job_fields_are_shown_as_typed_never_as_markup(tmp_pat
         assert app.is_running and not any(n.markup for n in app._notifications)
 
 
-async def test_the_cursor_row_stays_on_screen_when_the_terminal_shrinks(tmp_path) -> None:
+async def test_the_cursor_row_stays_on_screen_when_the_terminal_shrinks(quick_target: StoreTarget) -> None:
     """The selected row was left below the fold after a resize from 120x40 to 80x24: the
     operator could not see which job c or r would act on."""
-    uri = f"sqlite:///{tmp_path}/jobs.db"
-    async with await queuecore.connect(uri) as store:
+    async with await queuecore.connect(quick_target.uri, collection=quick_target.collection) as store:
         jobs = [await enqueue(store, "resize", data={"n": i}) for i in range(40)]
-    app = JobTUI(uri)
+    app = make_app(quick_target)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot, rows=40)
         await pilot.press(*["down"] * 20)

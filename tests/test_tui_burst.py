@@ -2,8 +2,8 @@
 
 The dashboard follows 1,000 change events per second by showing the model's changes at a
 capped rate and repainting only the cells that changed (jobtui/screens/jobs.py,
-jobtui/tui/widgets/jobs_table.py). Whatever the batching, the table must end up showing exactly
-what the store holds — on screen, not only in its data — without reloading the window.
+jobtui/tui/widgets/jobs_table.py and painted_table.py). Whatever the batching, the table must
+end up showing exactly what the store holds — on screen, not only in its data — without reloading the window.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from textual.geometry import Region
 import queuecore
 from jobtui.format import utcnow
 from jobtui.tui.app import JobTUI
-from jobtui.tui.screens.jobs import APPLY_INTERVAL
-from jobtui.tui.widgets.jobs_table import COLUMNS, render_row
+from jobtui.tui.screens.table_updates import APPLY_INTERVAL
+from jobtui.tui.widgets.job_rows import COLUMNS, render_row
 from queuecore import Job, Status
 from queuecore.store.changes import Changes, Guard
 

@@ -6,14 +6,14 @@ why."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.cells import cell_len
+from support.targets import StoreTarget
 from support.tui import enqueue, fail, notes, screen_lines, started, table, wait_for
 from textual.widgets._header import HeaderIcon
 
-import queuecore
 from jobtui.tui.app import JobTUI
 from jobtui.tui.screens import AuditScreen, JobDetailScreen
 from jobtui.tui.widgets.workers import COLUMNS as PANEL_COLUMNS
@@ -22,16 +22,15 @@ from queuecore import TaskStats
 
 
 @pytest.fixture
-def uri(tmp_path: Path) -> str:
-    """A SQLite store of the test's own (what these tests check does not depend on the engine)."""
-    return f"sqlite:///{tmp_path}/jobs.db"
+def target(quick_target: StoreTarget) -> StoreTarget:
+    """A store of the test's own on the quickest engine (what these tests check does not
+    depend on the engine); the ``store`` fixture opens it."""
+    return quick_target
 
 
-@pytest.fixture
-async def store(uri: str):
-    store = await queuecore.connect(uri)
-    yield store
-    await store.close()
+def dashboard(target: StoreTarget, **options: Any) -> JobTUI:
+    """The dashboard on ``target``."""
+    return JobTUI(target.uri, collection=target.collection, **options)
 
 
 def header_icon(app: JobTUI) -> str:
@@ -41,9 +40,9 @@ def header_icon(app: JobTUI) -> str:
     return icon
 
 
-async def test_every_screens_header_icon_is_a_glyph_terminal_fonts_have(uri: str, store) -> None:
+async def test_every_screens_header_icon_is_a_glyph_terminal_fonts_have(target: StoreTarget, store) -> None:
     await enqueue(store)
-    app = JobTUI(uri)
+    app = dashboard(target)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot, rows=1)
         icons = [header_icon(app)]
@@ -60,8 +59,8 @@ async def test_every_screens_header_icon_is_a_glyph_terminal_fonts_have(uri: str
         icon.encode("cp437")
 
 
-async def test_the_footer_shows_its_keys_whole_and_spaced_and_help_on_80_columns(uri: str) -> None:
-    app = JobTUI(uri)
+async def test_the_footer_shows_its_keys_whole_and_spaced_and_help_on_80_columns(target: StoreTarget) -> None:
+    app = dashboard(target)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, rows=0)
         await wait_for(pilot, lambda: "Commands" in screen_lines(app)[-1])
@@ -69,7 +68,7 @@ async def test_the_footer_shows_its_keys_whole_and_spaced_and_help_on_80_columns
         assert footer.endswith("^p Commands"), footer  # nothing of a key scrolled under it shows
         assert "? Help" in footer and "q Quit" in footer, footer  # they were cut off
         assert footer.startswith("c Cancel  r Requeue  n New  space Mark  / Search"), footer
-    app = JobTUI(uri)
+    app = dashboard(target)
     async with app.run_test(size=(140, 24)) as pilot:  # wide enough: every key
         await started(pilot, rows=0)
         await wait_for(pilot, lambda: "Commands" in screen_lines(app)[-1])
@@ -77,11 +76,11 @@ async def test_the_footer_shows_its_keys_whole_and_spaced_and_help_on_80_columns
         assert ": Command  p Pause view  q Quit  ? Help" in footer, footer
 
 
-async def test_a_cell_cut_to_its_column_ends_with_an_ellipsis(uri: str, store) -> None:
+async def test_a_cell_cut_to_its_column_ends_with_an_ellipsis(target: StoreTarget, store) -> None:
     long = await enqueue(store, "nightly-invoice-export", label="customer-acme-eu-west")
     await fail(store, long, "invalid data for task 'nightly-invoice-export': field required")
     short = await enqueue(store, "quick", label="ada")
-    app = JobTUI(uri)
+    app = dashboard(target)
     async with app.run_test(size=(160, 30)) as pilot:
         await started(pilot, rows=2)
         await wait_for(pilot, lambda: any(long.short_id in line for line in screen_lines(app)))
@@ -103,9 +102,9 @@ def test_a_workers_panel_cell_cut_to_its_column_ends_with_an_ellipsis() -> None:
         assert cell_len(text) <= width[key] and text.endswith("…"), (key, text)
 
 
-async def test_read_only_names_a_refused_range_mark_in_words(uri: str, store) -> None:
+async def test_read_only_names_a_refused_range_mark_in_words(target: StoreTarget, store) -> None:
     await enqueue(store)
-    app = JobTUI(uri, read_only=True)
+    app = dashboard(target, read_only=True)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, rows=1)
         await pilot.press("V")
@@ -114,10 +113,10 @@ async def test_read_only_names_a_refused_range_mark_in_words(uri: str, store) ->
         assert not any("_" in n for n in notes(app))  # was "mark_range is disabled"
 
 
-async def test_a_bulk_action_on_marks_it_cannot_touch_says_why(uri: str, store) -> None:
+async def test_a_bulk_action_on_marks_it_cannot_touch_says_why(target: StoreTarget, store) -> None:
     for _ in range(2):
         await enqueue(store)
-    app = JobTUI(uri)
+    app = dashboard(target)
     async with app.run_test(size=(120, 30)) as pilot:
         await started(pilot, rows=2)
         await pilot.press("space", "space", "R")

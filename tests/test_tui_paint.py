@@ -22,7 +22,7 @@ from textual._compositor import ChopsUpdate
 
 import queuecore
 from jobtui.tui.app import JobTUI
-from jobtui.tui.widgets.jobs_table import PAINT_BUDGET
+from jobtui.tui.widgets.painted_table import PAINT_BUDGET
 from queuecore import Status
 from queuecore.store.changes import Changes, Guard
 

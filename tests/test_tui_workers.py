@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from support.engines import QUICK
 from support.targets import StoreTarget
 from support.tui import cell, enqueue, started, static_text, table, wait_for, wait_store
 from textual.widgets import Static
@@ -13,8 +16,6 @@ from jobtui.tui.app import JobTUI
 from jobtui.tui.screens import AuditScreen, ConnectionScreen, HelpScreen, JobsScreen
 from jobtui.tui.widgets import WorkersPanel
 from queuecore import Status
-
-UNREACHABLE = "mongodb://operator:s3cret-pw@127.0.0.1:1/?serverSelectionTimeoutMS=300"
 
 
 def problem_text(app: JobTUI) -> str:
@@ -33,49 +34,36 @@ async def problem_shown(pilot, app: JobTUI) -> str:
     return problem_text(app)
 
 
-def unopenable(tmp_path: Path) -> tuple[JobTUI, Path]:
-    """A dashboard on a SQLite store that cannot be opened until the returned file is removed
-    (it stands where the database's directory should be)."""
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the database directory should be")
-    return JobTUI(f"sqlite:///{blocker}/jobs.db"), blocker
+def unopenable(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[JobTUI, str, Callable[[], None]]:
+    """A dashboard on a store (of the quickest engine) that cannot be opened until ``fix()``,
+    and what its connect error says."""
+    target, says, fix = QUICK.unopenable(request, tmp_path)
+    return JobTUI(target.uri, collection=target.collection), says, fix
 
 
-async def test_unreachable_mongodb_shows_the_problem_masked_with_retry() -> None:
-    app = JobTUI(UNREACHABLE)
+async def test_retry_connects_once_the_problem_is_fixed(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    app, says, fix = unopenable(request, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        text = await problem_shown(pilot, app)
-        assert "Cannot open the job store" in text
-        assert "cannot reach MongoDB" in text
-        assert "operator:***@127.0.0.1:1" in text
-        assert "s3cret-pw" not in text and "s3cret-pw" not in app.sub_title
-        await pilot.press("r")
-        await wait_for(pilot, lambda: any("Still cannot connect" in n.message for n in app._notifications))
-        assert isinstance(app.screen, ConnectionScreen)
-        assert "s3cret-pw" not in problem_text(app)
-        await pilot.press("q")
-        await wait_for(pilot, lambda: not app.is_running)
-
-
-async def test_retry_connects_once_the_problem_is_fixed(tmp_path: Path) -> None:
-    app, blocker = unopenable(tmp_path)
-    async with app.run_test(size=(100, 30)) as pilot:
-        assert "cannot open SQLite database" in await problem_shown(pilot, app)
-        blocker.unlink()
+        assert says in await problem_shown(pilot, app)
+        fix()
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
         await started(pilot, rows=0)
-        assert app.store is not None and app.store.engine == "sqlite"
+        assert app.store is not None and app.store.engine == QUICK.name
 
 
-async def test_a_retry_that_connects_under_the_help_leaves_no_stale_problem_screen(tmp_path: Path) -> None:
+async def test_a_retry_that_connects_under_the_help_leaves_no_stale_problem_screen(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     # r, then ? before the store opened: the help covered the problem screen when the retry
     # succeeded, which then stayed under it ("Cannot open the job store" while connected),
     # and its r opened a second store (the first one never closed).
-    app, blocker = unopenable(tmp_path)
+    app, _, fix = unopenable(request, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await problem_shown(pilot, app)
-        blocker.unlink()
+        fix()
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         app.action_retry_connect()  # the r pressed just before the ?
@@ -90,7 +78,7 @@ async def test_a_retry_that_connects_under_the_help_leaves_no_stale_problem_scre
 
 
 async def test_a_retry_while_the_workers_start_does_not_cut_the_connection_short(
-    tmp_path: Path, monkeypatch
+    quick_target: StoreTarget, monkeypatch
 ) -> None:
     # r while the store was open and the hosted queue was still loading its board cancelled
     # that start; the next attempt found the store open and returned, and nothing ever
@@ -108,7 +96,7 @@ async def test_a_retry_while_the_workers_start_does_not_cut_the_connection_short
         await real_run(self)
 
     monkeypatch.setattr(Queue, "run", slow_run)
-    app = JobTUI(f"sqlite:///{tmp_path / 'jobs.db'}", workers="examples.tasks")
+    app = JobTUI(quick_target.uri, collection=quick_target.collection, workers="examples.tasks")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, entered.is_set)
         app.action_retry_connect()  # an impatient r (the palette, a queued key)
@@ -118,17 +106,19 @@ async def test_a_retry_while_the_workers_start_does_not_cut_the_connection_short
         assert isinstance(app.screen, JobsScreen)
 
 
-async def test_the_audit_log_opened_before_connecting_says_so(tmp_path: Path) -> None:
+async def test_the_audit_log_opened_before_connecting_says_so(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     # ctrl+p → "Audit log" on the connection-problem screen showed "loading the audit log…"
     # for ever; it says there is no store yet, and loads once there is one.
-    app, blocker = unopenable(tmp_path)
+    app, _, fix = unopenable(request, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await problem_shown(pilot, app)
         app.open_audit()
         await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen) and app.screen.is_mounted)
         status = app.screen.query_one("#audit-status", Static)
         await wait_for(pilot, lambda: "not connected" in static_text(status))
-        blocker.unlink()
+        fix()
         app.action_retry_connect()
         await wait_for(pilot, lambda: "0 most recent operator actions" in static_text(status))
 

@@ -7,12 +7,14 @@ those tasks in a :class:`queuecore.Queue` it closes gracefully on quit.
 
 Database work runs in Textual workers; their results arrive as messages, and
 worker errors become notifications in one place (``on_worker_state_changed``).
-The app itself is the connection, the live feed (the filter and the order being loaded, the
-clock) and the read-only gate; screens read it and ask it for things through
-:mod:`jobtui.tui.host`. The changes to jobs and workers are :class:`~jobtui.tui.operator.Operator`'s
-(every one through ``Operator.mutate``, which read-only mode disables, recorded in the audit
-log with source "tui"), the ``:`` command line is :mod:`jobtui.tui.commands`, the palette
-:mod:`jobtui.tui.palette`, the keymap :mod:`jobtui.tui.keymap`.
+The app is built in layers: :mod:`jobtui.tui.connection` opens and closes the store (and the
+hosted workers), :mod:`jobtui.tui.live_feed` follows it and loads filters, orders and pages;
+this module adds the screens, keys, the clock and the read-only gate. Screens read the app and
+ask it for things through :mod:`jobtui.tui.host`. The changes to jobs and workers are
+:class:`~jobtui.tui.operator.Operator`'s (every one through ``Operator.mutate``, which read-only
+mode disables, recorded in the audit log with source "tui"), the ``:`` command line is
+:mod:`jobtui.tui.commands`, the palette :mod:`jobtui.tui.palette`, the keymap
+:mod:`jobtui.tui.keymap`.
 
 Settings come from the user config file (:mod:`jobtui.config`): ``[keys]``
 remaps any binding by its id (``App.set_keymap``), ``[filters]`` holds the
@@ -21,72 +23,47 @@ filters ``:filter NAME`` applies and ``:save NAME`` writes.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bson import ObjectId
 from textual import events, work
 from textual.actions import ActionParseResult
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.dom import DOMNode
-from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 import queuecore
-from queuecore import ConnectError, QueryTimeout, Queue, Store
 from queuecore.printable import printable
-from queuecore.query import QueryError
-from queuecore.sort import Sort
 from queuecore.store import QUERY_TIMEOUT
 from queuecore.uri import mask
 
 from ..bulk import BulkKind
 from ..config import UserConfig, config_path
 from ..gc_idle import IdleCollector
-from ..live import LiveModel
-from ..view import Delta, Filter
-from ..workers import WorkersError, build_queue
+from ..workers import WorkersError
 from . import keymap as keys
 from . import palette
 from .commands import CommandLine
 from .host import BulkAction, CancelJob, LoadMore, OpenAudit, OpenDetail, OpenEnqueue, RequeueJob
+from .live_feed import LiveFeed
 from .operator import Operator
 from .read_only import ReadOnlyNotice
-from .screens import AuditScreen, ConnectionScreen, HelpScreen, JobDetailScreen, JobsScreen
-from .screens.jobs import READ_ONLY_HIDDEN
-from .widgets.chrome import store_title
+from .screens import AuditScreen, HelpScreen, JobDetailScreen, JobsScreen
+from .screens.jobs_keys import READ_ONLY_HIDDEN
 
 #: Errors whose message is shown as is (they are written for operators).
 CLEAR_ERRORS = (queuecore.QueueError, ValueError, KeyError, WorkersError)
 
-#: Seconds a live feed must stay up before its next failure backs off from the start again.
-FEED_HEALTHY_AFTER = 60.0
-#: A filter still loading after this many seconds shows "searching…" in the filter bar (a quick
-#: load never flashes it).
-SEARCHING_AFTER = 0.15
 
-
-class JobTUI(App[None]):
+class JobTUI(LiveFeed):
     """The dashboard app (see the module docstring)."""
 
     CSS_PATH = "app.tcss"
     TITLE = "jobtui"
     BINDINGS = keys.APP_BINDINGS
-
-    class Connected(Message):
-        """The store is open (and the workers run, if any)."""
-
-    class ConnectFailed(Message):
-        """The store could not be opened (or, with another ``title``, stopped)."""
-
-        def __init__(self, problem: str, title: str = "Cannot open the job store") -> None:
-            super().__init__()
-            self.problem = problem
-            self.title = title
 
     def __init__(
         self,
@@ -103,9 +80,6 @@ class JobTUI(App[None]):
         self.uri = uri
         #: Seconds a filter's store query may take before it is stopped (``store.query_timeout``).
         self.query_timeout = query_timeout
-        #: The filter being loaded (the window still shows the previous one), or None.
-        self.searching: Filter | None = None
-        self._searching_since = 0.0
         self.collection = collection
         self.workers_spec = workers
         self.refresh_interval = max(0.1, float(refresh))
@@ -122,13 +96,7 @@ class JobTUI(App[None]):
         self.count_cap: int | None = 10_000
         #: The URI as shown (password masked).
         self.display_uri = mask(uri)
-        self.store: Store | None = None
-        self.model: LiveModel | None = None
-        self.queue: Queue | None = None
         self._quitting = False
-        #: The store's file went while open: a retry opens it again, never creates it.
-        self._store_went = False
-        self._loading_more = False
         #: Full garbage-collector passes wait for idle input (see jobtui.gc_idle).
         self.collector = IdleCollector()
         self._read_only_notice = ReadOnlyNotice(READ_ONLY_HIDDEN)
@@ -137,25 +105,10 @@ class JobTUI(App[None]):
         self.command_line = CommandLine(self)
         self.sub_title = self._describe_store()
 
-    def _describe_store(self) -> str:
-        """The header's subtitle: what the open store says of itself (``store.location``);
-        before it opens, the masked URI and the collection."""
-        if self.store is None:
-            return store_title(f"{self.display_uri} · {self.collection}", None, self.read_only)
-        return store_title(self.store.location, self.store.retention, self.read_only)
-
     # -- screens --------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[Any]:
         return JobsScreen()
-
-    @property
-    def jobs_screen(self) -> JobsScreen | None:
-        """The jobs screen (the bottom of the stack)."""
-        for screen in self.screen_stack:
-            if isinstance(screen, JobsScreen):
-                return screen
-        return None
 
     def on_mount(self) -> None:
         self.collector.start()
@@ -212,189 +165,6 @@ class JobTUI(App[None]):
             self._key_names = keys.key_names(self.keymap)
         return self._key_names.get(binding_id, default)
 
-    # -- connection -----------------------------------------------------------
-
-    @work(exclusive=True, group="connect", exit_on_error=False)
-    async def connect(self) -> None:
-        """Open the store and, with ``workers``, start the queue (once: a later retry keeps them)."""
-        if self.store is not None:
-            return
-        try:
-            create = not (self.read_only or self._store_went)  # read-only never makes a store
-            store = await queuecore.connect(
-                self.uri, collection=self.collection, query_timeout=self.query_timeout, create=create
-            )
-        except ConnectError as exc:
-            self.post_message(self.ConnectFailed(str(exc)))
-            return
-        except Exception as exc:  # anything else from a driver: still one clear line, masked
-            self.post_message(self.ConnectFailed(mask(f"{type(exc).__name__}: {exc}")))
-            return
-        self.store = store
-        self.model = LiveModel(store, page=self.page, counts_interval=self.refresh_interval)
-        self.model.count_cap = self.count_cap
-        if self.workers_spec:
-            try:
-                queue = build_queue(store, self.workers_spec)
-                await queue.run()
-                self.queue = queue
-                self.add_class("-workers")  # notifications keep clear of the workers panel
-            except (WorkersError, Exception) as exc:
-                self.notify(f"Workers not started: {exc}", severity="error", timeout=15)
-        self.post_message(self.Connected())
-
-    def on_job_tui_connected(self, _: Connected) -> None:
-        if isinstance(self.screen, ConnectionScreen):
-            self.pop_screen()
-        # one under another screen (help, audit, the palette's) goes when that one closes:
-        # ConnectionScreen.on_screen_resume
-        self.sub_title = self._describe_store()
-        self.watch_store()
-        screen = self.jobs_screen
-        if screen is not None:
-            screen.render_state()
-            screen.tick()
-
-    def on_job_tui_connect_failed(self, message: ConnectFailed) -> None:
-        if isinstance(self.screen, ConnectionScreen):
-            self.screen.show_problem(message.problem, message.title)
-            self.notify("Still cannot connect.", severity="error")
-        else:
-            self.push_screen(ConnectionScreen(message.problem, self.display_uri, message.title))
-
-    def action_retry_connect(self) -> None:
-        """Try to open the store again (not while an attempt still runs: cancelling it midway,
-        after the store opened, would leave a half-started connection behind)."""
-        if any(
-            w.group == "connect" and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
-            for w in self.workers
-        ):
-            self.notify("Still connecting…", timeout=2)
-            return
-        self.notify("Connecting…", timeout=2)
-        self.connect()
-
-    # -- the live feed --------------------------------------------------------
-
-    @work(exclusive=True, group="watch", exit_on_error=False)
-    async def watch_store(self) -> None:
-        """Follow the store's changes; a failed feed is reported and reopened with backoff."""
-        failures = 0
-        loop = asyncio.get_running_loop()
-        while self.model is not None:
-            began = loop.time()
-            try:
-                await self.model.run(self._deliver)
-            except asyncio.CancelledError:
-                raise
-            except queuecore.StoreGone as exc:
-                await self._store_gone(str(exc))
-                return
-            except Exception as exc:
-                # A feed that stayed up for a while starts its backoff afresh; one that fails
-                # again right after reopening (its first snapshot loads fine) backs off further.
-                if loop.time() - began > FEED_HEALTHY_AFTER:
-                    failures = 0
-                failures += 1
-                self.notify(f"Live updates interrupted: {exc}", severity="warning")
-                delay = queuecore.backoff(0.5, 10, 2, failures).total_seconds()
-                await asyncio.sleep(delay)
-
-    async def _store_gone(self, problem: str) -> None:
-        """The store's file was deleted or replaced: stop the hosted workers (nothing can be
-        written) and say so; a retry opens the file once it is back, and never makes a new one."""
-        self._store_went = True
-        store, queue = self.store, self.queue
-        self.store = self.model = self.queue = None
-        if queue is not None:
-            await queue.close(grace=0)
-        if store is not None:
-            await store.close()
-        hint = " — r opens it again once it is back (an empty store is never made in its place)"
-        self.post_message(self.ConnectFailed(problem + hint, "The job store stopped"))
-
-    def _deliver(self, delta: Delta) -> None:
-        screen = self.jobs_screen
-        if screen is not None:
-            screen.post_message(JobsScreen.Changed(delta))
-
-    @work(group="load", exit_on_error=False)
-    async def _run_model(self, op: Callable[[LiveModel], Awaitable[Delta]]) -> None:
-        if self.model is None:
-            return
-        self._deliver(await op(self.model))
-
-    def apply_filter(self, new: Filter) -> None:
-        """Show the jobs matching ``new`` (a server-side reload; a paused view resumes).
-
-        The store query runs in a worker, never blocking a key: while it runs the filter bar
-        says "searching…", and a newer filter cancels it (the store stops the query). Over
-        the store's time limit the view keeps the previous filter and says so."""
-        if self.model is None:
-            return
-        screen = self.jobs_screen
-        if screen is not None and screen.paused:
-            screen.resume()
-        self.searching, self._searching_since = new, time.monotonic()
-        self.set_timer(SEARCHING_AFTER, self._show_state)
-        self._load_filter(new)
-
-    @property
-    def wanted_filter(self) -> Filter:
-        """The filter a key changes: the one being loaded, else the one shown."""
-        if self.searching is not None:
-            return self.searching
-        return self.model.filter if self.model is not None else Filter()
-
-    @property
-    def search_shown(self) -> bool:
-        """Whether the filter bar says "searching…" (a filter has been loading a while)."""
-        return self.searching is not None and time.monotonic() - self._searching_since >= SEARCHING_AFTER
-
-    @work(exclusive=True, group="filter", exit_on_error=False)
-    async def _load_filter(self, new: Filter) -> None:
-        try:
-            if self.model is None:
-                return
-            delta = await self.model.set_filter(new)
-        except (QueryTimeout, QueryError) as exc:  # over the time limit, or refused by the database
-            self.notify(f"{exc} — still showing the previous filter.", severity="error", timeout=10)
-            return
-        finally:
-            if self.searching is new:  # not replaced by a newer filter meanwhile
-                self.searching = None
-            self._show_state()
-        self._deliver(delta)
-
-    def _show_state(self) -> None:
-        screen = self.jobs_screen
-        if screen is not None:
-            screen.render_state()
-
-    def apply_sort(self, new: Sort) -> None:
-        """Order the window by ``new`` (a server-side reload; a paused view resumes)."""
-        if self.model is None:
-            return
-        screen = self.jobs_screen
-        if screen is not None and screen.paused:
-            screen.resume()
-        self._run_model(lambda m: m.set_sort(new))
-
-    def load_more(self) -> None:
-        """Fetch the next page of the window when there is one (one fetch at a time)."""
-        if self.model is None or self.model.exhausted or self._loading_more:
-            return
-        self._loading_more = True
-        self._load_more()
-
-    @work(group="load", exit_on_error=False)
-    async def _load_more(self) -> None:
-        try:
-            if self.model is not None:
-                self._deliver(await self.model.load_more())
-        finally:
-            self._loading_more = False
-
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
             self.collector.touch()  # a due full GC pass waits for a quiet moment
@@ -408,14 +178,6 @@ class JobTUI(App[None]):
         screen = self.jobs_screen
         if screen is not None:
             screen.tick()
-
-    @work(exclusive=True, group="aggregates", exit_on_error=False)
-    async def _refresh_aggregates(self) -> None:
-        """The clock's work on the model: timed counts, stalls, time-dependent filters."""
-        if self.model is not None and self.model.loaded:
-            delta = await self.model.tick()
-            if delta:
-                self._deliver(delta)
 
     # -- operator actions -----------------------------------------------------
 
@@ -526,10 +288,7 @@ class JobTUI(App[None]):
 
     async def on_unmount(self) -> None:
         self.collector.stop()
-        if self.queue is not None:
-            await self.queue.close()
-        if self.store is not None:
-            await self.store.close()
+        await self.close_store()
 
 
 __all__ = ["JobTUI"]

@@ -54,6 +54,12 @@ class Store(abc.ABC):
         #: :class:`~queuecore.errors.QueryTimeout` (None: no limit). Unfiltered reads, ``get``
         #: and writes are never limited. Set by ``connect(query_timeout=…)``; may be changed.
         self.query_timeout: float | None = QUERY_TIMEOUT
+        #: True: no call of this store runs on the event loop's thread (a dashboard's store:
+        #: its loop draws frames and takes keys). False (default): an engine may run a short
+        #: call there when that costs no waiting (SQLite's group-committed writes and the
+        #: feed's read after them: faster for a worker awaiting each write). Set it before
+        #: the store's first write; an engine without such calls ignores it.
+        self.keep_loop_free = False
         self._mode = MODE_CHANGE_FEED
 
     @property

@@ -3,7 +3,7 @@
 Callers (:mod:`queuecore.ops`, :mod:`queuecore.task`) name a job's fields by their
 attributes on :class:`~queuecore.job.Job` (``ended``, ``available``, ``heartbeat``…);
 only the engines know how a field is stored. :meth:`Changes.stored` gives the stored keys
-(the model's aliases, ``ended_at`` …) and each value with its Python type, which an engine
+(``ended_at`` …, :mod:`queuecore.fields`) and each value with its Python type, which an engine
 encodes as its column or BSON field holds it.
 """
 
@@ -14,7 +14,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from ..job import Event, Job, Status
+from ..fields import stored_key
+from ..job import Event, Status
 
 
 class _Unset:
@@ -109,8 +110,8 @@ class Changes:
 
 #: The job fields a :class:`Changes` may set, in order.
 _FIELDS = tuple(f.name for f in fields(Changes) if f.name not in ("event", "lock"))
-#: Each one's stored key: the job model's alias (``ended_at``…), else its name.
-_STORED = {name: Job.model_fields[name].alias or name for name in _FIELDS}
+#: Each one's stored key (``ended_at``…: :mod:`queuecore.fields`).
+_STORED = {name: stored_key(name) for name in _FIELDS}
 
 
 __all__ = ["ANY", "UNSET", "Changes", "Guard"]

@@ -11,6 +11,7 @@ it unchanged.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,13 @@ class EngineSupport:
         server's "time limit exceeded" (True); False where a slow filter really runs over it."""
         return False
 
+    def unopenable(
+        self, request: pytest.FixtureRequest, directory: Path
+    ) -> tuple[StoreTarget, str, Callable[[], None]]:
+        """A target no store can be opened on until the returned ``fix()`` is called, and the
+        words the connect error then says (a file where the database's directory should be)."""
+        raise NotImplementedError
+
     def break_batches_midway(
         self, store: Store, monkeypatch: pytest.MonkeyPatch, after: int
     ) -> type[BaseException]:
@@ -128,6 +136,10 @@ def _load() -> dict[str, EngineSupport]:
 SUPPORTS: dict[str, EngineSupport] = _load()
 #: The engines' names: what store-level fixtures are parametrised with.
 ENGINES: list[str] = list(SUPPORTS)
+#: The engine of tests whose subject does not depend on the engine (the CLI's output, the
+#: dashboard's chrome and connection screen, the examples): they run once, on the registry's
+#: first fast engine, and never name it (``quick_target``, ``quick_cli`` in tests/conftest.py).
+QUICK: EngineSupport = next(s for s in SUPPORTS.values() if s.fast)
 
 
 def of(engine: str | Store | StoreTarget) -> EngineSupport:

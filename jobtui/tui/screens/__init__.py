@@ -10,7 +10,8 @@ from .connection import ConnectionScreen
 from .detail import JobDetailScreen
 from .enqueue import EnqueueScreen
 from .help import HelpScreen
-from .jobs import MUTATING, READ_ONLY_HIDDEN, JobsScreen
+from .jobs import JobsScreen
+from .jobs_keys import MUTATING, READ_ONLY_HIDDEN
 
 __all__ = [
     "MUTATING",

@@ -51,7 +51,8 @@ def sections(read_only: bool = False) -> list[tuple[str, list[Binding]]]:
     from .audit import AuditScreen
     from .detail import JobDetailScreen
     from .enqueue import EnqueueScreen
-    from .jobs import READ_ONLY_HIDDEN, JobsScreen
+    from .jobs import JobsScreen
+    from .jobs_keys import READ_ONLY_HIDDEN
 
     def bindings(items: Iterable[BindingType]) -> list[Binding]:
         out = bindings_of(items)

@@ -10,23 +10,17 @@ The order of the rows is the model's sort, server-side (``shift`` + a column's l
 in the filter bar ("▲ N newer", ``g``/``home`` jumps to them); ``f`` follows the newest
 row (the cursor stays on the first row until a key moves it away).
 
-The model's changes reach the table at a capped rate: the first change after a quiet
-spell is shown at once, later ones are merged and shown together at most every
-``APPLY_INTERVAL`` seconds, so 1,000 change events per second cost ten table updates,
-and key presses are not queued behind them.
+The model's changes reach the table at a capped rate, and not while paused
+(:mod:`.table_updates`); the screen's keys are :mod:`.jobs_keys`'.
 """
 
 from __future__ import annotations
 
-import time
-
 from bson import ObjectId
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 from queuecore import Job
@@ -41,30 +35,8 @@ from ..marks import Marks
 from ..widgets import FilterBar, FilterInput, JobsTable, SummaryBar, WorkersPanel
 from ..widgets.chrome import AppFooter, AppHeader
 from ..widgets.filters import ViewState
-
-#: Actions that change jobs or workers (disabled and hidden in read-only mode).
-MUTATING = frozenset(
-    {"cancel", "requeue", "enqueue", "requeue_failed", "bulk_cancel", "toggle_pause", "scale"}
-)
-#: Everything hidden in read-only mode: the mutating actions and the marks that feed them.
-READ_ONLY_HIDDEN = MUTATING | {"mark", "mark_range", "clear_marks"}
-#: Actions that open a filter input. Their keys are priority bindings: the input opens (and
-#: takes the focus) before the next key is dispatched, so keys typed in one burst with the
-#: ``/`` land in the input, not in the table. While an input has the focus they are typed.
-OPENS_INPUT = frozenset({"search", "command_line", "task_filter"})
-#: The table shows the model's changes at most this often (seconds).
-APPLY_INTERVAL = 0.1
-#: Sort keys: ``shift`` + a letter of the column, as in k9s (again: the other direction).
-SORT_KEYS: tuple[tuple[str, SortField, str], ...] = (
-    ("O", SortField.CREATED, "Sort by age (newest/oldest first)"),
-    ("N", SortField.NAME, "Sort by task name"),
-    ("L", SortField.LABEL, "Sort by label"),
-    ("S", SortField.STATUS, "Sort by status"),
-    ("T", SortField.ATTEMPTS, "Sort by attempts (tries)"),
-    ("I", SortField.AVAILABLE, "Sort by available time (avail in)"),
-    ("B", SortField.STARTED, "Sort by start time (began)"),
-    ("E", SortField.ENDED, "Sort by end time"),
-)
+from .jobs_keys import JOBS_BINDINGS, OPENS_INPUT, READ_ONLY_HIDDEN
+from .table_updates import TableUpdates
 
 
 def query_problem(exc: QueryError) -> str:
@@ -87,37 +59,7 @@ def empty_hint(current: Filter, read_only: bool) -> str:
 class JobsScreen(Screen[None]):
     """The main screen; it renders what the app's live model holds."""
 
-    BINDINGS = [  # noqa: RUF012
-        Binding("c", "cancel", "Cancel", id="cancel"),
-        Binding("r", "requeue", "Requeue", id="requeue"),
-        Binding("n", "enqueue", "New", id="enqueue"),
-        Binding("space", "mark", "Mark", id="mark"),
-        Binding("V,shift+space", "mark_range", "Mark range: last mark to here", show=False, id="mark-range"),
-        Binding("u", "clear_marks", "Unmark all", show=False, id="clear-marks"),
-        Binding("C", "bulk_cancel", "Cancel marked/filter", key_display="C", show=False, id="bulk-cancel"),
-        Binding(
-            "R", "requeue_failed", "Requeue marked/failed", key_display="R", show=False, id="bulk-requeue"
-        ),
-        Binding("slash", "search", "Search", key_display="/", id="search", priority=True),
-        Binding("colon", "command_line", "Command", key_display=":", id="command", priority=True),
-        Binding("p", "toggle_freeze", "Pause view", id="pause-view"),
-        Binding("A", "audit", "Audit log", key_display="A", show=False, id="audit"),
-        Binding("t", "task_filter", "Task filter", show=False, id="task-filter", priority=True),
-        Binding("1", "toggle_status(0)", "Enqueued", show=False, id="status-enqueued"),
-        Binding("2", "toggle_status(1)", "Running", show=False, id="status-running"),
-        Binding("3", "toggle_status(2)", "Completed", show=False, id="status-completed"),
-        Binding("4", "toggle_status(3)", "Failed", show=False, id="status-failed"),
-        Binding("5", "toggle_status(4)", "Cancelled", show=False, id="status-cancelled"),
-        Binding("6", "toggle_status(5)", "Stalled", show=False, id="status-stalled"),
-        Binding("0", "all_statuses", "All statuses", show=False, id="status-all"),
-        Binding("x", "clear_filters", "Clear filters", show=False, id="clear-filters"),
-        Binding("w", "focus_workers", "Workers", show=False, id="focus-workers"),
-        Binding("f", "toggle_follow", "Follow newest", show=False, id="follow"),
-        *(
-            Binding(key, f"sort('{f.value}')", what, key_display=key, show=False, id=f"sort-{f.value}")
-            for key, f, what in SORT_KEYS
-        ),
-    ]
+    BINDINGS = JOBS_BINDINGS
 
     class Changed(Message):
         """The live model changed (posted by the app's watch worker)."""
@@ -130,14 +72,9 @@ class JobsScreen(Screen[None]):
         super().__init__()
         #: Marked job ids (row keys); shared with the table, which shows them.
         self.marks = Marks()
-        #: While paused: the jobs as the table shows them (None when not paused).
-        self.frozen: dict[ObjectId, Job] | None = None
-        self._pending = 0
+        #: The model's changes on their way to the table (rate-capped; held while paused).
+        self.updates = TableUpdates(self)
         self._ready = False  # composed and mounted: the app's clock may fire before that
-        #: Changes of the model not shown yet (merged), and the timer that will show them.
-        self._queued: Delta | None = None
-        self._apply_timer: Timer | None = None
-        self._applied_at = float("-inf")
 
     @property
     def tui(self) -> Host:
@@ -174,6 +111,11 @@ class JobsScreen(Screen[None]):
         return self.query_one("#filters", FilterBar)
 
     @property
+    def frozen(self) -> dict[ObjectId, Job] | None:
+        """While paused: the jobs as the table shows them (None when not paused)."""
+        return self.updates.frozen
+
+    @property
     def paused(self) -> bool:
         """Whether the table is frozen (``p``)."""
         return self.frozen is not None
@@ -202,7 +144,7 @@ class JobsScreen(Screen[None]):
                 shown,
                 model.exhausted,
                 marked=len(self.marks),
-                paused=self._pending if self.paused else None,
+                paused=self.updates.pending if self.paused else None,
                 view=self.view_state(),
             )
 
@@ -229,64 +171,7 @@ class JobsScreen(Screen[None]):
         self.render_state()
 
     def on_jobs_screen_changed(self, message: Changed) -> None:
-        """Queue the model's changes; show them now or at the end of the current interval.
-
-        A reload (a filter change, a reconnect) is shown at once.
-        """
-        if self._queued is None:
-            self._queued = Delta()
-        self._queued.merge(message.delta)
-        wait = self._applied_at + APPLY_INTERVAL - time.monotonic()
-        if wait <= 0 or message.delta.reloaded:
-            self._apply_queued()
-        elif self._apply_timer is None:
-            self._apply_timer = self.set_timer(wait, self._apply_queued, name="jobtui-apply")
-
-    def _apply_queued(self) -> None:
-        """Show the queued changes of the model in one table update."""
-        if self._apply_timer is not None:
-            self._apply_timer.stop()
-            self._apply_timer = None
-        delta, self._queued = self._queued, None
-        model = self.tui.model
-        if delta is None or model is None:
-            return
-        self._applied_at = time.monotonic()
-        try:
-            if self.frozen is not None:
-                self._count_pending()
-            elif delta.reloaded:
-                self._show_all(arrivals=not delta.refiltered)
-            elif delta.changed:
-                self.table.sync({str(i): model.get(i) for i in delta.changed}, utcnow(), delta.added)
-            self.render_state()
-        except NoMatches:  # the app is closing: its widgets went before this timer
-            return
-
-    def _show_all(self, arrivals: bool = True) -> None:
-        """Make the table show exactly the model's window (in its order). ``arrivals``: rows
-        new to the table arrived (a reset, a resume) rather than being a new selection."""
-        model = self.tui.model
-        if model is None:
-            return
-        table = self.table
-        jobs = model.ordered()
-        wanted = {str(j.id): j for j in jobs}
-        shown = table.keys()
-        changed: dict[str, Job | None] = {k: None for k in shown if k not in wanted}
-        kept = [k for k in shown if k in wanted]
-        added = any(k not in table._cells for k in wanted) or kept != [k for k in wanted if k in table._cells]
-        changed.update(wanted)
-        table.sync(changed, utcnow(), added, arrivals=arrivals)
-
-    def _count_pending(self) -> None:
-        """How many rows differ between the frozen table and the model (added, gone, changed)."""
-        model = self.tui.model
-        if model is None or self.frozen is None:
-            return
-        frozen, now = self.frozen, model.jobs
-        gone = len(frozen.keys() - now.keys())
-        self._pending = gone + sum(1 for id, job in now.items() if frozen.get(id) != job)
+        self.updates.add(message.delta)
 
     def tick(self) -> None:
         """Clock-driven refresh (ages, countdowns, run times, stalls, counts, workers)."""
@@ -389,28 +274,17 @@ class JobsScreen(Screen[None]):
 
     def action_toggle_freeze(self) -> None:
         """Pause the table for reading (changes are counted), or resume and apply them."""
-        model = self.tui.model
         if self.frozen is None:
-            if model is None:
-                return
-            self._apply_queued()  # the table shows the model's latest changes: freeze exactly that
-            self.frozen = dict(model.jobs)
-            self._pending = 0
+            self.updates.freeze()
         else:
-            self.resume()
+            self.updates.resume()
         self.render_state()
 
     def resume(self) -> None:
         """Leave the pause: show everything that changed meanwhile."""
-        if self.frozen is None:
-            return
-        self.frozen = None
-        self._pending = 0
-        self._show_all()
-        model = self.tui.model
-        if model is not None:
-            self.table.tick({str(j.id): j for j in model.jobs.values()}, utcnow())
-        self.render_state()
+        if self.frozen is not None:
+            self.updates.resume()
+            self.render_state()
 
     def action_audit(self) -> None:
         self.post_message(OpenAudit())

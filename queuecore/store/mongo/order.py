@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...fields import stored_key
 from ...job import Job
 from ...sort import Sort, SortField
 
-#: The document field of each sort field: the job model's stored key (``created_at``…).
-FIELD = {f: Job.model_fields[f.value].alias or f.value for f in SortField}
+#: The document field of each sort field: its stored key (``created_at``…: :mod:`queuecore.fields`).
+FIELD = {f: stored_key(f.value) for f in SortField}
 
 
 def sort_spec(sort: Sort) -> list[tuple[str, int]]:

@@ -30,10 +30,13 @@ The modules, one job each:
 - ``store.py`` — :class:`SQLiteStore`, the ``Store`` methods; ``writes.py`` — the SQL of its
   inserts, claim and guarded updates; ``batch.py`` — ``enqueue_many`` all or nothing;
   ``counts.py`` — ``counts()``;
-- ``codec.py`` — rows ↔ jobs (per-store caches); ``decode.py`` — rows another program wrote
-  (text that is not UTF-8, odd audit rows);
+- ``codec.py`` — rows ↔ jobs (per-store caches; a column per field of
+  :mod:`queuecore.fields`); ``rowcode.py`` — its fast row parser and insert encoder, written
+  from that table at import; ``decode.py`` — rows another program wrote (text that is not
+  UTF-8, odd audit rows);
 - ``filter.py`` — a :class:`~queuecore.query.Query` compiled to SQL (``compile_query``);
-- ``schema.py`` with ``schema.sql``/``indexes.sql`` — tables, triggers, indexes, retention;
+- ``schema.py`` with ``schema.sql``/``indexes.sql`` — tables (the jobs table's columns from
+  the field table, added to an older table on open), triggers, indexes, retention;
 - ``executor.py`` — the store's thread, group commit, the event loop's inline writes;
 - ``file.py`` — the database file: its identity, the WAL's size, a full disk;
 - ``feed.py`` — the change feed and ``watch()``.

@@ -1,5 +1,9 @@
 """Rows of the SQLite jobs table ↔ :class:`~queuecore.job.Job`.
 
+The table has a column per stored field (:data:`queuecore.fields.FIELDS`, named by its key,
+``id`` for ``_id``) and the label's lock; which columns hold dates or JSON, and where each one
+is in a row, come from that table, so a field added there is read and written here.
+
 Rows are read back without pydantic validating every field when they are exactly what this
 engine writes (:meth:`Codec.fast_job`); anything else is validated, or salvaged as
 malformed (:func:`row_to_doc`, ``Job.salvage``): reading never raises.
@@ -18,51 +22,43 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bson import ObjectId
-
 from ..._time import from_ms, to_ms
-from ...job import MAX_DEPTH, MAX_EVENTS, Event, Job, Status, too_deep
-from ..common import lock_key
+from ...fields import FIELDS, Kind, of_kind
+from ...job import MAX_DEPTH, MAX_EVENTS, Event, Job, Status
+from . import rowcode
 from .decode import NotUTF8
 
-#: The job table's columns, in the order every query selects them (``Codec.fast_job`` reads
-#: them by position).
-COLUMNS = (
-    "id",
-    "name",
-    "label",
-    "data",
-    "status",
-    "created_at",
-    "available_at",
-    "started_at",
-    "ended_at",
-    "finished_at",
-    "attempts",
-    "result",
-    "reason",
-    "events",
-    "worker",
-    "progress",
-    "note",
-    "cancel_reason",
-    "heartbeat_at",
-    "trace",
-    "lock",
-)
-DATETIME_KEYS = frozenset(
-    {"created_at", "available_at", "started_at", "ended_at", "finished_at", "heartbeat_at"}
-)
-JSON_KEYS = frozenset({"data", "result"})
-DECODED_KEYS = frozenset({*JSON_KEYS, "events"})
+#: The job table's columns: one per stored field (:data:`queuecore.fields.FIELDS`, in its
+#: order), then the label's lock; every query selects them in this order (``Codec.fast_job``
+#: reads them by position).
+COLUMNS = (*(f.sql_column for f in FIELDS), "lock")
+#: The stored keys (column names but ``id``) of the fields held as epoch milliseconds, as
+#: JSON objects, as JSON text of any kind.
+DATETIME_KEYS = frozenset(f.key for f in of_kind(Kind.TIME))
+JSON_KEYS = frozenset(f.key for f in of_kind(Kind.OBJECT))
+DECODED_KEYS = frozenset(f.key for f in of_kind(Kind.OBJECT, Kind.EVENTS))
 #: ``SELECT {SELECT} FROM jobs``: every column, in order.
 SELECT = ", ".join(COLUMNS)
 #: The same, from the jobs table joined as ``j`` (the change feed's read).
 FEED_SELECT = ", ".join(f"j.{c}" for c in COLUMNS)
-#: The columns a new job is inserted with (the others take their defaults).
-INSERT_COLUMNS = "id, name, label, data, status, created_at, available_at, events, trace, lock"
-INSERT_MARKS = ", ".join("?" * len(INSERT_COLUMNS.split(", ")))
-STATUSES: dict[str, Status] = {s.value: s for s in Status}
+#: The columns a new job is inserted with: all of them (``Codec.insert_values``).
+INSERT_COLUMNS = SELECT
+INSERT_MARKS = ", ".join("?" * len(COLUMNS))
+
+#: Each column's stored key (the document key :func:`row_to_doc` gives it; the lock has none).
+_KEYS = {f.sql_column: f.key for f in FIELDS}
+
+
+def _position(kind: Kind) -> int:
+    """The position in ``COLUMNS`` of the one field of this kind."""
+    [index] = [i for i, f in enumerate(FIELDS) if f.kind is kind]
+    return index
+
+
+# Positions the change feed's reuse of a written row needs, worked out once from the table.
+_ID, _STATUS = _position(Kind.ID), _position(Kind.STATUS)
+_ATTEMPTS = COLUMNS.index("attempts")
+_OBJECTS = tuple((i, f.attr) for i, f in enumerate(FIELDS) if f.kind is Kind.OBJECT)
 
 
 def encode(key: str, value: Any) -> Any:
@@ -87,14 +83,13 @@ def row_to_doc(row: dict[str, Any], problems: list[str] | None = None) -> dict[s
     to decode (then read as null).
     """
     doc: dict[str, Any] = {}
-    for key, value in row.items():
+    for column, value in row.items():
+        key = _KEYS.get(column)
         if isinstance(value, NotUTF8):
             if problems is not None:
-                problems.append(f"{key}: not UTF-8 text")
+                problems.append(f"{column}: not UTF-8 text")
             value = str(value)  # shown with U+FFFD for each bad byte
-        if key == "id":
-            doc["_id"] = value
-        elif key == "lock":
+        if key is None:  # the lock
             continue
         elif value is None:
             doc[key] = None
@@ -149,7 +144,7 @@ class Codec:
         """The job in a row of ``COLUMNS`` (never raises: a row that is not a valid job comes
         back salvaged, ``malformed`` set)."""
         values = tuple(row)
-        job = self.fast_job(values)
+        job = rowcode.fast_job(self, values)
         if job is None:  # not exactly what this engine writes: validate, or salvage as malformed
             problems: list[str] = []
             try:
@@ -181,8 +176,8 @@ class Codec:
         if known is None or known[0] != values:
             return self.to_job(values)
         fields = dict(known[1].__dict__)
-        fields["data"] = json.loads(values[3])
-        fields["result"] = None if values[11] is None else json.loads(values[11])
+        for index, attr in _OBJECTS:
+            fields[attr] = None if values[index] is None else json.loads(values[index])
         fields["events"] = list(fields["events"])  # Event objects are immutable
         return Job.trusted(**fields)
 
@@ -241,116 +236,18 @@ class Codec:
         JSON that decodes to a dict, events that validate), and the result equals what
         ``Job.from_doc(row_to_doc(row))`` returns; anything unexpected returns None so that
         path decides (and flags a malformed row). Pydantic validation of every field costs
-        several times more, and the hot path parses each job after each of its writes.
+        several times more, and the hot path parses each job after each of its writes. The
+        code is written from the field table at import (:mod:`.rowcode`).
         """
-        (
-            id_,
-            name,
-            label,
-            data,
-            status,
-            created,
-            available,
-            started,
-            ended,
-            finished,
-            attempts,
-            result,
-            reason,
-            events,
-            worker,
-            progress,
-            note,
-            cancel_reason,
-            heartbeat,
-            trace,
-            _lock,
-        ) = values
-        if not (
-            type(id_) is str
-            and len(id_) == 24
-            and type(name) is str
-            and type(label) is str
-            and type(data) is str
-            and type(status) is str
-            and type(created) is int
-            and type(available) is int
-            and type(attempts) is int
-            and type(reason) is str
-            and type(events) is str
-            and type(worker) is str
-            and type(note) is str
-            and (progress is None or type(progress) is float)
-            and (cancel_reason is None or type(cancel_reason) is str)
-            and (trace is None or type(trace) is str)
-            and (result is None or type(result) is str)
-            and (started is None or type(started) is int)
-            and (ended is None or type(ended) is int)
-            and (finished is None or type(finished) is int)
-            and (heartbeat is None or type(heartbeat) is int)
-        ):
-            return None
-        state = STATUSES.get(status)
-        if state is None:
-            return None
-        try:
-            oid = ObjectId(id_)
-            decoded = json.loads(data)
-            outcome = None if result is None else json.loads(result)
-            history = self.events(events, id_)
-            times = [
-                None if t is None else from_ms(t) for t in (created, available, started, ended, finished)
-            ]
-            beat = None if heartbeat is None else from_ms(heartbeat)
-        except Exception:  # whatever it is, the validating path reports it
-            return None
-        if type(decoded) is not dict or not (outcome is None or type(outcome) is dict):
-            return None
-        # only text with more brackets than the limit can be nested that deep: look closer
-        if data.count("{") + data.count("[") > MAX_DEPTH and too_deep(decoded):
-            return None
-        if result is not None and result.count("{") + result.count("[") > MAX_DEPTH and too_deep(outcome):
-            return None
-        return Job.trusted(
-            id=oid,
-            name=name,
-            label=label,
-            data=decoded,
-            status=state,
-            created=times[0],
-            available=times[1],
-            started=times[2],
-            ended=times[3],
-            finished=times[4],
-            attempts=attempts,
-            result=outcome,
-            reason=reason,
-            events=history,
-            worker=worker,
-            progress=progress,
-            note=note,
-            cancel_reason=cancel_reason,
-            heartbeat=beat,
-            trace=trace,
-            malformed=None,
-        )
+        return rowcode.fast_job(self, values)
 
     # -- writing ----------------------------------------------------------------------
 
     def insert_values(self, job: Job, lock: bool) -> list[Any]:
-        """A new job's values for ``INSERT_COLUMNS``."""
-        return [
-            str(job.id),
-            job.name,
-            job.label,
-            encode("data", job.data),
-            job.status.value,
-            to_ms(job.created),
-            to_ms(job.available),
-            json.dumps([self.event_entry(e) for e in job.events]),
-            job.trace,
-            lock_key(job.name, job.label) if lock else None,
-        ]
+        """A new job's values for ``INSERT_COLUMNS``: every field as its column holds it, and
+        the lock (with ``lock``: the job takes its name and label's). Written from the field
+        table at import (:mod:`.rowcode`)."""
+        return rowcode.insert_values(self, job, lock)
 
     def append_args(self, event: Event) -> tuple[Any, ...]:
         """The parameters of ``writes.APPEND`` for ``event``."""
@@ -370,4 +267,4 @@ class Codec:
 
 def _written_key(values: tuple[Any, ...]) -> tuple[Any, Any, Any]:
     """A returned row's (id, status, attempts)."""
-    return values[0], values[4], values[10]
+    return values[_ID], values[_STATUS], values[_ATTEMPTS]

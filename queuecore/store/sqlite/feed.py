@@ -88,10 +88,14 @@ class Feed:
         return True
 
     async def watch(
-        self, connect: Callable[[], sqlite3.Connection], interval: Callable[[], float]
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        interval: Callable[[], float],
+        here: Callable[[], bool] = lambda: True,
     ) -> AsyncIterator[Change]:
         """Tail the feed on a connection from ``connect``; first yields ``reset``. ``interval``:
-        the seconds between two looks for other processes' writes (read at each wait)."""
+        the seconds between two looks for other processes' writes (read at each wait);
+        ``here()``: whether a read after this process's write may run on the loop's thread."""
         executor = SQLThread("queuecore-feed")
         waker = asyncio.Event()
         self.wakers[waker] = asyncio.get_running_loop()
@@ -104,7 +108,7 @@ class Feed:
             local = False  # woken by a write of this process
             while True:
                 waker.clear()
-                rows, new_seq, limit = await self._next(tail, executor, seq, local)
+                rows, new_seq, limit = await self._next(tail, executor, seq, local and here())
                 if new_seq == LOST:
                     seq = await executor.run(tail.position)
                     yield Change("reset")

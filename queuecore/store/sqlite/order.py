@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from ..._time import to_ms
+from ...fields import BY_ATTR
 from ...job import Job
 from ...sort import Sort, SortField
 
-#: The column of each sort field: the job model's stored key (``created_at``…, else its name).
-COLUMN = {f: Job.model_fields[f.value].alias or f.value for f in SortField}
+#: The column of each sort field (``created_at``…: :data:`queuecore.fields.FIELDS`).
+COLUMN = {f: BY_ATTR[f.value].sql_column for f in SortField}
 
 
 def order_by(sort: Sort) -> str:

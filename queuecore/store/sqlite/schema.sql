@@ -1,30 +1,12 @@
 -- The tables of one collection ({t}: its name, checked by schema.check_name) and the shared
 -- queuecore_meta. Idempotent: run by every store that opens the file (schema.create).
 
--- The jobs, one row each (codec.py reads and writes them; dates are epoch milliseconds,
+-- The jobs, one row each: a column per stored field of queuecore.fields, put in by
+-- schema.columns (codec.py reads and writes them: dates are epoch milliseconds,
 -- data/result/events JSON text). lock: set only while a labeled job is active (its unique
 -- index is made by schema.create: tables of earlier versions have a UNIQUE column instead).
 CREATE TABLE IF NOT EXISTS {t} (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    label TEXT NOT NULL DEFAULT '',
-    data TEXT NOT NULL DEFAULT '{}',
-    status TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    available_at INTEGER NOT NULL,
-    started_at INTEGER,
-    ended_at INTEGER,
-    finished_at INTEGER,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    result TEXT,
-    reason TEXT NOT NULL DEFAULT '',
-    events TEXT NOT NULL DEFAULT '[]',
-    worker TEXT NOT NULL DEFAULT '',
-    progress REAL,
-    note TEXT NOT NULL DEFAULT '',
-    cancel_reason TEXT,
-    heartbeat_at INTEGER,
-    trace TEXT,
+    {columns},
     lock TEXT
 );
 

@@ -112,7 +112,7 @@ class SQLiteStore(Store):
         if self._conn is None:
             raise RuntimeError("the store is closed")
         self._file.ensure()
-        if self._inline is not None:
+        if self._inline is not None and not self.keep_loop_free:
             return await self._inline.write(fn, here=here, weight=weight)
         return await self._executor.write(self._conn, fn)
 
@@ -365,7 +365,7 @@ class SQLiteStore(Store):
 
     def watch(self) -> AsyncIterator[Change]:
         """Tail the change feed (see ``feed.py``); first yields ``reset``."""
-        return self._feed.watch(self._open, lambda: self.feed_interval)
+        return self._feed.watch(self._open, lambda: self.feed_interval, lambda: not self.keep_loop_free)
 
     # -- maintenance ----------------------------------------------------------
 

@@ -1,15 +1,17 @@
 """MongoDB change streams that fail: no replica set (40573), lost history (286),
-``invalidate`` and connection errors. The server's answers are simulated around a
-real collection; the tests count how often the stream is reopened (no retry storm)."""
+``invalidate``, connection errors and streams the server ends without an event. The server's
+answers are simulated around a real collection; the tests count how often the stream is
+reopened (no retry storm)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+from bson import ObjectId
 from pymongo.errors import AutoReconnect, OperationFailure
 
 import queuecore
@@ -241,3 +243,64 @@ async def test_reads_and_claims_on_an_unreachable_server_raise_connect_error(mon
             await call()
     with pytest.raises(queuecore.ConnectError, match="cannot reach MongoDB at mongodb://"):
         await anext(mongo.active_pages(["x"]))
+
+
+class EndingStreams:
+    """Wraps a collection: every change stream it opens ends at once without an event (nx-27017's
+    streams do after a restart; a misbehaving proxy might always do it)."""
+
+    def __init__(self, coll: Any) -> None:
+        self._coll = coll
+        self.resumed_after: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._coll, name)
+
+    def with_options(self, **kw: Any) -> EndingStreams:
+        """Its view with other options (the store reads raw documents) ends its streams too."""
+        return self
+
+    async def watch(self, **kw: Any) -> EndingStreams:
+        self.resumed_after.append(kw.get("resume_after"))
+        return self
+
+    resume_token: ClassVar[dict[str, str]] = {"_data": "token-1"}
+
+    async def __aenter__(self) -> EndingStreams:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def __aiter__(self) -> EndingStreams:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        raise StopAsyncIteration
+
+
+async def test_a_stream_the_server_ends_is_reopened_from_its_token_with_backoff(
+    mongo_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from queuecore.store.mongo import feed
+
+    store = await queuecore.connect(mongo_uri, collection=f"ending_{ObjectId()}")
+    waits: list[int] = []
+
+    def no_wait(low: float, high: float, factor: float, failures: int) -> timedelta:
+        waits.append(failures)
+        return timedelta(0)
+
+    monkeypatch.setattr(feed, "backoff", no_wait)
+    reopened = spy_reopenings(monkeypatch)
+    streams = EndingStreams(store.coll)  # type: ignore[attr-defined]
+    store.coll = streams  # type: ignore[attr-defined]
+    feed = store.watch()
+    try:
+        changes = [await anext(feed) for _ in range(4)]
+    finally:
+        await feed.aclose()
+        await store.close()
+    assert [c.kind for c in changes] == ["reset"] * 4  # each reopening tells the consumer to reload
+    assert streams.resumed_after == [None, *[{"_data": "token-1"}] * 3]  # from the token
+    assert waits == [0, 1, 2] and reopened.on(store) == 3  # growing backoff

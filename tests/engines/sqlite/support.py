@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,14 @@ class SQLiteSupport(EngineSupport):
 
     def target(self, request: pytest.FixtureRequest, directory: Path, prefix: str = "jobs") -> StoreTarget:
         return StoreTarget(self.name, f"sqlite:///{directory}/jobs.db", "jobs")
+
+    def unopenable(
+        self, request: pytest.FixtureRequest, directory: Path
+    ) -> tuple[StoreTarget, str, Callable[[], None]]:
+        blocker = directory / "not-a-dir"
+        blocker.write_text("a file where the database directory should be")
+        target = StoreTarget(self.name, f"sqlite:///{blocker}/jobs.db", "jobs")
+        return target, "cannot open SQLite database", blocker.unlink
 
     def made_anything(self, target: StoreTarget) -> bool:
         return any(Path(target.uri.removeprefix("sqlite:///")).parent.iterdir())

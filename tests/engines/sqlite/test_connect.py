@@ -1,10 +1,13 @@
-"""Opening SQLite stores: the URI forms, and a path that cannot be opened."""
+"""Opening SQLite stores: the URI forms, an invalid one, and a path that cannot be opened."""
 
 from __future__ import annotations
 
 import pytest
+from support.cli import assert_one_line_error
+from typer.testing import CliRunner
 
 import queuecore
+from jobtui.cli import app
 from queuecore import Blueprint
 
 
@@ -25,3 +28,9 @@ async def test_connect_to_an_unopenable_sqlite_file(tmp_path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(queuecore.ConnectError, match="cannot open SQLite database"):
         await queuecore.connect(str(tmp_path / "dir.db"))
+
+
+def test_invalid_sqlite_uri_is_one_line() -> None:
+    assert_one_line_error(
+        CliRunner().invoke(app, ["ls", "--sqlite", "sqlite://relative.db"]), "invalid SQLite URI"
+    )
