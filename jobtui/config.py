@@ -20,12 +20,20 @@ from urllib.parse import quote
 
 from platformdirs import user_config_dir, user_data_dir
 
-from queuecore.uri import is_mongo, looks_like_uri, mask, secrets
+from queuecore.errors import ConnectError
+from queuecore.store import registry
+from queuecore.uri import is_mongo, looks_like_uri, mask, secrets, sqlite_path
 
-#: Environment variable read when no --mongo/--sqlite option is given.
+#: Environment variable naming the store (any engine's URI, or a SQLite file path), read
+#: when no --store/--mongo/--sqlite option is given; it comes before the two below.
+ENV_STORE = "JOBTUI_STORE"
+#: Environment variable read when no option and no ``$JOBTUI_STORE`` is given (a MongoDB URI).
 ENV_MONGO = "JOBTUI_MONGO_URI"
 #: Environment variable that overrides the default SQLite file.
 ENV_SQLITE = "JOBTUI_SQLITE"
+
+#: The store options, in the order they are named in messages.
+STORE_OPTIONS = ("--store", "--mongo", "--sqlite")
 
 
 def default_sqlite_path() -> Path:
@@ -33,15 +41,23 @@ def default_sqlite_path() -> Path:
     return Path(user_data_dir("jobtui", appauthor=False)) / "jobs.db"
 
 
-def resolve_uri(mongo: str | None = None, sqlite: str | None = None) -> str:
-    """The store URI from ``--mongo``/``--sqlite``, then ``JOBTUI_MONGO_URI`` /
-    ``JOBTUI_SQLITE``, then the embedded default. Passing both options is an error."""
-    if mongo and sqlite:
-        raise ValueError("give either --mongo or --sqlite, not both")
+def resolve_uri(*, store: str | None = None, mongo: str | None = None, sqlite: str | None = None) -> str:
+    """The store URI from ``--store`` (or its shorthands ``--mongo``/``--sqlite``), then
+    ``JOBTUI_STORE``, ``JOBTUI_MONGO_URI``, ``JOBTUI_SQLITE``, then the embedded default.
+    Giving two of the options is an error; raises ValueError (masked) for a value that
+    cannot be a store."""
+    given = [option for option, value in zip(STORE_OPTIONS, (store, mongo, sqlite), strict=True) if value]
+    if len(given) > 1:
+        raise ValueError(f"give one of {', '.join(STORE_OPTIONS)}, not {' and '.join(given)}")
+    if store:
+        return store_uri(store, "--store")
     if mongo:
         return _mongo_uri(mongo, "--mongo")
     if sqlite:
         return _sqlite_uri(sqlite, "--sqlite")
+    env_store = os.environ.get(ENV_STORE)
+    if env_store:
+        return store_uri(env_store, ENV_STORE)
     env_mongo = os.environ.get(ENV_MONGO)
     if env_mongo:
         return _mongo_uri(env_mongo, ENV_MONGO)
@@ -51,19 +67,36 @@ def resolve_uri(mongo: str | None = None, sqlite: str | None = None) -> str:
     return f"sqlite:///{default_sqlite_path()}"
 
 
-def _sqlite_uri(value: str, source: str) -> str:
+def store_uri(value: str, source: str) -> str:
+    """``value`` (``--store``, ``$JOBTUI_STORE``, a profile's ``store =``) as a store URI: a URI
+    of any scheme the engine registry knows (:mod:`queuecore.store.registry`, entry points
+    included), kept as given, or a plain path, a SQLite file. A scheme no engine is known for
+    is the registry's one-line error (the known schemes listed, the password masked)."""
+    scheme = registry.scheme_of(value)
+    if scheme is None or scheme == registry.PATH_SCHEME:
+        return _sqlite_uri(value, source, expects="a store URI (scheme://…) or a file path")
+    try:
+        registry.check(value)
+    except ConnectError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    return value
+
+
+def _sqlite_uri(value: str, source: str, expects: str = "a file path or a sqlite:/// URI") -> str:
     """``value`` (a ``sqlite://`` URI or a file path) as a SQLite URI. Anything else that looks
     like a URI (:func:`queuecore.uri.looks_like_uri`: another scheme, with or without ``//`` or
     whitespace around it; ``user:pw@host``) is refused (masked), never taken for a relative
     path: ``--sqlite ' mongodb://user:pw@h/db'`` would create directories named after it,
-    password and all."""
+    password and all. A malformed ``sqlite:`` URI (``sqlite://relative.db``) is explained here,
+    before anything is opened."""
     if value.startswith("sqlite://") and mask(value) == value:
-        return value  # sqlite_path explains a malformed one (sqlite://relative.db)
+        sqlite_path(value)  # raises ValueError for a malformed one
+        return value
     if looks_like_uri(value):
-        raise ValueError(
-            f"{source} expects a file path or a sqlite:/// URI, got {mask(value)!r}"
-            + (" (use --mongo for MongoDB)" if is_mongo(value.strip()) else "")
-        )
+        scheme = registry.scheme_of(value.strip())
+        other = scheme not in (None, registry.PATH_SCHEME) and source == "--sqlite"
+        hint = f" (use --store for a {scheme}:// URI)" if other else ""
+        raise ValueError(f"{source} expects {expects}, got {mask(value)!r}{hint}")
     return f"sqlite:///{Path(value).expanduser().absolute()}"
 
 
@@ -82,7 +115,9 @@ ENV_CONFIG = "JOBTUI_CONFIG"
 #: Names of saved filters (usable as ``:filter NAME``).
 FILTER_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
-_PROFILE_KEYS = {"mongo", "sqlite", "collection", "password_env", "read_only"}
+_PROFILE_KEYS = {"store", "mongo", "sqlite", "collection", "password_env", "read_only"}
+#: The keys naming a profile's store (exactly one is given).
+_STORE_KEYS = ("store", "mongo", "sqlite")
 
 
 class ConfigError(ValueError):
@@ -98,7 +133,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Profile:
-    """A named connection (``[profiles.NAME]``); the password may come from ``password_env``."""
+    """A named connection (``[profiles.NAME]``): ``store`` (any engine's URI, or a file path),
+    or one of its shorthands ``mongo``/``sqlite``; the password may come from ``password_env``."""
 
     name: str
     mongo: str | None = None
@@ -106,37 +142,44 @@ class Profile:
     collection: str | None = None
     password_env: str | None = None
     read_only: bool = False
+    store: str | None = None
 
     def uri(self, environ: Mapping[str, str] | None = None) -> str:
-        """The store URI, with the password from ``$password_env`` put in (never from the file)."""
+        """The store URI, with the password from ``$password_env`` put in (never from the file):
+        any URI with a user name takes one (``scheme://USER@host/…``)."""
         environ = os.environ if environ is None else environ
-        if self.sqlite:
-            return _sqlite_uri(self.sqlite, f"profile {self.name!r}: sqlite")
-        assert self.mongo is not None
-        uri = _mongo_uri(self.mongo, f"profile {self.name!r}: mongo")
+        where = f"profile {self.name!r}"
+        if self.store:
+            uri = store_uri(self.store, f"{where}: store")
+        elif self.sqlite:
+            uri = _sqlite_uri(self.sqlite, f"{where}: sqlite")
+        else:
+            assert self.mongo is not None
+            uri = _mongo_uri(self.mongo, f"{where}: mongo")
         if not self.password_env:
             return uri
         password = environ.get(self.password_env)
         if password is None:
             raise ValueError(
-                f"profile {self.name!r}: the environment variable {self.password_env} "
-                "(password_env) is not set"
+                f"{where}: the environment variable {self.password_env} (password_env) is not set"
             )
-        prefix, rest = uri.split("://", 1)
-        head, sep, tail = rest.partition("/")
-        at = head.rfind("@")
-        if at < 0:
-            raise ValueError(
-                f"profile {self.name!r}: password_env needs a user name in the mongo URI "
-                "(mongodb://USER@host/db)"
-            )
-        user = head[:at]
-        if ":" in user:
-            raise ValueError(
-                f"profile {self.name!r}: the mongo URI already holds a password; "
-                "keep it out of the file and use password_env alone"
-            )
-        return f"{prefix}://{user}:{quote(password, safe='')}@{head[at + 1 :]}{sep}{tail}"
+        return _with_password(uri, password, where)
+
+
+def _with_password(uri: str, password: str, where: str) -> str:
+    """``uri`` (``scheme://USER@host/…``, any scheme) with ``password`` (percent-encoded) after
+    its user name; a URI without a user name, or with a password already, is an error."""
+    prefix, sep, rest = uri.partition("://")
+    head, slash, tail = rest.partition("/")
+    at = head.rfind("@")
+    if not sep or at < 0:
+        raise ValueError(f"{where}: password_env needs a user name in the URI (scheme://USER@host/…)")
+    user = head[:at]
+    if ":" in user:
+        raise ValueError(
+            f"{where}: the URI already holds a password; keep it out of the file and use password_env alone"
+        )
+    return f"{prefix}://{user}:{quote(password, safe='')}@{head[at + 1 :]}{slash}{tail}"
 
 
 @dataclass
@@ -246,23 +289,25 @@ def _profile(text: str, path: Path, name: str, spec: Any) -> Profile:
         expected = bool if key == "read_only" else str
         if not isinstance(value, expected):
             raise ConfigError(path, f"[profiles.{name}] {key}: expected a {expected.__name__}", key_line)
-    if bool(spec.get("mongo")) == bool(spec.get("sqlite")):
+    if sum(1 for key in _STORE_KEYS if spec.get(key)) != 1:
         raise ConfigError(
-            path, f'[profiles.{name}] needs exactly one of mongo = "URI" or sqlite = "PATH"', line
+            path,
+            f'[profiles.{name}] needs exactly one of store = "URI", mongo = "URI" or sqlite = "PATH"',
+            line,
         )
-    if spec.get("mongo"):
-        if not is_mongo(spec["mongo"]):
-            raise ConfigError(
-                path, f"[profiles.{name}] mongo: expected a mongodb:// URI, got {mask(spec['mongo'])!r}", line
-            )
-        found = secrets(spec["mongo"])
+    if spec.get("mongo") and not is_mongo(spec["mongo"]):
+        raise ConfigError(
+            path, f"[profiles.{name}] mongo: expected a mongodb:// URI, got {mask(spec['mongo'])!r}", line
+        )
+    for key, env in (("store", ENV_STORE), ("mongo", ENV_MONGO)):
+        found = secrets(spec.get(key) or "")
         if found:
             raise ConfigError(
                 path,
-                f"[profiles.{name}] mongo: the URI holds a secret ({', '.join(found)}); keep secrets "
+                f"[profiles.{name}] {key}: the URI holds a secret ({', '.join(found)}); keep secrets "
                 "out of the file: the password in an environment variable named by password_env, "
-                "a whole URI with other secrets in $JOBTUI_MONGO_URI",
-                _line(text, "mongo", section) or line,
+                f"a whole URI with other secrets in ${env}",
+                _line(text, key, section) or line,
             )
     if spec.get("sqlite") and looks_like_uri(spec["sqlite"]):
         raise ConfigError(
@@ -277,6 +322,7 @@ def _profile(text: str, path: Path, name: str, spec: Any) -> Profile:
         collection=spec.get("collection"),
         password_env=spec.get("password_env"),
         read_only=spec.get("read_only", False),
+        store=spec.get("store"),
     )
 
 

@@ -50,6 +50,7 @@ from bson import ObjectId
 
 from queuecore import Change, Job, Status, Store
 from queuecore.sort import NEWEST, Sort
+from queuecore.store import MODE_POLLING, MODE_RECONNECTING
 
 from .view import STATUS_ORDER, Delta, Filter, status_of
 
@@ -60,13 +61,17 @@ LARGE_COUNTS_INTERVAL = 5.0
 #: A time-dependent filter (running, stalled, a query with ages) is reloaded this often (seconds).
 TIME_RELOAD_INTERVAL = 10.0
 
-#: Human names of ``store.mode`` for the connection indicator.
-MODE_LABELS = {
-    "change-stream": "live (change stream)",
-    "change-feed": "live (change feed)",
-    "polling": "polling",
-    "reconnecting": "reconnecting…",
-}
+
+def mode_label(mode: str) -> str:
+    """The connection indicator's words for ``store.mode``: ``polling``, ``reconnecting…``, and
+    any other mode, the live feed an engine names (``change-stream``, ``change-feed``, another
+    engine's own), as ``live (change stream)`` — so a new engine's feed needs no edit here."""
+    if mode == MODE_POLLING:
+        return "polling"
+    if mode == MODE_RECONNECTING:
+        return "reconnecting…"
+    return f"live ({mode.replace('-', ' ')})"
+
 
 #: Above this many waiting (enqueued + failed) jobs the latency aggregation is skipped.
 LATENCY_SCAN_LIMIT = 20_000
@@ -111,10 +116,6 @@ class LiveModel:
         self.count_cap: int | None = COUNT_CAP
         #: Statuses whose count hit ``count_cap`` (shown as "10k+").
         self.capped: set[str] = set()
-        #: How many times ``store.counts()`` was called (the throttle's witness).
-        self.counts_calls = 0
-        #: How many times the whole window was read from the store (a reset, a filter change).
-        self.reloads = 0
         #: Seconds between time-dependent reloads (see ``refresh``).
         self.time_reload_interval = TIME_RELOAD_INTERVAL
         self._time_reload_at = float("-inf")
@@ -142,7 +143,7 @@ class LiveModel:
     @property
     def mode_label(self) -> str:
         """The connection indicator's text."""
-        return MODE_LABELS.get(self.mode, self.mode)
+        return mode_label(self.mode)
 
     def ordered(self) -> list[Job]:
         """The window's jobs in the sort order (newest first by default)."""
@@ -214,7 +215,6 @@ class LiveModel:
 
     async def _reload(self) -> Delta:
         jobs = await self.store.find(**self.filter.query(), limit=self.limit, sort=self.sort)
-        self.reloads += 1
         self.jobs = {j.id: j for j in jobs}
         self._keys = {j.id: self.sort.key(j) for j in self.jobs.values()}
         self._order = sorted((key, id) for id, key in self._keys.items())
@@ -372,7 +372,6 @@ class LiveModel:
             return False
         self._counts_dirty = False
         self._counts_at = now
-        self.counts_calls += 1
         counts = await self.store.counts(cap=self.count_cap) if self.count_cap else await self.store.counts()
         self.capped = set(getattr(counts, "capped", ()) or ())
         self.counts = dict(counts)

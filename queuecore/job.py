@@ -168,7 +168,7 @@ class Job(BaseModel):
 
     @classmethod
     def _salvage(cls, doc: Any, problem: str) -> Job:
-        doc = doc if isinstance(doc, dict) else {"_id": None, "value": doc}
+        doc = doc if isinstance(doc, dict) else {BY_ATTR["id"].key: None, "value": doc}
         values = {f.attr: _salvaged(f, doc.get(f.key)) if f.salvage else f.empty() for f in FIELDS}
         return cls.model_construct(**values, malformed=problem)
 

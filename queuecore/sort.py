@@ -1,18 +1,20 @@
-"""The order of ``store.find``: a sortable field and a direction, with ``_id`` breaking ties.
+"""The order of ``store.find``: a sortable field and a direction, with the id breaking ties.
 
-Both engines sort in the database (``ORDER BY <column> <dir>, id <dir>`` / a MongoDB sort on
-``[(<field>, dir), ("_id", dir)]``), and :meth:`Sort.key` gives the same order in memory
-(what a dashboard's live window uses to place a changed job). Missing values (a job not
-started yet) come first in ascending order and last in descending order, as in both engines.
+This is the sort language — the fields, how ``:sort``/``--sort`` text is read, and the order
+itself in memory (:meth:`Sort.key`, what a dashboard's live window uses to place a changed
+job). Each engine translates a Sort into its own terms, in its package
+(``store/sqlite/order.py``: ``ORDER BY``; ``store/mongo/order.py``: a sort specification), and
+sorts in the database; the contract suite checks they give :meth:`Sort.key`'s order. Missing
+values (a job not started yet) come first in ascending order and last in descending order.
 
 The default, :data:`NEWEST`, is ``created`` descending: newest first by creation time (to the
 millisecond), then by id. An ObjectId orders only to the second across processes, so jobs of
-several producers within one second were shuffled when sorted by ``_id`` alone.
+several producers within one second were shuffled when sorted by id alone.
 
-Keyset paging (``store.find(after=job)``): :meth:`Sort.after_sql` / :meth:`Sort.after_mongo`
-give the term "after this job in this order", so the next page starts where the previous one
-ended — each page is an index range, not a walk over every row before it as ``skip`` is, and
-jobs inserted or removed before the cursor never shift a page (nothing read twice or missed).
+Keyset paging (``store.find(after=job)``): each engine gives the term "after this job in this
+order" from :meth:`Sort.job_value`, so the next page starts where the previous one ended —
+each page is an index range, not a walk over every row before it as ``skip`` is, and jobs
+inserted or removed before the cursor never shift a page (nothing read twice or missed).
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ from typing import Any
 
 from bson import ObjectId
 
-from ._time import to_ms
-from .fields import stored_key
 from .job import Job, Status
 
 
@@ -42,11 +42,6 @@ class SortField(StrEnum):
     ENDED = "ended"
 
     @property
-    def stored(self) -> str:
-        """The stored key (MongoDB field, SQLite column) of this field."""
-        return _STORED[self]
-
-    @property
     def nullable(self) -> bool:
         """Whether a job may lack this field (not started or not ended yet)."""
         return self in (SortField.STARTED, SortField.ENDED)
@@ -57,9 +52,6 @@ class SortField(StrEnum):
         was created, started or ended: the recent ones are the interesting ones)."""
         return self in (SortField.CREATED, SortField.STARTED, SortField.ENDED)
 
-
-#: The stored key of each field (``created_at``…: :mod:`queuecore.fields`).
-_STORED = {f: stored_key(f.value) for f in SortField}
 
 #: Other names a sort field is known by (the dashboard's column headers). ``age`` is the
 #: creation time seen the other way round: ``age`` ascending is the youngest first.
@@ -141,51 +133,10 @@ class Sort:
             return Sort(field, not self.descending)
         return Sort.of(field)
 
-    # -- in the engines ----------------------------------------------------------
-
-    def mongo(self) -> list[tuple[str, int]]:
-        """The MongoDB sort specification."""
-        direction = -1 if self.descending else 1
-        return [(self.field.stored, direction), ("_id", direction)]
-
-    def sql(self) -> str:
-        """The SQL ``ORDER BY`` list (column names from this module only, never input)."""
-        direction = "DESC" if self.descending else "ASC"
-        return f"{self.field.stored} {direction}, id {direction}"
-
-    def after_sql(self, job: Job) -> tuple[str, list[Any]]:
-        """The SQL term (and its arguments) matching the rows after ``job`` in this order.
-
-        A top-level range on the column (``created_at <= ? AND (created_at < ? OR id < ?)``
-        when descending), so the index on it bounds the scan; a missing value (NULL) of a
-        nullable field is placed as ``ORDER BY`` places it: last descending, first ascending.
-        """
-        col, value, id = self.field.stored, _stored(self.field, job), str(job.id)
-        lt = "<" if self.descending else ">"
-        if value is None:  # only nullable fields: the missing values' run
-            if self.descending:
-                return f"({col} IS NULL AND id < ?)", [id]
-            return f"({col} IS NOT NULL OR id > ?)", [id]
-        sql = f"({col} {lt}= ? AND ({col} {lt} ? OR id {lt} ?))"
-        if self.descending and self.field.nullable:
-            sql = f"({sql} OR {col} IS NULL)"
-        return sql, [to_ms(value) if isinstance(value, datetime) else value] * 2 + [id]
-
-    def after_mongo(self, job: Job) -> dict[str, Any]:
-        """The MongoDB filter matching the documents after ``job`` in this order (as
-        :meth:`after_sql`; a missing value is matched by ``$in: [null]``, as everywhere in the
-        engine)."""
-        field, value, id = self.field.stored, _stored(self.field, job), job.id
-        lt = "$lt" if self.descending else "$gt"
-        missing = {field: {"$in": [None]}}
-        if value is None:
-            if self.descending:
-                return {**missing, "_id": {"$lt": id}}
-            return {"$or": [{"$nor": [missing]}, {**missing, "_id": {"$gt": id}}]}
-        term = {field: {f"{lt}e": value}, "$or": [{field: {lt: value}}, {"_id": {lt: id}}]}
-        if self.descending and self.field.nullable:
-            return {"$or": [term, missing]}
-        return term
+    def job_value(self, job: Job) -> Any:
+        """``job``'s value of the sort field as the engines compare it (a status as its
+        string; None when missing): what a keyset term "after this job" starts from."""
+        return _stored(self.field, job)
 
     # -- in memory ------------------------------------------------------------
 

@@ -265,7 +265,7 @@ def test_unknown_and_invalid_ids(cli: Cli, command: str) -> None:
 def test_unknown_status_and_conflicting_options(cli: Cli) -> None:
     assert_one_line_error(cli("ls", "--status", "failed,exploded"), "unknown status 'exploded'")
     both = cli.raw("ls", "--sqlite", "x.db", "--mongo", "mongodb://localhost/db")
-    assert_one_line_error(both, "either --mongo or --sqlite")
+    assert_one_line_error(both, "give one of --store, --mongo, --sqlite, not --mongo and --sqlite")
 
 
 def test_workers_error_is_one_line(cli: Cli) -> None:
@@ -378,7 +378,7 @@ def test_demo_seed_only_seeds_every_example_task(cli: Cli) -> None:
 def test_demo_seeds_the_store_of_a_profile(quick_cli: Cli, tmp_path: Path) -> None:
     target = quick_cli.target
     config = tmp_path / "config.toml"
-    store = f'{target.support.profile_key} = "{target.uri}"\ncollection = "{target.collection}"'
+    store = f'store = "{target.uri}"\ncollection = "{target.collection}"'
     config.write_text(f"[profiles.local]\n{store}\n")
     env = {"JOBTUI_CONFIG": str(config)}
     result = CliRunner().invoke(app, ["--profile", "local", "demo", "--seed-only"], env=env)

@@ -165,7 +165,8 @@ def test_a_profile_sqlite_value_of_another_scheme_is_refused(tmp_path: Path, val
         ("[keys]\ncancel = 3\n", 2, "expected keys as a string"),
         ('[filters]\n"bad name" = "x"\n', 2, "a name is letters, digits"),
         ('[profiles.p]\nsqlite = "a.db"\nhost = "h"\n', 3, "unknown key 'host'"),
-        ('[profiles.p]\ncollection = "c"\n', 1, "needs exactly one of mongo"),
+        ('[profiles.p]\ncollection = "c"\n', 1, 'needs exactly one of store = "URI", mongo'),
+        ('[profiles.p]\nstore = "a.db"\nsqlite = "b.db"\n', 1, "needs exactly one of store"),
         ('[profiles.p]\nmongo = "sqlite:///x.db"\n', 1, "expected a mongodb:// URI"),
         ("colour = 'red'\n", 1, "unknown setting 'colour'"),
     ],
@@ -203,8 +204,7 @@ def test_save_filter_edits_one_line_and_keeps_the_rest(tmp_path: Path) -> None:
 
 
 def profile_for(target: StoreTarget) -> str:
-    store = f'{target.support.profile_key} = "{target.uri}"'
-    return f'[profiles.here]\n{store}\ncollection = "{target.collection}"\n'
+    return f'[profiles.here]\nstore = "{target.uri}"\ncollection = "{target.collection}"\n'
 
 
 def test_cli_profile_connects_with_its_store_and_collection(target: StoreTarget, tmp_path: Path) -> None:
@@ -219,7 +219,7 @@ def test_cli_profile_connects_with_its_store_and_collection(target: StoreTarget,
     assert unknown.exit_code == 1
     assert unknown.stderr.strip() == f"error: no profile 'nope' in {path} (profiles: here)"
     both = runner.invoke(jobtui.cli.app, ["--profile", "here", "ls", "--sqlite", "x.db"], env=env)
-    assert both.exit_code == 1 and "either --profile or --mongo/--sqlite" in both.stderr
+    assert both.exit_code == 1 and "either --profile or --store/--mongo/--sqlite" in both.stderr
 
 
 def test_cli_read_only_profile_refuses_changes(target: StoreTarget, tmp_path: Path) -> None:

@@ -23,9 +23,9 @@ from queuecore.store.changes import UNSET, Changes, Guard
 CORE = Path(queuecore.__file__).parent
 #: The built-in engines' packages (the registry's), where stored keys belong.
 ENGINES = tuple(CORE / "store" / package for package in engines.packages())
-#: Stored keys that are not the attribute's name (``_id`` aside: sort.py still spells the
-#: engines' sort orders, MongoDB's ``_id`` tie-break among them).
-STORED_ONLY = {f.key for f in FIELDS if f.key != f.attr} - {"_id"}
+#: Stored keys that are not the attribute's name (``_id`` too: a sort's translation, MongoDB's
+#: ``_id`` tie-break among it, lives with its engine, not in sort.py).
+STORED_ONLY = {f.key for f in FIELDS if f.key != f.attr}
 
 
 def test_no_stored_key_outside_the_engines_and_the_field_table() -> None:

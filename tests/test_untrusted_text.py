@@ -388,10 +388,9 @@ async def test_dashboard_workers_panel_shows_a_hostile_reason_inert(
 
 def start_work(target: StoreTarget, tasks: Path) -> subprocess.Popen[str]:
     """``jobtui work TASKS`` on the target, as a real process (its log on stderr)."""
-    option = target.support.cli_option
     command = [sys.executable, "-m", "jobtui.cli", "work", str(tasks)]
     return subprocess.Popen(
-        [*command, option, target.uri, "--collection", target.collection],
+        [*command, "--store", target.uri, "--collection", target.collection],
         cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,

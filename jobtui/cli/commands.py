@@ -32,6 +32,7 @@ from .options import (
     Mongo,
     RootOptions,
     Sqlite,
+    StoreUri,
     job_id_query,
     mutating,
     parse_data,
@@ -73,6 +74,7 @@ def enqueue(
         ),
     ] = None,
     as_json: AsJson = False,
+    store_uri: StoreUri = None,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
@@ -88,7 +90,7 @@ def enqueue(
     payload = parse_data(data)
     if tasks is not None:
         _check_task(tasks, name, payload)
-    target = store_target(ctx, mongo, sqlite, collection)
+    target = store_target(ctx, store_uri, mongo, sqlite, collection)
     blueprint = queuecore.Blueprint(name, label=label, data=payload, delay=delay)
 
     async def act(store: Store) -> Job | None:
@@ -161,6 +163,7 @@ def list_jobs(
         ),
     ] = None,
     as_json: AsJson = False,
+    store_uri: StoreUri = None,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
@@ -175,7 +178,7 @@ def list_jobs(
         order = Sort.parse(sort) if sort is not None else None
     except SortError as exc:
         fail(f"invalid --sort: {exc}")
-    target = store_target(ctx, mongo, sqlite, collection)
+    target = store_target(ctx, store_uri, mongo, sqlite, collection)
     jobs = run(
         target,
         lambda store: store.find(
@@ -196,13 +199,14 @@ def show(
     ctx: typer.Context,
     id: Annotated[str, typer.Argument(metavar="ID", help=ID_HELP)],
     as_json: AsJson = False,
+    store_uri: StoreUri = None,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
 ) -> None:
     """Show one job: its fields, data, result and history."""
     job_id = job_id_query(id)
-    target = store_target(ctx, mongo, sqlite, collection)
+    target = store_target(ctx, store_uri, mongo, sqlite, collection)
     job = run(target, lambda store: ids.resolve(store, job_id), create=False)
     if as_json:
         print_json(job_json(job))
@@ -214,6 +218,7 @@ def cancel(
     ctx: typer.Context,
     id: Annotated[str, typer.Argument(metavar="ID", help=ID_HELP)],
     reason: Annotated[str, typer.Option("--reason", "-r", metavar="R", help="Why.")] = actions.CANCEL_REASON,
+    store_uri: StoreUri = None,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
@@ -221,7 +226,7 @@ def cancel(
     """Cancel a job: at once if it waits, by a cancellation request if it runs."""
     mutating(ctx, "cancel")
     job_id = job_id_query(id)
-    target = store_target(ctx, mongo, sqlite, collection)
+    target = store_target(ctx, store_uri, mongo, sqlite, collection)
 
     async def act(store: Store) -> Job:
         found = await ids.resolve(store, job_id)
@@ -240,6 +245,7 @@ def requeue(
     delay: Annotated[
         float, typer.Option("--delay", min=0, metavar="S", help="Seconds before it may run.")
     ] = 0.0,
+    store_uri: StoreUri = None,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
@@ -247,7 +253,7 @@ def requeue(
     """Re-enqueue a failed, cancelled or completed job (attempts start again)."""
     mutating(ctx, "requeue")
     job_id = job_id_query(id)
-    target = store_target(ctx, mongo, sqlite, collection)
+    target = store_target(ctx, store_uri, mongo, sqlite, collection)
 
     async def act(store: Store) -> Job:
         found = await ids.resolve(store, job_id)
@@ -260,12 +266,13 @@ def requeue(
 def stats(
     ctx: typer.Context,
     as_json: AsJson = False,
+    store_uri: StoreUri = None,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
 ) -> None:
     """Count the jobs per status."""
-    target = store_target(ctx, mongo, sqlite, collection)
+    target = store_target(ctx, store_uri, mongo, sqlite, collection)
 
     async def gather(store: Store) -> dict[str, Any]:
         counts = await store.counts()
@@ -291,12 +298,13 @@ def audit_log(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, metavar="K", help="At most K entries.")] = 20,
     as_json: AsJson = False,
+    store_uri: StoreUri = None,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
 ) -> None:
     """Show the latest operator actions (who changed which jobs, when, from where), newest first."""
-    target = store_target(ctx, mongo, sqlite, collection)
+    target = store_target(ctx, store_uri, mongo, sqlite, collection)
     entries = run(target, lambda store: store.find_audit(limit), create=False)
     if as_json:
         print_json(
@@ -322,22 +330,23 @@ def demo(
     refresh: Annotated[
         float, typer.Option("--refresh", min=0.05, metavar="S", help="Refresh interval.")
     ] = 1.0,
+    store_uri: StoreUri = None,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
 ) -> None:
     """Seed a lively mix of jobs and open the dashboard hosting the example workers.
 
-    Without --mongo/--sqlite/--profile the demo uses its own SQLite file (demo.db in the
-    user data directory), never your default store.
+    Without --store/--mongo/--sqlite/--profile the demo uses its own SQLite file (demo.db in
+    the user data directory), never your default store.
     """
     from .. import demo as demo_module
 
     mutating(ctx, "demo")
     root: RootOptions = ctx.find_root().obj or RootOptions()
-    if not any((mongo, sqlite, root.mongo, root.sqlite, root.profile)):
+    if not any((store_uri, mongo, sqlite, root.store, root.mongo, root.sqlite, root.profile)):
         sqlite = str(demo_module.default_demo_path())
-    target = store_target(ctx, mongo, sqlite, collection)
+    target = store_target(ctx, store_uri, mongo, sqlite, collection)
     try:
         spec = demo_module.example_tasks_spec()
     except FileNotFoundError as exc:

@@ -1,10 +1,13 @@
 """The options every command shares, and what they resolve to.
 
-Every command takes ``--mongo``/``--sqlite``/``--collection`` (also accepted before the
+Every command takes ``--store URI`` (any scheme the engine registry knows, or a SQLite file
+path), its shorthands ``--mongo``/``--sqlite``, and ``--collection`` (also accepted before the
 subcommand, with ``--profile`` and ``--read-only``: :class:`RootOptions`); without them the
-store is ``$JOBTUI_MONGO_URI``, ``$JOBTUI_SQLITE`` or the embedded SQLite file in the user data
-directory (:func:`store_target`). Values typed on the command line (statuses, job data, ids)
-are checked here, before any store is opened, so a typo fails fast.
+store is ``$JOBTUI_STORE``, ``$JOBTUI_MONGO_URI``, ``$JOBTUI_SQLITE`` or the embedded SQLite
+file in the user data directory (:func:`store_target`). Nothing here knows an engine: the
+registry (:mod:`queuecore.store.registry`) checks a URI's scheme. Values typed on the command
+line (statuses, job data, ids) are checked here, before any store is opened, so a typo fails
+fast.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import typer
 
 from queuecore import Query
 from queuecore.query import STATUS_VALUES
-from queuecore.uri import is_mongo, mask, sqlite_path
+from queuecore.uri import mask
 
 from ..config import Profile, UserConfig, load_config, resolve_uri
 from . import ids
@@ -28,10 +31,26 @@ from .session import error_line, fail
 ENV_READ_ONLY = "JOBTUI_READ_ONLY"
 
 
+StoreUri = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URI",
+        show_default=False,
+        help=(
+            "The store: a URI of any installed engine (mongodb://…, sqlite:///…) or a SQLite file"
+            " path (default: $JOBTUI_STORE, $JOBTUI_MONGO_URI, $JOBTUI_SQLITE, else the embedded"
+            " store in the user data directory)."
+        ),
+    ),
+]
 Mongo = Annotated[
     str | None,
     typer.Option(
-        "--mongo", metavar="URI", show_default=False, help="MongoDB URI (default: $JOBTUI_MONGO_URI)."
+        "--mongo",
+        metavar="URI",
+        show_default=False,
+        help="Shorthand for --store with a MongoDB URI ($JOBTUI_MONGO_URI).",
     ),
 ]
 Sqlite = Annotated[
@@ -40,7 +59,7 @@ Sqlite = Annotated[
         "--sqlite",
         metavar="PATH",
         show_default=False,
-        help="SQLite file (default: $JOBTUI_SQLITE or the embedded store in the user data directory).",
+        help="Shorthand for --store with a SQLite file ($JOBTUI_SQLITE).",
     ),
 ]
 Collection = Annotated[
@@ -71,6 +90,7 @@ class Target:
 class RootOptions:
     """The options given before the subcommand (defaults for every subcommand)."""
 
+    store: str | None = None
     mongo: str | None = None
     sqlite: str | None = None
     collection: str | None = None
@@ -97,33 +117,31 @@ class RootOptions:
             fail(str(exc))
 
 
-def store_target(ctx: typer.Context, mongo: str | None, sqlite: str | None, collection: str | None) -> Target:
-    """The store of a command: its own options, else those before the subcommand, else defaults."""
+def store_target(
+    ctx: typer.Context, store: str | None, mongo: str | None, sqlite: str | None, collection: str | None
+) -> Target:
+    """The store of a command: its own options, else those before the subcommand, else a
+    profile, else the environment and the default (:func:`jobtui.config.resolve_uri`)."""
     root: RootOptions = ctx.find_root().obj or RootOptions()
     for option, value in (
+        *(("--store", v) for v in (store, root.store)),
         *(("--mongo", v) for v in (mongo, root.mongo)),
         *(("--sqlite", v) for v in (sqlite, root.sqlite)),
         *(("--collection", v) for v in (collection, root.collection)),
     ):
         if value is not None and not value.strip():  # an unset shell variable: never the default store
             fail(f"{option} was given an empty value")
-    if mongo is None and sqlite is None:
-        mongo, sqlite = root.mongo, root.sqlite
+    if store is None and mongo is None and sqlite is None:
+        store, mongo, sqlite = root.store, root.mongo, root.sqlite
     profile = root.chosen_profile()
-    if profile is not None and (mongo or sqlite):
-        fail("give either --profile or --mongo/--sqlite, not both")
+    if profile is not None and (store or mongo or sqlite):
+        fail("give either --profile or --store/--mongo/--sqlite, not both")
     collection = collection or root.collection or (profile.collection if profile else None) or "jobs"
     try:
-        uri = profile.uri() if profile is not None else resolve_uri(mongo, sqlite)
+        uri = profile.uri() if profile is not None else resolve_uri(store=store, mongo=mongo, sqlite=sqlite)
     except ValueError as exc:
         fail(str(exc))
-    target = Target(uri, collection)
-    if not is_mongo(uri):
-        try:
-            sqlite_path(uri)
-        except ValueError as exc:
-            fail(str(exc), target)
-    return target
+    return Target(uri, collection)
 
 
 def is_read_only(ctx: typer.Context) -> bool:

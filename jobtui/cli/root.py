@@ -17,7 +17,7 @@ from .. import __version__
 from ..config import UserConfig
 from ..workers import WorkersError, load_tasks
 from .help import Group
-from .options import Collection, Mongo, RootOptions, Sqlite, Target, is_read_only, store_target
+from .options import Collection, Mongo, RootOptions, Sqlite, StoreUri, Target, is_read_only, store_target
 from .session import fail, query_timeout
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_callback(
     ctx: typer.Context,
+    store_uri: StoreUri = None,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
@@ -75,7 +76,12 @@ def main_callback(
 ) -> None:
     """Run the live dashboard (no subcommand), or one of the commands below."""
     ctx.obj = RootOptions(
-        mongo=mongo, sqlite=sqlite, collection=collection, read_only=read_only, profile=profile
+        store=store_uri,
+        mongo=mongo,
+        sqlite=sqlite,
+        collection=collection,
+        read_only=read_only,
+        profile=profile,
     )
     if ctx.invoked_subcommand is not None:
         if workers:  # the dashboard's option: silently ignored, it would look like it worked
@@ -83,7 +89,7 @@ def main_callback(
             fail(f"--workers is an option of the dashboard, not of {ctx.invoked_subcommand}{hint}")
         return
     config = ctx.obj.user_config()
-    target = store_target(ctx, mongo, sqlite, collection)
+    target = store_target(ctx, store_uri, mongo, sqlite, collection)
     if workers:
         try:
             load_tasks(workers)  # a bad spec is one line here, not a crash inside the TUI

@@ -25,7 +25,7 @@ from queuecore.printable import PrintableRecords
 
 from .. import format as fmt
 from ..workers import HandlerThreads, WorkersError, build_queue, load_tasks
-from .options import Collection, Mongo, Sqlite, mutating, store_target
+from .options import Collection, Mongo, Sqlite, StoreUri, mutating, store_target
 from .session import error_line, fail, run
 
 log = logging.getLogger("jobtui.work")
@@ -44,6 +44,7 @@ def work(
             help="On stop, running jobs get this long before they fail for retry.",
         ),
     ] = 10.0,
+    store_uri: StoreUri = None,
     mongo: Mongo = None,
     sqlite: Sqlite = None,
     collection: Collection = None,
@@ -54,7 +55,7 @@ def work(
     a MongoDB server without change streams only polls, and then logs none).
     """
     mutating(ctx, "work")
-    target = store_target(ctx, mongo, sqlite, collection)
+    target = store_target(ctx, store_uri, mongo, sqlite, collection)
     try:
         names = [t.name for t in load_tasks(spec)]
     except WorkersError as exc:

@@ -64,8 +64,11 @@ class StoreConnection(App[None]):
         self._store_went = False
 
     def _describe_store(self) -> str:
-        retention = self.store.retention if self.store is not None else None
-        return store_title(self.uri, self.collection, retention, self.read_only)
+        """The header's subtitle: what the open store says of itself (``store.location``);
+        before it opens, the masked URI and the collection."""
+        if self.store is None:
+            return store_title(f"{mask(self.uri)} · {self.collection}", None, self.read_only)
+        return store_title(self.store.location, self.store.retention, self.read_only)
 
     @work(exclusive=True, group="connect", exit_on_error=False)
     async def connect(self) -> None:

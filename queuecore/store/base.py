@@ -40,7 +40,7 @@ QUERY_TIMEOUT = 5.0
 class Store(abc.ABC):
     """A job store. Use :func:`queuecore.connect` to open one; close it with ``await store.close()``."""
 
-    #: ``"mongodb"`` or ``"sqlite"``.
+    #: The engine's name (``"mongodb"``, ``"sqlite"``, another package's), as shown to people.
     engine: ClassVar[str]
 
     def __init__(self, display_uri: str, collection: str) -> None:
@@ -64,8 +64,15 @@ class Store(abc.ABC):
 
     @property
     def mode(self) -> str:
-        """How ``watch()`` receives changes: change-stream, change-feed, polling or reconnecting."""
+        """How ``watch()`` receives changes: change-stream, change-feed, polling or reconnecting
+        (an engine may name its own live feed: a dashboard shows any other mode as live)."""
         return self._mode
+
+    @property
+    def location(self) -> str:
+        """Where the jobs are, for a title: the URI (password masked) and the collection; an
+        engine may say it shorter (SQLite names its file)."""
+        return f"{self.display_uri} · {self.collection}"
 
     async def __aenter__(self) -> Self:
         return self

@@ -76,6 +76,17 @@ def schemes() -> list[str]:
     return [*BUILTIN, *sorted(_installed())]
 
 
+def check(uri: str) -> str:
+    """The scheme whose engine opens ``uri`` (:data:`PATH_SCHEME` for a plain path), found
+    without loading the engine (for a command line to check a URI before it opens anything);
+    raises ConnectError (password masked, the known schemes listed) for a scheme no engine is
+    known for."""
+    scheme = scheme_of(uri) or PATH_SCHEME
+    if scheme not in BUILTIN and scheme not in _installed():
+        raise ConnectError(_unsupported(uri, scheme))
+    return scheme
+
+
 def opener(uri: str) -> Opener:
     """The engine that opens ``uri``; raises ConnectError (password masked) for a scheme no
     engine is known for, or an engine that cannot be loaded."""
@@ -86,7 +97,7 @@ def opener(uri: str) -> Opener:
         return cast(Opener, _load(BUILTIN[scheme]))
     installed = _installed().get(scheme)
     if installed is None:
-        raise ConnectError(f"unsupported URI scheme {scheme!r} in {mask(uri)!r}: {_known()}")
+        raise ConnectError(_unsupported(uri, scheme))
     try:
         found = installed.load()
     except Exception as exc:  # a broken or half-installed package: one message, no traceback
@@ -101,6 +112,11 @@ def opener(uri: str) -> Opener:
 async def open_uri(uri: str, *, collection: str, timeout: float, create: bool) -> Store:
     """Open ``uri`` with its engine (see the module docstring)."""
     return await opener(uri)(uri, collection=collection, timeout=timeout, create=create)
+
+
+def _unsupported(uri: str, scheme: str) -> str:
+    """The one-line error for a URI of a scheme no engine is known for (password masked)."""
+    return f"unsupported URI scheme {scheme!r} in {mask(uri)!r}: {_known()}"
 
 
 def _known() -> str:
@@ -124,4 +140,4 @@ def _load(target: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-__all__ = ["BUILTIN", "GROUP", "PATH_SCHEME", "Opener", "open_uri", "opener", "scheme_of", "schemes"]
+__all__ = ["BUILTIN", "GROUP", "PATH_SCHEME", "Opener", "check", "open_uri", "opener", "scheme_of", "schemes"]

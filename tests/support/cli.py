@@ -33,7 +33,7 @@ def in_store(target: StoreTarget, action: Callable[[Store], Awaitable[T]]) -> T:
 
 def store_args(target: StoreTarget) -> list[str]:
     """The options that point a command at the target."""
-    return [target.support.cli_option, target.uri, "--collection", target.collection]
+    return ["--store", target.uri, "--collection", target.collection]
 
 
 class Cli:

@@ -29,10 +29,11 @@ class EngineSupport:
 
     #: The engine's name, as ``store.engine`` says it (and the test ids show it).
     name: str
-    #: The CLI's shorthand option for a store of this engine (``--sqlite``, ``--mongo``).
-    cli_option: str
-    #: The profile key naming a store of this engine in the config file.
-    profile_key: str
+    #: The CLI's shorthand for ``--store`` with a store of this engine (``--sqlite``,
+    #: ``--mongo``); None for an engine without one (tests then use ``--store``).
+    cli_option: str | None = None
+    #: The profile key of that shorthand (``store =`` names a store of any engine).
+    profile_key: str | None = None
     #: Fast enough for the stress tests' full sizes (the MongoDB emulator is not).
     fast: bool = True
     #: Writing many jobs in one call is all or nothing (else a failure midway keeps a part).

@@ -120,11 +120,6 @@ class JobsScreen(Screen[None]):
         """Whether the table is frozen (``p``)."""
         return self.frozen is not None
 
-    @property
-    def table_updates(self) -> int:
-        """How many times the model's changes were shown (the rate cap's witness)."""
-        return self.updates.count
-
     def on_resize(self) -> None:
         # the bars choose short names when the terminal is narrow: choose again
         self.call_after_refresh(self.render_state)

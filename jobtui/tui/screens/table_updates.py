@@ -40,8 +40,6 @@ class TableUpdates:
         self._queued: Delta | None = None
         self._timer: Timer | None = None
         self._applied_at = float("-inf")
-        #: How many times the model's changes were shown (the rate cap's witness).
-        self.count = 0
 
     def add(self, delta: Delta) -> None:
         """Queue the model's changes; show them now or at the end of the current interval.
@@ -68,7 +66,6 @@ class TableUpdates:
         if delta is None or model is None:
             return
         self._applied_at = time.monotonic()
-        self.count += 1
         try:
             if self.frozen is not None:
                 self._count_pending()

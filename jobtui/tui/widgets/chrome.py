@@ -21,7 +21,6 @@ from textual.widgets import Footer, Header
 from textual.widgets._footer import FooterKey
 
 from queuecore.printable import printable
-from queuecore.uri import is_mongo, mask, sqlite_path
 
 from ... import format as fmt
 from ..read_only import action_name
@@ -34,18 +33,10 @@ DROP_FIRST = ("toggle_freeze", "command_line", "requeue", "enqueue")
 KEEP = frozenset({"help", "quit"})
 
 
-def store_title(
-    uri: str, collection: str, retention: timedelta | None = None, read_only: bool = False
-) -> str:
-    """The header's subtitle: the masked MongoDB URI and collection, or the SQLite file,
-    and how long finished jobs are kept (when the store has a retention)."""
-    if is_mongo(uri):
-        where = f"{mask(uri)} · {collection}"
-    else:
-        try:
-            where = f"sqlite {sqlite_path(uri)}"
-        except ValueError:
-            where = mask(uri)
+def store_title(where: str, retention: timedelta | None = None, read_only: bool = False) -> str:
+    """The header's subtitle: where the jobs are (``store.location``, as the engine says it:
+    the masked URI and collection, SQLite's file), and how long finished jobs are kept (when
+    the store has a retention)."""
     if retention:
         where += f" · keeps finished {fmt.retention(retention)}"
     return printable(("READ-ONLY · " if read_only else "") + where)

@@ -9,18 +9,19 @@ from textual.widgets import Label, Sparkline, Static
 
 from queuecore import Status
 from queuecore.printable import printable
+from queuecore.store import MODE_POLLING, MODE_RECONNECTING
 
 from ... import format as fmt
 from ... import present
 from ...live import LiveModel
 from ...view import STATUS_ORDER
 
+#: The indicator's style per ``store.mode``; any other mode is a live feed (``LIVE_STYLE``).
 MODE_STYLES = {
-    "change-stream": "bold green",
-    "change-feed": "bold green",
-    "polling": "bold yellow",
-    "reconnecting": "bold red blink",
+    MODE_POLLING: "bold yellow",
+    MODE_RECONNECTING: "bold red blink",
 }
+LIVE_STYLE = "bold green"
 
 
 def counts_text(
@@ -56,11 +57,12 @@ def connection_text(mode: str, label: str, behind: float = 0.0, paused: bool = F
     ``● behind 3s`` while changes have waited longer than ``BEHIND_AFTER`` to be shown (the
     feed is up, but what the screen shows is not current); ``● paused`` while the operator
     froze the view (``p``)."""
-    if paused and mode != "reconnecting":
+    if paused and mode != MODE_RECONNECTING:
         return Text.assemble(("● ", "bold yellow"), ("paused", "bold yellow"))
-    if behind > BEHIND_AFTER and mode != "reconnecting":
+    if behind > BEHIND_AFTER and mode != MODE_RECONNECTING:
         return Text.assemble(("● ", "bold yellow"), (f"behind {fmt.duration(behind)}", "bold yellow"))
-    return Text.assemble(("● ", MODE_STYLES.get(mode, "bold")), (label, MODE_STYLES.get(mode, "")))
+    style = MODE_STYLES.get(mode, LIVE_STYLE)
+    return Text.assemble(("● ", style), (label, style))
 
 
 def latency_text(model: LiveModel) -> Text:

@@ -88,7 +88,6 @@ async def watch(store: MongoStore) -> AsyncIterator[Change]:
 async def _pause(store: MongoStore, failures: int) -> int:
     """Back off before reopening the stream: exponential, with jitter, capped at 10 s."""
     store._mode = MODE_RECONNECTING
-    store.reconnects += 1
     delay = backoff(0.1, 10, 2, failures).total_seconds()
     await asyncio.sleep(delay * random.uniform(0.5, 1.0))
     return failures + 1

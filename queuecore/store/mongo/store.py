@@ -38,7 +38,7 @@ from ..common import (
     exact_counts,
     lock_key,
 )
-from . import decode, feed, indexes
+from . import decode, feed, indexes, order
 from .errors import DUPLICATE_KEY, is_lock_conflict, lock_conflicts, reachable, reaching
 from .filter import derived_filter, query_filter
 from .limits import count_options, mongo_options, mongo_read
@@ -72,8 +72,6 @@ class MongoStore(Store):
         self.poll_interval = poll_interval
         self._mode = MODE_CHANGE_STREAM
         self._polling = False
-        #: How many times ``watch()`` had to reopen its stream (for tests and the dashboard).
-        self.reconnects = 0
 
     async def open(self, create: bool = True) -> None:
         """Check the server answers and create the lock index the label guarantee needs.
@@ -260,9 +258,9 @@ class MongoStore(Store):
         if limit <= 0:
             return []
         if after is not None:
-            filter = {"$and": [filter, (sort or NEWEST).after_mongo(after)]}
+            filter = {"$and": [filter, order.after(sort or NEWEST, after)]}
         seconds = self.read_limit(q)
-        cursor = self._raw.find(filter, **mongo_options(seconds)).sort((sort or NEWEST).mongo())
+        cursor = self._raw.find(filter, **mongo_options(seconds)).sort(order.sort_spec(sort or NEWEST))
         docs = await mongo_read(cursor.skip(row_count(skip)).limit(row_count(limit)).to_list(None), seconds)
         return [self._job(d) for d in docs]
 

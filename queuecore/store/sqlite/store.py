@@ -27,6 +27,7 @@ from ..common import Counts, audit_record, claim_changes, lock_key
 from . import batch, feed, schema, writes
 from . import file as dbfile
 from . import filter as sqlite_filter
+from . import order as sql_order
 from .codec import SELECT, Codec
 from .counts import read as read_counts
 from .decode import audit_entry, fetch_rows, returned_row, tolerant
@@ -65,6 +66,11 @@ class SQLiteStore(Store):
         self._feed = feed.Feed(collection, self._file, self._codec)  # watchers, and trimming
         self._purger: asyncio.Task[None] | None = None
         self._closed = False
+
+    @property
+    def location(self) -> str:
+        """The engine and the file (the table is ``jobs`` but for a few: not worth the room)."""
+        return f"{self.engine} {self.path}"
 
     # -- plumbing -------------------------------------------------------------
 
@@ -257,9 +263,9 @@ class SQLiteStore(Store):
         sort: Sort | None = None,
         after: Job | None = None,
     ) -> list[Job]:
-        q, order = find_query(status, name, text, query), (sort or NEWEST).sql()
-        # keyset paging: only the rows after ``after`` in this order (see Sort.after_sql)
-        keyset, after_args = ("1", []) if after is None else (sort or NEWEST).after_sql(after)
+        q, order = find_query(status, name, text, query), sql_order.order_by(sort or NEWEST)
+        # keyset paging: only the rows after ``after`` in this order (see order.after)
+        keyset, after_args = ("1", []) if after is None else sql_order.after(sort or NEWEST, after)
         sql = (
             f"SELECT {SELECT} FROM {self._t} WHERE ({{where}}) AND {keyset} ORDER BY {order} LIMIT ? OFFSET ?"
         )

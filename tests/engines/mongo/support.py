@@ -16,6 +16,7 @@ from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.errors import AutoReconnect, ExecutionTimeout
 from support.engines import EngineSupport
 from support.nesting import nested
+from support.spies import Calls, spy
 from support.targets import StoreTarget
 
 from queuecore import ConnectError, Store
@@ -34,6 +35,14 @@ def coll(store: Store) -> AsyncCollection[dict[str, Any]]:
 def audit_coll(store: Store) -> AsyncCollection[dict[str, Any]]:
     """The store's audit log collection."""
     return store.audit_coll  # type: ignore[attr-defined,no-any-return]
+
+
+def spy_reopenings(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """Each time a store's ``watch()`` backs off to reopen its change stream after a failure
+    (``calls.on(store)``: one store's count) — the reconnections a test bounds."""
+    from queuecore.store.mongo import feed
+
+    return spy(monkeypatch, feed, "_pause")
 
 
 class MongoSupport(EngineSupport):

@@ -45,6 +45,23 @@ BAD_URIS = [
 ]
 
 
+async def connect_failing(
+    mongo_uri: str, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> tuple[str, str]:
+    """Open a store (with a password in its URI) whose every server command raises ``error``;
+    returns the URI and the ConnectError's message."""
+    from pymongo.asynchronous.database import AsyncDatabase
+
+    async def answer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(AsyncDatabase, "command", answer)
+    uri = mongo_uri if "@" in mongo_uri else mongo_uri.replace("mongodb://", f"mongodb://bob:{SECRET}@", 1)
+    with pytest.raises(queuecore.ConnectError) as refused:
+        await queuecore.connect(uri)
+    return uri, str(refused.value)
+
+
 @pytest.mark.parametrize(("uri", "needle"), BAD_URIS)
 def test_bad_mongodb_uri_is_one_line_without_the_password(uri: str, needle: str) -> None:
     env = {"JOBTUI_CONNECT_TIMEOUT": "0.5"}
@@ -67,16 +84,7 @@ async def test_a_server_that_refuses_is_not_called_unreachable(
 ) -> None:
     """Opening the store tells "the server said no" (wrong password, no rights) from "no
     server": the operator fixes the credentials, not the network. No password is shown."""
-    from pymongo.asynchronous.database import AsyncDatabase
-
-    async def answer(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise error
-
-    monkeypatch.setattr(AsyncDatabase, "command", answer)
-    uri = mongo_uri if "@" in mongo_uri else mongo_uri.replace("mongodb://", f"mongodb://bob:{SECRET}@", 1)
-    with pytest.raises(queuecore.ConnectError) as refused:
-        await queuecore.connect(uri)
-    message = str(refused.value)
+    _, message = await connect_failing(mongo_uri, monkeypatch, error)
     assert message.startswith(needle) or needle in message, message
     assert SECRET not in message and "\n" not in message
 
@@ -95,16 +103,7 @@ async def test_a_driver_internal_failure_on_connect_is_one_masked_connect_error(
 ) -> None:
     """Whatever the driver raises from inside itself while the store opens: a ConnectError
     naming the store (password masked), for the API; one ``error:`` line for the CLI."""
-    from pymongo.asynchronous.database import AsyncDatabase
-
-    async def answer(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise error
-
-    monkeypatch.setattr(AsyncDatabase, "command", answer)
-    uri = mongo_uri if "@" in mongo_uri else mongo_uri.replace("mongodb://", f"mongodb://bob:{SECRET}@", 1)
-    with pytest.raises(queuecore.ConnectError) as refused:
-        await queuecore.connect(uri)
-    message = str(refused.value)
+    uri, message = await connect_failing(mongo_uri, monkeypatch, error)
     assert message.startswith("cannot open MongoDB at ") and type(error).__name__ in message, message
     assert SECRET not in message and "\n" not in message
     result = await asyncio.to_thread(CliRunner().invoke, app, ["stats", "--mongo", uri])

@@ -51,6 +51,8 @@ import queuecore
 from queuecore import Blueprint, Change, ConnectError, Status
 from queuecore.store.base import MODE_CHANGE_STREAM, MODE_RECONNECTING
 
+from .support import spy_reopenings
+
 
 @pytest.fixture
 def nx(tmp_path: Path) -> Iterator[Any]:
@@ -81,7 +83,10 @@ async def stores(nx: Any) -> AsyncIterator[Callable[..., Any]]:
         await store.close()
 
 
-async def test_mongodb_down_for_5s_queue_and_dashboard_reconnect_and_lose_nothing(nx, stores) -> None:
+async def test_mongodb_down_for_5s_queue_and_dashboard_reconnect_and_lose_nothing(
+    nx, stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reopened = spy_reopenings(monkeypatch)
     worker_store = await stores()
     viewer = await stores()
     patient = await stores(timeout=DEADLINE_S)  # its writes wait out the outage
@@ -150,12 +155,15 @@ async def test_mongodb_down_for_5s_queue_and_dashboard_reconnect_and_lose_nothin
     assert len(watching.interruptions) <= 2, watching.interruptions
     # bounded reconnects: one watch (queue) and two (model + recorder), each reopened a few times at
     # most (a stream whose driver got the server back within its own retry is not reopened at all)
-    assert 1 <= worker_store.reconnects <= 3, worker_store.reconnects  # type: ignore[attr-defined]
-    assert 1 <= viewer.reconnects <= 6, viewer.reconnects  # type: ignore[attr-defined]
+    assert 1 <= reopened.on(worker_store) <= 3, reopened.on(worker_store)
+    assert 1 <= reopened.on(viewer) <= 6, reopened.on(viewer)
 
 
-async def test_change_stream_resumes_across_a_restart_or_resets(nx, stores) -> None:
+async def test_change_stream_resumes_across_a_restart_or_resets(
+    nx, stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Writes made while the watcher was away are delivered after the restart, or a reset is."""
+    reopened = spy_reopenings(monkeypatch)
     watcher = await stores()
     writer = await stores(timeout=DEADLINE_S)
     feed = watcher.watch()
@@ -180,4 +188,4 @@ async def test_change_stream_resumes_across_a_restart_or_resets(nx, stores) -> N
     # nx-27017 keeps its change log in the data file, so the stream resumed from its token: the
     # driver did it (the stale getMore gets CursorNotFound), or the engine reopened it (a reset first)
     assert delivered == [("insert", second.id)], seen
-    assert watcher.reconnects <= 1  # type: ignore[attr-defined]
+    assert reopened.on(watcher) <= 1

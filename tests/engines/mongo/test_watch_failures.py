@@ -18,6 +18,8 @@ import queuecore
 from queuecore.store.base import MODE_CHANGE_STREAM, MODE_POLLING, MODE_RECONNECTING
 from queuecore.store.mongo import MongoStore
 
+from .support import spy_reopenings
+
 
 class Scripted:
     """Wraps a collection; ``watch`` follows a script of outcomes, then the real thing."""
@@ -141,7 +143,10 @@ async def test_invalidate_reopens_the_stream(mongo: MongoStore) -> None:
     assert len(scripted.calls) == 2 and scripted.calls[1].get("resume_after") is None
 
 
-async def test_connection_errors_back_off_without_a_storm(mongo: MongoStore) -> None:
+async def test_connection_errors_back_off_without_a_storm(
+    mongo: MongoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reopenings = spy_reopenings(monkeypatch)
     down = [AutoReconnect("connection refused") for _ in range(5)]
     scripted = Scripted(mongo.coll, [*down, "real"])
     mongo.coll = scripted  # type: ignore[assignment]
@@ -160,7 +165,7 @@ async def test_connection_errors_back_off_without_a_storm(mongo: MongoStore) -> 
         watcher.cancel()
         await feed.aclose()
     assert change.kind == "reset"
-    assert len(scripted.calls) == 6 and mongo.reconnects == 5
+    assert len(scripted.calls) == 6 and reopenings.on(mongo) == len(reopenings) == 5
     assert MODE_RECONNECTING in modes and mongo.mode == MODE_CHANGE_STREAM
     gaps = [b - a for a, b in zip(scripted.times, scripted.times[1:], strict=False)]
     # exponential: each wait at least half the nominal 0.1 s · 2^n (jitter is 0.5–1×)
@@ -287,6 +292,7 @@ async def test_a_stream_the_server_ends_is_reopened_from_its_token_with_backoff(
         return timedelta(0)
 
     monkeypatch.setattr(feed, "backoff", no_wait)
+    reopened = spy_reopenings(monkeypatch)
     streams = EndingStreams(store.coll)  # type: ignore[attr-defined]
     store.coll = streams  # type: ignore[attr-defined]
     feed = store.watch()
@@ -297,4 +303,4 @@ async def test_a_stream_the_server_ends_is_reopened_from_its_token_with_backoff(
         await store.close()
     assert [c.kind for c in changes] == ["reset"] * 4  # each reopening tells the consumer to reload
     assert streams.resumed_after == [None, *[{"_data": "token-1"}] * 3]  # from the token
-    assert waits == [0, 1, 2] and store.reconnects == 3  # type: ignore[attr-defined]  # growing backoff
+    assert waits == [0, 1, 2] and reopened.on(store) == 3  # growing backoff

@@ -85,8 +85,6 @@ def raw_value(key: str, value: Any) -> Any:
 
 class PostgresSupport(EngineSupport):
     name = "postgresql"
-    cli_option = "--store"
-    profile_key = "store"
     # attempts integer DEFAULT 0: a row without an attempt count has 0 attempts
     defaults = frozenset({"attempts"})
     # the name column is text: a number is stored as text
