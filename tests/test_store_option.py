@@ -107,6 +107,27 @@ def test_an_installed_engine_works_everywhere_with_no_edit_in_jobtui(
     assert dashboard == [wrapped]
 
 
+def test_an_installed_engines_driver_errors_are_one_line_other_errors_a_traceback(
+    wrapped: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine names its driver's errors (``Store.driver_errors``): a database-side problem
+    of an engine jobtui has never heard of is one line; a bug stays a traceback."""
+    assert invoke(["enqueue", "mail", "--store", wrapped], env).exit_code == 0
+
+    async def broken(self: object, *args: object, **kwargs: object) -> None:
+        raise wrapped_engine.WrappedDriverError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(wrapped_engine.WrappedStore, "find", broken)
+    assert_one_line_error(invoke(["ls", "--store", wrapped], env), "WrappedDriverError: disk on fire")
+
+    async def buggy(self: object, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the engine")
+
+    monkeypatch.setattr(wrapped_engine.WrappedStore, "find", buggy)
+    result = invoke(["ls", "--store", wrapped], env)
+    assert isinstance(result.exception, RuntimeError)
+
+
 async def test_the_dashboard_names_an_installed_engine_as_its_store_says(
     wrapped: str, tmp_path: Path
 ) -> None:

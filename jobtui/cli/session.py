@@ -102,8 +102,10 @@ def run(target: Target, action: Callable[[Store], Awaitable[T]], *, create: bool
     (an unsupported filter, one over the time limit: ``QueryError``, ``QueryTimeout``).
     ``create=False`` (the commands that only read): a missing SQLite store is an error, never made."""
     limit = query_timeout()
+    driver_errors: tuple[type[Exception], ...] = ()  # the open store's (a bug is a traceback)
 
     async def main() -> T:
+        nonlocal driver_errors
         store = await queuecore.connect(
             target.uri,
             collection=target.collection,
@@ -111,6 +113,7 @@ def run(target: Target, action: Callable[[Store], Awaitable[T]], *, create: bool
             query_timeout=limit,
             create=create,
         )
+        driver_errors = store.driver_errors
         try:
             return await action(store)
         finally:
@@ -128,6 +131,6 @@ def run(target: Target, action: Callable[[Store], Awaitable[T]], *, create: bool
     except EXPECTED as exc:
         fail(str(exc) or type(exc).__name__, target)
     except Exception as exc:
-        if type(exc).__module__.startswith(("pymongo", "bson", "sqlite3")):
+        if isinstance(exc, driver_errors):  # the database's problem, as its driver says it
             fail(f"{type(exc).__name__}: {exc}", target)
         raise

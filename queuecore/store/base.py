@@ -42,6 +42,10 @@ class Store(abc.ABC):
 
     #: The engine's name (``"mongodb"``, ``"sqlite"``, another package's), as shown to people.
     engine: ClassVar[str]
+    #: The exceptions the engine's driver raises for a problem on the database's side (a lost
+    #: connection, a locked or full file, a refused statement): a program shows them as one
+    #: line, not a traceback, as jobtui's commands do. Empty: the engine raises only its own.
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = ()
 
     def __init__(self, display_uri: str, collection: str) -> None:
         #: The URI with any password masked: safe to print.

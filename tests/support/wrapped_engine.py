@@ -24,10 +24,16 @@ SCHEME = "wrapped"
 LIVE_MODE = "wrapped-feed"
 
 
+class WrappedDriverError(Exception):
+    """What the engine's own driver raises for a problem on the database's side."""
+
+
 class WrappedStore(SQLiteStore):
-    """A SQLite store that calls itself ``wrapped`` and names its own live feed."""
+    """A SQLite store that calls itself ``wrapped``, names its own live feed and has a driver
+    of its own (its errors are :class:`WrappedDriverError`)."""
 
     engine = SCHEME
+    driver_errors = (*SQLiteStore.driver_errors, WrappedDriverError)
 
     @property
     def mode(self) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import BSONError
 from pymongo import DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
@@ -48,6 +49,7 @@ class MongoStore(Store):
     """Jobs in a MongoDB collection. Open with ``queuecore.connect("mongodb://…")``."""
 
     engine = "mongodb"
+    driver_errors = (PyMongoError, BSONError)
 
     def __init__(
         self,

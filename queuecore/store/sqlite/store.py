@@ -42,6 +42,7 @@ class SQLiteStore(Store):
     never makes the file, and one deleted or replaced while open raises StoreGone (``file.py``)."""
 
     engine = "sqlite"
+    driver_errors = (sqlite3.Error,)
 
     def __init__(
         self, path: Path, collection: str = "jobs", *, feed_interval: float = 0.02, create: bool = True
