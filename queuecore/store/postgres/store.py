@@ -42,6 +42,7 @@ class PostgresStore(Store):
     """Jobs in a PostgreSQL table. Open with ``queuecore.connect("postgresql://…")``."""
 
     engine = "postgresql"
+    driver_errors = (psycopg.Error,)  # the pool's PoolTimeout and PoolClosed too
 
     def __init__(
         self,
